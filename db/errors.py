@@ -1,0 +1,41 @@
+"""Errors raised by the database layer. Each message says what to run to fix it."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "SchemaOutOfDateError",
+    "ClusterNotFoundError",
+    "RunNotFoundError",
+    "ProductIntegrityError",
+    "EmbeddedServerError",
+]
+
+
+class DatabaseError(RuntimeError):
+    """Base class of clustermass database errors."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The configured server cannot be reached, or the URL is wrong."""
+
+
+class SchemaOutOfDateError(DatabaseError):
+    """The database schema is not at the migration head of this code."""
+
+
+class EmbeddedServerError(DatabaseError):
+    """The embedded PostgreSQL server could not be started or stopped."""
+
+
+class ClusterNotFoundError(DatabaseError, LookupError):
+    """No cluster matches the given name or id."""
+
+
+class RunNotFoundError(DatabaseError, LookupError):
+    """No model run matches the given id."""
+
+
+class ProductIntegrityError(DatabaseError):
+    """A product file is missing or its checksum does not match the database."""

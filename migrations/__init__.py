@@ -1,0 +1,1 @@
+"""Alembic migrations of the clustermass schema (``clustermass db upgrade`` runs them)."""

@@ -1,0 +1,1 @@
+"""Service layer: settings, database wiring, Celery app, tasks and the ``clustermass`` CLI."""

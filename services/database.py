@@ -1,0 +1,47 @@
+"""Wire the settings to the database layer: which server, which engine, is the schema current."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy.engine import Engine
+
+from db import embedded, migrate
+from db.session import check_connection, make_engine
+from services.settings import Settings, get_settings
+
+__all__ = ["database_url", "get_engine", "ready_engine"]
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """Return the configured database URL, starting the embedded server when none is set."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return embedded.start(settings.embedded_pg_dir)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """Return a (cached) engine for the configured database."""
+    return _engine_for(database_url(settings))
+
+
+def ready_engine(settings: Settings | None = None) -> Engine:
+    """Return an engine after checking the connection and that the schema is at head.
+
+    Raises
+    ------
+    db.errors.DatabaseUnavailableError
+        The server cannot be reached or the URL is wrong.
+    db.errors.SchemaOutOfDateError
+        The schema is not at the migration head (run ``clustermass db upgrade``).
+    """
+    engine = get_engine(settings)
+    check_connection(engine)
+    migrate.check_schema(engine)
+    return engine

@@ -1,0 +1,105 @@
+"""Runtime settings, read from ``CLUSTERMASS_*`` environment variables (or a ``.env`` file).
+
+Science code (``mocks/``, ``models/``) never reads settings: the service layer passes plain
+values down. Settings are served by :func:`get_settings`, an ``lru_cache``d factory, so tests can
+override the environment and call ``get_settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "default_embedded_pg_dir"]
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+
+def default_embedded_pg_dir() -> Path:
+    """Return the default data directory of the embedded PostgreSQL server.
+
+    It lives under ``/var/tmp`` (persistent across reboots on most systems), in a folder named
+    after the user. When run as root the embedded server runs as a dedicated ``pgserver`` user
+    and makes every parent folder of its data directory world-traversable; ``/var/tmp`` already
+    is, so no private folder (such as ``/root``) gets opened up.
+    """
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        user = str(os.getuid())
+    return Path("/var/tmp") / f"clustermass-{user}" / "pgdata"
+
+
+class Settings(BaseSettings):
+    """All runtime configuration of the clustermass service.
+
+    Every field maps to ``CLUSTERMASS_<FIELD>``; e.g. ``CLUSTERMASS_DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLUSTERMASS_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the PostgreSQL server. Unset: the embedded server is used.",
+    )
+    embedded_pg_dir: Path = Field(
+        default_factory=default_embedded_pg_dir,
+        description="Data directory of the embedded PostgreSQL server (used when no URL is set).",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("clustermass"),
+        description="Root of the content-addressed file store for maps, cubes and weights.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL (e.g. redis://127.0.0.1:6379/0). Unset: tasks run eagerly "
+        "in-process.",
+    )
+    result_backend: str | None = Field(
+        default=None, description="Celery result backend; defaults to the broker URL."
+    )
+    device: DeviceName = Field(default="auto", description="Torch device for gpu-queue jobs.")
+    shared_data_dir: Path | None = Field(
+        default=None,
+        description="Folder of real survey files (catalogues/, images/). Unset: ../shared/data "
+        "next to the checkout, when present.",
+    )
+    read_only_database_url: str | None = Field(
+        default=None,
+        description="URL used by `clustermass query` (the clustermass_reader role); defaults to "
+        "database_url.",
+    )
+
+    @field_validator("database_url", "read_only_database_url")
+    @classmethod
+    def _force_driver(cls, v: str | None) -> str | None:
+        """Normalise ``postgres://`` and bare ``postgresql://`` URLs to the psycopg2 driver."""
+        if v is None:
+            return v
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://") :]
+        if not v.startswith("postgresql"):
+            raise ValueError(
+                f"CLUSTERMASS_DATABASE_URL must be a PostgreSQL URL (postgresql://...), got {v!r}"
+            )
+        return v
+
+    @property
+    def celery_eager(self) -> bool:
+        """Whether Celery tasks run in-process (no broker configured)."""
+        return self.broker_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; clear with ``get_settings.cache_clear()``)."""
+    return Settings()

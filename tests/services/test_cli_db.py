@@ -1,0 +1,60 @@
+"""The `clustermass db` commands against a real PostgreSQL, and their one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.settings import get_settings
+
+runner = CliRunner()
+
+
+def run_cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def url_env(monkeypatch: pytest.MonkeyPatch):
+    def set_url(url: str) -> None:
+        monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", url)
+        get_settings.cache_clear()
+
+    yield set_url
+    get_settings.cache_clear()
+
+
+def test_upgrade_then_status(empty_database: str, url_env) -> None:
+    url_env(empty_database)
+    out = run_cli("db", "status")
+    assert "clustermass db upgrade" in out  # empty database: says what to run
+    out = run_cli("db", "upgrade")
+    assert "is at revision" in out
+    out = run_cli("db", "status")
+    assert "clusters" in out and "run `clustermass db upgrade`" not in out
+
+
+def test_unreachable_server_gives_one_clear_line(url_env) -> None:
+    url_env("postgresql://nobody@127.0.0.1:1/nowhere")
+    out = run_cli("db", "upgrade", code=2)
+    assert "cannot connect" in out and "CLUSTERMASS_DATABASE_URL" in out
+    assert "Traceback" not in out
+
+
+def test_non_postgres_url_gives_one_clear_line(url_env) -> None:
+    url_env("sqlite:///tmp/x.db")
+    out = run_cli("db", "status", code=2)
+    assert "must be a PostgreSQL URL" in out
+    assert "Traceback" not in out
+
+
+def test_ready_engine_refuses_old_schema(empty_database: str, url_env) -> None:
+    from db.errors import SchemaOutOfDateError
+    from services.database import ready_engine
+
+    url_env(empty_database)
+    with pytest.raises(SchemaOutOfDateError, match="clustermass db upgrade"):
+        ready_engine()
