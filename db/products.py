@@ -37,6 +37,7 @@ __all__ = [
     "load_arrays",
     "resolve",
     "upsert_product",
+    "upsert_products",
 ]
 
 _CHUNK = 1 << 20
@@ -98,7 +99,11 @@ def store_file(data_dir: Path, src: Path, *, fmt: str | None = None) -> StoredFi
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
         os.close(fd)
-        shutil.copyfile(src, tmp)
+        try:  # a hard link costs nothing on the same filesystem; else copy
+            os.unlink(tmp)
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
     if fmt is None:
         fmt = "fits" if ".fits" in suffix or ".fit" in suffix else "raw"
@@ -202,3 +207,25 @@ def upsert_product(
     update = {k: stmt.excluded[k] for k in values if k not in ("cluster_id", "kind", "label")}
     stmt = stmt.on_conflict_do_update(constraint="uq_products_cluster_id_kind_label", set_=update)
     return session.scalar(stmt.returning(Product.id))
+
+
+def upsert_products(
+    session: Session, rows: list[dict[str, Any]]
+) -> dict[tuple[int, str, str], int]:
+    """Bulk upsert of cluster products keyed by ``(cluster_id, kind, label)``.
+
+    Each row holds :class:`db.tables.Product` column values, ``cluster_id`` included (not None).
+    Returns ``(cluster_id, kind, label) -> id``.
+    """
+    ids: dict[tuple[int, str, str], int] = {}
+    for start in range(0, len(rows), 1000):
+        part = [{"label": "", "meta": {}, **r} for r in rows[start : start + 1000]]
+        stmt = insert(Product).values(part)
+        cols = set().union(*(r.keys() for r in part)) - {"cluster_id", "kind", "label"}
+        stmt = stmt.on_conflict_do_update(
+            constraint="uq_products_cluster_id_kind_label", set_={c: stmt.excluded[c] for c in cols}
+        )
+        ret = stmt.returning(Product.cluster_id, Product.kind, Product.label, Product.id)
+        for cid, kind, label, pid in session.execute(ret):
+            ids[(cid, kind, label)] = pid
+    return ids

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
         default=None, description="Celery result backend; defaults to the broker URL."
     )
     device: DeviceName = Field(default="auto", description="Torch device for gpu-queue jobs.")
+    visibility_timeout_s: int = Field(
+        default=12 * 3600,
+        gt=0,
+        description="Redis visibility timeout: an unacknowledged task (its worker died) is "
+        "redelivered after this long. Must exceed the longest job (a full training fold).",
+    )
+    worker_max_tasks_per_child: int = Field(
+        default=50, gt=0, description="Recycle a worker process after this many tasks."
+    )
+    inbox_dir: Path | None = Field(
+        default=None,
+        description="Folder watched by `clustermass serve` for new survey files to ingest.",
+    )
     shared_data_dir: Path | None = Field(
         default=None,
         description="Folder of real survey files (catalogues/, images/). Unset: ../shared/data "

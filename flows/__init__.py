@@ -1,0 +1,1 @@
+"""Prefect 3 flows: thin orchestration over Celery tasks (see ``services/tasks.py``)."""

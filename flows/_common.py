@@ -1,0 +1,53 @@
+"""Shared flow plumbing: submit Celery tasks and wait, retry only transient errors, artifacts."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from services.transient import is_transient
+
+__all__ = ["run_celery", "submit_celery", "transient_only", "table_artifact", "image_markdown"]
+
+
+def submit_celery(name: str, *args: Any, **kwargs: Any):  # noqa: ANN201 - celery AsyncResult
+    """Submit the Celery task ``name`` (routed to its queue); eager mode runs it here and now."""
+    from services.celery_app import get_celery
+
+    app = get_celery()
+    return app.tasks[name].apply_async(args=args, kwargs=kwargs)
+
+
+def run_celery(name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+    """Submit the Celery task ``name`` and wait for its result."""
+    result = submit_celery(name, *args, **kwargs)
+    return result.get(timeout=timeout, disable_sync_subtasks=False)
+
+
+def transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry a task only when it failed on a transient error."""
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:  # noqa: BLE001 - classifying
+        return is_transient(exc)
+    return False
+
+
+def table_artifact(key: str, rows: list[dict[str, Any]], description: str) -> None:
+    """Publish rows as a Prefect table artifact (key: lowercase letters, digits, dashes)."""
+    clean = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    create_table_artifact(key=key, table=clean, description=description)
+
+
+def image_markdown(path: Path, title: str) -> str:
+    """Return markdown embedding a PNG (base64), so the Prefect UI shows the plot itself."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"### {title}\n\n![{title}](data:image/png;base64,{data})\n"
+
+
+def markdown_artifact(key: str, markdown: str, description: str) -> None:
+    """Publish a markdown artifact."""
+    create_markdown_artifact(key=key, markdown=markdown, description=description)

@@ -1,0 +1,102 @@
+"""The Celery application: two queues, late acknowledgement, one task at a time per process.
+
+* ``cpu`` queue: ingestion, baselines, reports. ``gpu`` queue: training folds, prediction,
+  attribution (one worker process per GPU; CUDA is first touched inside the child process).
+* Tasks are acknowledged after they finish (``acks_late``) and requeued if their worker dies
+  (``task_reject_on_worker_lost``); with the Redis broker an unacknowledged message comes back
+  after ``visibility_timeout``, which must exceed the longest job. Every task is idempotent
+  (upserts keyed by natural keys), so a redelivered task writes nothing twice.
+* With no broker configured (``CLUSTERMASS_BROKER_URL`` unset) tasks run eagerly in-process:
+  the embedded default for ``clustermass demo``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from services.settings import Settings, get_settings
+
+__all__ = ["make_celery", "get_celery", "QUEUES"]
+
+QUEUES = ("cpu", "gpu")
+
+TASK_ROUTES = {
+    "clustermass.generate_mock": {"queue": "cpu"},
+    "clustermass.ingest_simulation": {"queue": "cpu"},
+    "clustermass.compute_baselines": {"queue": "cpu"},
+    "clustermass.ingest_survey_file": {"queue": "cpu"},
+    "clustermass.train_fold": {"queue": "gpu"},
+    "clustermass.predict": {"queue": "gpu"},
+    "clustermass.attribute": {"queue": "gpu"},
+}
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    """Build the Celery app from settings (broker, backend, eager mode, reliability options)."""
+    settings = settings or get_settings()
+    eager = settings.celery_eager
+    app = Celery("clustermass")
+    app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=settings.result_backend or settings.broker_url or "cache+memory://",
+        task_always_eager=eager,
+        task_eager_propagates=True,
+        task_store_eager_result=False,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_default_queue="cpu",
+        task_routes=TASK_ROUTES,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_track_started=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_expires=7 * 24 * 3600,
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+    )
+    app.set_default()
+    app.autodiscover_tasks(["services"], related_name="tasks", force=True)
+    return app
+
+
+@lru_cache(maxsize=1)
+def get_celery() -> Celery:
+    """Return the process-wide Celery app (rebuilt after ``get_settings.cache_clear()``)."""
+    return make_celery()
+
+
+@worker_process_init.connect
+def _pin_gpu(**_: object) -> None:
+    """Give each prefork child of a gpu worker its own GPU (concurrency = number of GPUs).
+
+    Runs in the child after fork and before any task, so the parent never initialises CUDA.
+    """
+    if os.environ.get("CLUSTERMASS_WORKER_QUEUE") != "gpu":
+        return
+    visible = os.environ.get("CLUSTERMASS_GPU_IDS")
+    if not visible:
+        return
+    from billiard.process import current_process
+
+    ids = visible.split(",")
+    index = getattr(current_process(), "index", 0) or 0
+    os.environ["CUDA_VISIBLE_DEVICES"] = ids[index % len(ids)]
+
+
+def __getattr__(name: str) -> Celery:
+    """``celery -A services.celery_app`` finds ``app`` here, built on first access (PEP 562)."""
+    if name == "app":
+        return get_celery()
+    raise AttributeError(name)
