@@ -43,6 +43,8 @@ __all__ = [
     "load_spec",
     "detect_spec",
     "load_image_set",
+    "load_galaxy_spec",
+    "load_any",
 ]
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
@@ -230,6 +232,9 @@ class CatalogueSpec(_TableSpec):
     richness: ObservableSpec | None = None
     sigma_v: ObservableSpec | None = None
     observables: list[ObservableSpec] = Field(default_factory=list)
+    file: str | None = Field(
+        default=None, description="Catalogue file, relative to the YAML (for self-contained drops)"
+    )
     max_reject_fraction: float = Field(
         default=0.5,
         ge=0,
@@ -274,6 +279,8 @@ class GalaxySpec(_TableSpec):
     velocity: ColumnRef | None = Field(
         default=None, description="Recession velocity c*z (optical convention) [speed]"
     )
+    file: str | None = Field(default=None, description="Galaxy table, relative to the YAML")
+    cluster: ClusterRef | None = Field(default=None, description="The cluster they belong to")
 
     @model_validator(mode="after")
     def _z_or_v(self) -> GalaxySpec:
@@ -383,6 +390,8 @@ class ImageSetSpec(_Strict):
         return out
 
 
+GalaxySpec.model_rebuild()
+
 _KINDS: dict[str, type[BaseModel]] = {
     "catalogue": CatalogueSpec,
     "galaxies": GalaxySpec,
@@ -472,3 +481,12 @@ def load_image_set(path: Path) -> ImageSetSpec:
 def load_galaxy_spec(path: Path) -> GalaxySpec:
     """Load a galaxy-table YAML spec."""
     return _validate(_read_yaml(Path(path)), str(path), GalaxySpec)
+
+
+def load_any(path: Path) -> CatalogueSpec | GalaxySpec | ImageSetSpec:
+    """Load a YAML document of any spec kind (``kind:`` catalogue, galaxies or image_set)."""
+    data = _read_yaml(Path(path))
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in _KINDS:
+        raise SpecError(f"spec {path}: 'kind' must be one of {sorted(_KINDS)}, got {kind!r}")
+    return _validate(data, str(path), _KINDS[kind])
