@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.survey.cosmology import CosmologySpec
-from flows.survey.errors import SpecError
+from flows.survey.errors import SpecError, UnitParseError
 from flows.survey.units import ParsedUnit, parse_unit
 
 __all__ = [
@@ -209,6 +209,11 @@ class _TableSpec(_Strict):
     def unit(self, ref: ColumnRef, file_unit: str | None, physical: str | None) -> ParsedUnit:
         """Parse the unit of ``ref`` (spec unit first, then the file's), checking its type."""
         text = ref.unit if ref.unit is not None else file_unit
+        if not text and physical not in (None, "dimensionless"):
+            raise UnitParseError(
+                f"spec {self.name!r} column {ref.column!r}: the file gives no unit and the spec "
+                f"none; add 'unit:' (a {physical}) to the spec"
+            )
         return parse_unit(
             text,
             overrides=self.unit_overrides,

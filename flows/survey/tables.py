@@ -101,13 +101,12 @@ def check_fits_complete(path: Path) -> int:
             raise CatalogueReadError(
                 f"{path}: HDU {n_hdu} header is corrupt or truncated ({exc})"
             ) from exc
-        naxis = int(header.get("NAXIS", 0))
-        size = 0
-        if naxis > 0:
-            size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1))
-            size *= int(header.get("PCOUNT", 0)) + int(
-                np.prod([int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)])
-            )
+        try:
+            size = _data_size(header)
+        except (KeyError, ValueError, TypeError, fits.VerifyError) as exc:
+            raise CatalogueReadError(
+                f"{path}: HDU {n_hdu} header has an invalid or missing size keyword ({exc})"
+            ) from exc
         padded = -(-size // 2880) * 2880
         data_start = offset + header_len
         if data_start + size > len(raw):
@@ -118,6 +117,21 @@ def check_fits_complete(path: Path) -> int:
         offset = data_start + padded
         n_hdu += 1
     return n_hdu
+
+
+def _data_size(header: fits.Header) -> int:
+    """Return the data bytes an HDU declares: |BITPIX|/8 GCOUNT (PCOUNT + prod NAXISn).
+
+    FITS Standard (Pence et al. 2010, A&A 524, A42), eqs. 1-2.
+    """
+    naxis = int(header.get("NAXIS", 0))
+    if naxis <= 0:
+        return 0
+    dims = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
+    if any(d < 0 for d in dims):
+        raise ValueError(f"negative axis length {dims}")
+    size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1))
+    return size * (int(header.get("PCOUNT", 0)) + int(np.prod(dims)))
 
 
 def _parse_header(raw: bytes, offset: int) -> tuple[fits.Header, int]:
