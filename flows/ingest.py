@@ -194,10 +194,13 @@ def crossmatch_catalogues(
 
 def _is_image_fits(path: Path) -> bool:
     """Tell whether a FITS file holds an image in its primary HDU and no table extension."""
+    import warnings
+
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+            warnings.simplefilter("ignore")
             has_table = any(isinstance(h, fits.BinTableHDU | fits.TableHDU) for h in hdul)
             return not has_table and hdul[0].header.get("NAXIS", 0) >= 2
     except Exception:  # unreadable: let the catalogue reader produce the message
