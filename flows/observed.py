@@ -308,6 +308,7 @@ def observed_model_input(
     training_exposure_s: float = 2000.0,
     background: Literal["keep", "subtract"] = "keep",
     fill: Literal["auto", "radial", "zero", "background", "sky"] = "auto",
+    count_rate_scale: float = 1.0,
     engine: Engine | None = None,
     data_dir: Path | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -321,6 +322,8 @@ def observed_model_input(
         ``bands_kev``, optional ``background``, optional ``meta``).
     kind : {'single', 'multi', 'multimodal'}
         Model kind; sets the bands (1 broad, or 3).
+    training_exposure_s, background, fill, count_rate_scale
+        See :func:`flows.survey.model_input.model_input`.
 
     Returns
     -------
@@ -352,7 +355,8 @@ def observed_model_input(
                 "catalogue_mass_note": cl.mass_note,
             }
     image, meta = model_input(
-        grid, kind, training_exposure_s=training_exposure_s, background=background, fill=fill
-    )
+        grid, kind, training_exposure_s=training_exposure_s, background=background, fill=fill,
+        count_rate_scale=count_rate_scale,
+    )  # fmt: skip
     meta.update(extra)
     return image, meta

@@ -161,6 +161,7 @@ def model_input(
     background: Literal["keep", "subtract"] = "keep",
     fill: FillMode = "auto",
     min_share: float = 0.5,
+    count_rate_scale: float = 1.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Build a network input ``(C, npix, npix)`` [counts per pixel at the training exposure].
 
@@ -183,6 +184,10 @@ def model_input(
         half-width).
     min_share : float
         Smallest share of an observed band inside a model band for it to be used.
+    count_rate_scale : float
+        Extra factor on the counts for the effective-area difference to the training
+        instrument (e.g. :func:`flows.survey.responses.count_rate_ratio`; ~8 for ROSAT PSPC
+        0.4-2 keV -> eROSITA 0.5-7 keV at kT = 5 keV). Default 1: no area correction.
 
     Returns
     -------
@@ -193,13 +198,17 @@ def model_input(
     """
     if training_exposure_s <= 0:
         raise ValueError(f"training_exposure_s must be > 0, got {training_exposure_s}")
+    if not count_rate_scale > 0:
+        raise ValueError(f"count_rate_scale must be > 0, got {count_rate_scale}")
     if background == "subtract" and grid.background is None:
         raise BandError("background='subtract' needs a background map; this image set has none")
     groups, achieved, band_notes = plan_bands(
         grid.bands_kev, kind, min_share=min_share, instrument=grid.instrument
     )
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_s = np.where(grid.exposure > 0, training_exposure_s / grid.exposure, 0.0)
+        per_s = np.where(
+            grid.exposure > 0, count_rate_scale * training_exposure_s / grid.exposure, 0.0
+        )
     counts = grid.counts
     if background == "subtract":
         counts = np.clip(counts - grid.background, 0.0, None)  # type: ignore[operator]
@@ -225,6 +234,13 @@ def model_input(
         + f" (median observed exposure {'/'.join(f'{e:.0f}' for e in exp_med)} s); Poisson noise "
         "of the observed depth is kept"
     )
+    if count_rate_scale != 1.0:
+        caveats.append(
+            f"counts multiplied by {count_rate_scale:.3g} for the effective-area difference to "
+            "the training instrument (spectrum-dependent; see flows.survey.responses)"
+        )
+    else:
+        caveats.append("no effective-area correction applied (count_rate_scale = 1)")
     meta: dict[str, Any] = {
         "kind": kind,
         "instrument": grid.instrument,
@@ -235,6 +251,7 @@ def model_input(
         "training_exposure_s": training_exposure_s,
         "median_exposure_s": exp_med,
         "exposure_scale": factor,
+        "count_rate_scale": count_rate_scale,
         "background": background,
         "fill": fill_used,
         "masked_fraction": grid.masked_fraction,

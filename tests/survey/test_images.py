@@ -156,3 +156,27 @@ def test_multiband_sums_bands_after_exposure_correction(tmp_path: Path) -> None:
     )
     assert meta["bands_kev_achieved"] == [[0.5, 1.2], [1.2, 2.0], [2.0, 7.0]]
     assert not any("is not eROSITA" in c for c in meta["caveats"])
+
+
+def test_count_rate_scale_and_response_ratio(tmp_path: Path) -> None:
+    from flows.survey.responses import AreaCurve, count_rate_ratio
+
+    e = np.linspace(0.1, 10, 200)
+    flat = AreaCurve(e[:-1], e[1:], np.full(199, 100.0))
+    double = AreaCurve(e[:-1], e[1:], np.full(199, 200.0))
+    assert count_rate_ratio(double, flat, kt_kev=5.0) == pytest.approx(2.0)
+    # a harder spectrum puts relatively more photons above 2 keV
+    r2 = count_rate_ratio(
+        flat, flat, kt_kev=2.0, target_band_kev=(0.5, 7), source_band_kev=(0.5, 2)
+    )
+    r8 = count_rate_ratio(
+        flat, flat, kt_kev=8.0, target_band_kev=(0.5, 7), source_band_kev=(0.5, 2)
+    )
+    assert 1 < r2 < r8
+    spec = _set(tmp_path, np.ones((400, 400)), pix_deg=0.001)
+    grid = reproject_to_grid(load_band_images(spec, tmp_path), 150.0, 2.0, Z, PLANCK18,
+                             instrument="TestScope")  # fmt: skip
+    one, _ = model_input(grid)
+    eight, meta = model_input(grid, count_rate_scale=8.0)
+    assert eight.sum() == pytest.approx(8 * one.sum(), rel=1e-6)
+    assert any("multiplied by 8" in c for c in meta["caveats"])

@@ -128,3 +128,16 @@ def test_efeds_image_gives_three_bands(
     assert image.shape == (3, 128, 128)
     assert meta["bands_kev_achieved"] == [[0.6, 1.1], [1.1, 2.2], [2.2, 7.0]]
     assert meta["catalogue"] == "efeds" and meta["catalogue_log10_m500c"] > 14
+
+
+def test_rosat_to_erosita_count_rate_ratio(shared_data: Path) -> None:
+    from flows.survey.responses import count_rate_ratio, read_area_curve
+
+    rosat = read_area_curve(shared_data / "images/a3158_rosat/pspcb_gain2_256.rsp", (0.4, 2.0))
+    erosita = read_area_curve(
+        shared_data / "images/efeds_mbproj2d/responses/eFEDS_Example/spec_020_ARF_00001.fits"
+    )
+    e = 0.5 * (rosat.e_lo + rosat.e_hi)
+    assert 150 < rosat.area_cm2[np.searchsorted(e, 1.0)] < 260  # PSPC: ~200 cm^2 at 1 keV
+    ratio = count_rate_ratio(erosita, rosat, kt_kev=5.0, target_band_kev=(0.5, 7.0))
+    assert 6 < ratio < 10
