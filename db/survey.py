@@ -158,12 +158,13 @@ def upsert_observables(session: Session, rows: list[tuple[int, ObservableValue]]
         dict(cluster_id=cid, name=o.name, value=o.value, unit=o.unit, error=o.error, note=o.note)
         for cid, o in rows
     ]
-    stmt = insert(Observable)
+    stmt = insert(Observable.__table__)
     stmt = stmt.on_conflict_do_update(
         constraint="uq_observables_cluster_id_name",
         set_={k: stmt.excluded[k] for k in ("value", "unit", "error", "note")},
     )
-    session.execute(stmt, values)
+    # Core executemany (insertmanyvalues): one statement per ~1000 rows, not one per row
+    session.connection().execute(stmt, values)
     return len(values)
 
 
@@ -205,8 +206,8 @@ def record_file(
         return int(session.scalar(select(IngestFile.id).where(IngestFile.sha256 == sha256)))
     if rejects:
         session.execute(delete(IngestReject).where(IngestReject.file_id == file_id))
-        session.execute(
-            insert(IngestReject),
+        session.connection().execute(
+            insert(IngestReject.__table__),
             [
                 dict(
                     file_id=file_id,
@@ -270,7 +271,8 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
     ]
     ids: dict[str, int] = {}
     if cluster_values:
-        stmt = insert(Cluster)
+        table = Cluster.__table__
+        stmt = insert(table)
         stmt = stmt.on_conflict_do_update(
             constraint="uq_clusters_catalogue_id_external_id",
             set_={
@@ -279,8 +281,8 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
                 if k not in ("catalogue_id", "external_id")
             },
         )
-        result = session.execute(
-            stmt.returning(Cluster.id, Cluster.external_id, sort_by_parameter_order=True),
+        result = session.connection().execute(
+            stmt.returning(table.c.id, table.c.external_id, sort_by_parameter_order=True),
             cluster_values,
         )
         ids = {ext: cid for cid, ext in result}
@@ -353,12 +355,12 @@ def store_matches(
     """Upsert ``(cluster_id_a, cluster_id_b, separation_arcsec, delta_z)`` rows; return count."""
     if not pairs:
         return 0
-    stmt = insert(ClusterMatch)
+    stmt = insert(ClusterMatch.__table__)
     stmt = stmt.on_conflict_do_update(
         constraint="uq_cluster_matches_cluster_id_a_cluster_id_b",
         set_={k: stmt.excluded[k] for k in ("separation_arcsec", "delta_z", "method")},
     )
-    session.execute(
+    session.connection().execute(
         stmt,
         [
             dict(cluster_id_a=a, cluster_id_b=b, separation_arcsec=s, delta_z=dz, method=method)

@@ -114,3 +114,18 @@ def test_galaxy_spec_guess_and_load_any(tmp_path: Path) -> None:
     )
     spec = load_any(p)
     assert isinstance(spec, ImageSetSpec) and spec.files() == ["c.fits"]
+
+
+def test_survey_package_is_pure() -> None:
+    """flows.survey imports no database, Prefect or service code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flows.survey, flows.survey.responses\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('db', 'services', 'sqlalchemy', 'prefect', 'celery')]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
