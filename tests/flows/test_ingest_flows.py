@@ -81,6 +81,33 @@ def test_ingest_survey_flow_and_inbox(prefect_harness: None, flow_env: sa.Engine
     assert [r["status"] for r in res] == ["skipped", "rejected", "ingested"]
 
 
+def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
+    from prefect import flow, task
+
+    from flows.ingest_survey import _retry_on_transient
+    from flows.survey.errors import CatalogueReadError
+
+    calls = {"transient": 0, "bad": 0}
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=_retry_on_transient)
+    def flaky(kind: str) -> str:
+        calls[kind] += 1
+        if kind == "transient" and calls[kind] < 3:
+            raise OperationalError("select 1", {}, Exception("server closed the connection"))
+        if kind == "bad":
+            raise CatalogueReadError("x.fits: truncated FITS file")
+        return "ok"
+
+    @flow
+    def run(kind: str) -> str:
+        return flaky(kind)
+
+    assert run("transient") == "ok" and calls["transient"] == 3
+    with pytest.raises(CatalogueReadError):
+        run("bad")
+    assert calls["bad"] == 1
+
+
 def test_transient_errors_are_retried_others_not() -> None:
     from db.errors import DatabaseUnavailableError
     from flows.ingest_survey import is_transient
