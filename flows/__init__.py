@@ -1,1 +1,1 @@
-"""Prefect 3 flows: thin orchestration over Celery tasks (see ``services/tasks.py``)."""
+"""Orchestration: Prefect 3 flows (thin, over Celery tasks) and the library functions they sequence."""

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.commands import dbcmd, worker
+from services.commands import dbcmd, ingest, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 app.add_typer(dbcmd.app, name="db")
 app.command("worker")(worker.worker)
+app.add_typer(ingest.app, name="ingest")
+app.command("crossmatch")(ingest.crossmatch)
 
 
 @app.callback()

@@ -1,0 +1,390 @@
+"""Database writes for observed (survey) data: catalogues, rejects, files, matches.
+
+All writes are upserts keyed by natural keys (``catalogues.name``,
+``clusters(catalogue_id, external_id)``, ``observables(cluster_id, name)``,
+``cluster_matches(cluster_id_a, cluster_id_b)``, ``ingest_files.sha256``) and run inside the
+caller's transaction (``with session_scope(engine) as s``): one file is one transaction, so a
+file either lands completely (good rows + the rejects table) or not at all. Nothing is ever
+deleted here; re-ingesting a *changed* file of the same catalogue updates rows in place.
+
+Images and galaxies are in :mod:`db.survey_products`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from db.errors import ClusterNotFoundError, DatabaseError
+from db.tables import Catalogue, Cluster, ClusterMatch, IngestFile, IngestReject, Observable
+from flows.survey.catalogues import ObservableValue, ParsedCatalogue, Reject
+
+__all__ = [
+    "IngestReport",
+    "CatalogueKindError",
+    "find_ingested",
+    "already_ingested_report",
+    "ingest_parsed_catalogue",
+    "record_file",
+    "record_refused",
+    "upsert_catalogue",
+    "upsert_observables",
+    "catalogue_positions",
+    "store_matches",
+    "count_matches",
+]
+
+IngestStatus = Literal["ingested", "partial", "rejected", "skipped"]
+_MAX_REJECT_VALUE = 200
+
+
+class CatalogueKindError(DatabaseError, ValueError):
+    """A survey ingest would overwrite a catalogue of another kind (e.g. a mock run)."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion did. ``status='skipped'`` means the file was already ingested."""
+
+    path: str
+    kind: str
+    sha256: str
+    status: IngestStatus
+    message: str
+    catalogue: str | None = None
+    n_rows: int = 0
+    n_rejected: int = 0
+    n_dropped_values: int = 0
+    file_id: int | None = None
+    cluster_ids: list[int] = field(default_factory=list)
+    products: dict[str, int] = field(default_factory=dict)
+    rejects: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Rows for a table artifact / CLI table."""
+        return [
+            {
+                "file": self.path,
+                "kind": self.kind,
+                "status": self.status,
+                "catalogue": self.catalogue or "",
+                "rows ingested": self.n_rows,
+                "rows rejected": self.n_rejected,
+                "values dropped": self.n_dropped_values,
+            }
+        ]
+
+
+def find_ingested(session: Session, sha256: str) -> IngestFile | None:
+    """Return the ``ingest_files`` row of a file already ingested (fully or partly), if any."""
+    return session.scalar(
+        select(IngestFile).where(
+            IngestFile.sha256 == sha256, IngestFile.status.in_(("ingested", "partial"))
+        )
+    )
+
+
+def already_ingested_report(row: IngestFile, path: str) -> IngestReport:
+    """Report for a file whose checksum is already in ``ingest_files`` (a no-op)."""
+    when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else "earlier"
+    return IngestReport(
+        path=path,
+        kind=row.kind,
+        sha256=row.sha256,
+        status="skipped",
+        message=(
+            f"{path}: already ingested ({when}, as {row.path}, sha256 {row.sha256[:12]}...): "
+            f"nothing to do; {row.n_rows} rows, {row.n_rejected} rejected"
+        ),
+        n_rows=row.n_rows,
+        n_rejected=row.n_rejected,
+        file_id=row.id,
+    )
+
+
+def upsert_catalogue(
+    session: Session,
+    *,
+    name: str,
+    description: str = "",
+    citation: str | None = None,
+    cosmology: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    source_path: str | None = None,
+    source_sha256: str | None = None,
+) -> int:
+    """Insert or update a survey catalogue by name; return its id.
+
+    Raises
+    ------
+    CatalogueKindError
+        A catalogue of that name exists with another kind (a simulation).
+    """
+    kind = session.scalar(select(Catalogue.kind).where(Catalogue.name == name))
+    if kind is not None and kind != "survey":
+        raise CatalogueKindError(
+            f"catalogue {name!r} already exists as a {kind!r} catalogue; give the survey spec "
+            "another name"
+        )
+    values = dict(
+        name=name,
+        kind="survey",
+        description=description,
+        citation=citation,
+        cosmology=cosmology,
+        config=config or {},
+        source_path=source_path,
+        source_sha256=source_sha256,
+    )
+    stmt = insert(Catalogue).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_catalogues_name",
+        set_={k: stmt.excluded[k] for k in values if k not in ("name", "kind")},
+    )
+    return session.scalar(stmt.returning(Catalogue.id))
+
+
+def upsert_observables(session: Session, rows: list[tuple[int, ObservableValue]]) -> int:
+    """Upsert ``(cluster_id, observable)`` pairs keyed by (cluster_id, name); return the count."""
+    if not rows:
+        return 0
+    values = [
+        dict(cluster_id=cid, name=o.name, value=o.value, unit=o.unit, error=o.error, note=o.note)
+        for cid, o in rows
+    ]
+    stmt = insert(Observable.__table__)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_observables_cluster_id_name",
+        set_={k: stmt.excluded[k] for k in ("value", "unit", "error", "note")},
+    )
+    # Core executemany (insertmanyvalues): one statement per ~1000 rows, not one per row
+    session.connection().execute(stmt, values)
+    return len(values)
+
+
+def record_file(
+    session: Session,
+    *,
+    path: str,
+    sha256: str,
+    size_bytes: int,
+    kind: str,
+    status: str,
+    message: str,
+    n_rows: int = 0,
+    n_rejected: int = 0,
+    catalogue_id: int | None = None,
+    rejects: list[Reject] | None = None,
+) -> int:
+    """Insert (or replace a refused) ``ingest_files`` row and its rejects; return its id."""
+    values = dict(
+        sha256=sha256,
+        path=path,
+        kind=kind,
+        size_bytes=size_bytes,
+        status=status,
+        n_rows=n_rows,
+        n_rejected=n_rejected,
+        message=message,
+        catalogue_id=catalogue_id,
+    )
+    stmt = insert(IngestFile).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_ingest_files_sha256",
+        set_={k: stmt.excluded[k] for k in values if k != "sha256"},
+        # a refusal never overwrites the record of a successful ingestion
+        where=(IngestFile.status == "rejected") if status == "rejected" else None,
+    )
+    file_id = session.scalar(stmt.returning(IngestFile.id))
+    if file_id is None:  # refusal of a file that is already ingested: keep the old record
+        return int(session.scalar(select(IngestFile.id).where(IngestFile.sha256 == sha256)))
+    if rejects:
+        session.execute(delete(IngestReject).where(IngestReject.file_id == file_id))
+        session.connection().execute(
+            insert(IngestReject.__table__),
+            [
+                dict(
+                    file_id=file_id,
+                    row_index=r.row,
+                    column_name=r.column[:100] if r.column else None,
+                    value=None if r.value is None else r.value[:_MAX_REJECT_VALUE],
+                    reason=r.reason + ("" if r.row_skipped else " (value dropped, row kept)"),
+                )
+                for r in rejects
+            ],
+        )
+    return file_id
+
+
+def record_refused(
+    session: Session, *, path: str, sha256: str, size_bytes: int, kind: str, message: str
+) -> IngestReport:
+    """Record a file that was refused as a whole (its own transaction: nothing else lands)."""
+    file_id = record_file(
+        session,
+        path=path,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        kind=kind,
+        status="rejected",
+        message=message,
+    )
+    return IngestReport(path, kind, sha256, "rejected", message, file_id=file_id)
+
+
+def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> IngestReport:
+    """Write a parsed catalogue (catalogue, clusters, observables, file, rejects).
+
+    The caller owns the transaction; everything here lands or nothing does.
+    """
+    spec = parsed.spec
+    cat_id = upsert_catalogue(
+        session,
+        name=spec.name,
+        description=spec.description,
+        citation=spec.citation or None,
+        cosmology=spec.cosmology.record(),
+        config={"spec": spec.model_dump(mode="json"), "notes": parsed.notes},
+        source_path=str(parsed.path),
+        source_sha256=parsed.sha256,
+    )
+    cluster_values = [
+        dict(
+            catalogue_id=cat_id,
+            external_id=r.external_id,
+            name=r.name,
+            ra_deg=r.ra_deg,
+            dec_deg=r.dec_deg,
+            redshift=r.redshift,
+            log10_m500c=r.log10_m500c,
+            log10_m500c_err=r.log10_m500c_err,
+            r500c_mpc_h=r.r500c_mpc_h,
+            mass_note=r.mass_note,
+        )
+        for r in parsed.rows
+    ]
+    ids: dict[str, int] = {}
+    if cluster_values:
+        table = Cluster.__table__
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            constraint="uq_clusters_catalogue_id_external_id",
+            set_={
+                k: stmt.excluded[k]
+                for k in cluster_values[0]
+                if k not in ("catalogue_id", "external_id")
+            },
+        )
+        result = session.connection().execute(
+            stmt.returning(table.c.id, table.c.external_id, sort_by_parameter_order=True),
+            cluster_values,
+        )
+        ids = {ext: cid for cid, ext in result}
+    upsert_observables(
+        session, [(ids[r.external_id], o) for r in parsed.rows for o in r.observables]
+    )
+    n_rej = parsed.n_skipped
+    n_drop = sum(1 for r in parsed.rejects if not r.row_skipped)
+    status = "ingested" if not parsed.rejects else "partial"
+    message = (
+        f"{parsed.path.name}: {len(parsed.rows)} of {parsed.n_input} rows ingested into "
+        f"catalogue {spec.name!r}"
+        + (f"; {n_rej} rows rejected" if n_rej else "")
+        + (f"; {n_drop} values dropped" if n_drop else "")
+    )
+    file_id = record_file(
+        session,
+        path=str(parsed.path),
+        sha256=parsed.sha256,
+        size_bytes=parsed.size_bytes,
+        kind="catalogue",
+        status=status,
+        message=message,
+        n_rows=len(parsed.rows),
+        n_rejected=n_rej,
+        catalogue_id=cat_id,
+        rejects=parsed.rejects,
+    )
+    return IngestReport(
+        path=str(parsed.path),
+        kind="catalogue",
+        sha256=parsed.sha256,
+        status=status,
+        message=message,
+        catalogue=spec.name,
+        n_rows=len(parsed.rows),
+        n_rejected=n_rej,
+        n_dropped_values=n_drop,
+        file_id=file_id,
+        cluster_ids=list(ids.values()),
+        rejects=[r.message(parsed.path.name) for r in parsed.rejects[:20]],
+        extra={"notes": parsed.notes},
+    )
+
+
+def catalogue_positions(session: Session, name: str) -> dict[str, np.ndarray]:
+    """``id``, ``ra``, ``dec``, ``z`` arrays of a catalogue's clusters with positions.
+
+    Raises
+    ------
+    ClusterNotFoundError
+        No catalogue of that name (the message lists the existing ones).
+    """
+    cat_id = session.scalar(select(Catalogue.id).where(Catalogue.name == name))
+    if cat_id is None:
+        names = session.scalars(select(Catalogue.name).order_by(Catalogue.name)).all()
+        raise ClusterNotFoundError(f"no catalogue named {name!r}; known: {list(names)}")
+    rows = session.execute(
+        select(Cluster.id, Cluster.ra_deg, Cluster.dec_deg, Cluster.redshift)
+        .where(Cluster.catalogue_id == cat_id, Cluster.ra_deg.is_not(None))
+        .order_by(Cluster.id)
+    ).all()
+    arr = np.array(rows, dtype=float).reshape(-1, 4)
+    return {"id": arr[:, 0].astype(int), "ra": arr[:, 1], "dec": arr[:, 2], "z": arr[:, 3]}
+
+
+def store_matches(
+    session: Session, pairs: list[tuple[int, int, float, float]], *, method: str
+) -> int:
+    """Upsert ``(cluster_id_a, cluster_id_b, separation_arcsec, delta_z)`` rows; return count."""
+    if not pairs:
+        return 0
+    stmt = insert(ClusterMatch.__table__)
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_cluster_matches_cluster_id_a_cluster_id_b",
+        set_={k: stmt.excluded[k] for k in ("separation_arcsec", "delta_z", "method")},
+    )
+    session.connection().execute(
+        stmt,
+        [
+            dict(cluster_id_a=a, cluster_id_b=b, separation_arcsec=s, delta_z=dz, method=method)
+            for a, b, s, dz in pairs
+        ],
+    )
+    return len(pairs)
+
+
+def count_matches(session: Session, catalogue_a: str, catalogue_b: str) -> int:
+    """Count the stored matches between two catalogues (either order)."""
+    ca, cb = Cluster.__table__.alias("ca"), Cluster.__table__.alias("cb")
+    cat_a = select(Catalogue.id).where(Catalogue.name == catalogue_a).scalar_subquery()
+    cat_b = select(Catalogue.id).where(Catalogue.name == catalogue_b).scalar_subquery()
+    q = (
+        select(func.count())
+        .select_from(ClusterMatch)
+        .join(ca, ca.c.id == ClusterMatch.cluster_id_a)
+        .join(cb, cb.c.id == ClusterMatch.cluster_id_b)
+        .where(
+            or_(
+                (ca.c.catalogue_id == cat_a) & (cb.c.catalogue_id == cat_b),
+                (ca.c.catalogue_id == cat_b) & (cb.c.catalogue_id == cat_a),
+            )
+        )
+    )
+    return int(session.scalar(q) or 0)
