@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,13 +25,15 @@ import numpy as np
 from astropy.cosmology import FLRW
 from astropy.cosmology import units as cu
 from astropy.io import fits
-from astropy.table import QTable
+from astropy.table import QTable, Table
 from numpy.typing import NDArray
 
+from mocks import fitsio
 from mocks.columns import REQUIRED_COLUMNS, TRUTH_COLUMNS
 from mocks.config import HALF_WIDTH_MPC_H, NPIX, PIXEL_MPC_H, MockConfig
 from mocks.cosmo import colossus_cosmology, get_cosmology
 from mocks.errors import MockCatalogueError, MockFileMissingError, MockParameterError
+from mocks.fitsio import Card
 from mocks.galaxies import GALAXY_DTYPE
 
 __all__ = ["MockCatalogue", "build_truth", "read_catalogue", "FORMAT", "MAP_HDUS"]
@@ -121,11 +122,7 @@ class MockCatalogue:
         buf = io.StringIO()
         self.truth.write(buf, format="ascii.ecsv")
         files["truth.ecsv"] = _write_bytes(out / "truth.ecsv", buf.getvalue().encode())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", u.UnitsWarning)
-            bio = io.BytesIO()
-            self.truth.write(bio, format="fits")
-        files["truth.fits"] = _write_bytes(out / "truth.fits", bio.getvalue())
+        files["truth.fits"] = _write_bytes(out / "truth.fits", _truth_fits_bytes(self.truth))
         for i in range(len(self)):
             cid = str(self.truth["cluster_id"][i])
             data = _map_bytes(self, i)
@@ -147,6 +144,32 @@ class MockCatalogue:
         path = out / "manifest.json"
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return path
+
+
+def _truth_fits_bytes(truth: QTable) -> bytes:
+    """FITS copy of the truth table; little-h units become the strings 'Mpc/h' and 'solMass/h'.
+
+    FITS has no little-h unit, so those columns are written as plain numbers with a TUNIT string
+    that astropy reads as an unrecognised unit (the ECSV file is the canonical copy).
+    """
+    plain = Table()
+    h_units: dict[str, str] = {}
+    for name in truth.colnames:
+        col = truth[name]
+        unit = getattr(col, "unit", None)
+        if unit is not None and cu.littleh in unit.bases:
+            h_units[name] = str(unit * cu.littleh) + "/h"
+            plain[name] = np.asarray(col.value)
+        else:
+            plain[name] = col
+        plain[name].description = truth[name].info.description
+    hdu = fits.table_to_hdu(plain)
+    for k, name in enumerate(plain.colnames, start=1):
+        if name in h_units:
+            hdu.header[f"TUNIT{k}"] = h_units[name]
+    bio = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(bio)
+    return bio.getvalue()
 
 
 def _write_bytes(path: Path, data: bytes) -> str:
@@ -181,62 +204,82 @@ def _cosmology_dict(cfg: MockConfig) -> dict:
     }
 
 
-def _wcs_cards(header: fits.Header, pos: NDArray, box: float, pix_arcsec: float) -> None:
-    """Add a celestial TAN WCS for a fictitious pointing derived from the box position."""
-    ra = 360.0 * pos[0] / box
+def _wcs_cards(pos: NDArray, box: float, pix_arcsec: float) -> list[Card]:
+    """Return a celestial TAN WCS for a fictitious pointing derived from the box position."""
+    ra = 360.0 * float(pos[0]) / box
     dec = float(np.degrees(np.arcsin(np.clip(2 * pos[1] / box - 1, -1, 1))))
-    header["WCSAXES"] = (2, "celestial axes: FITS axis 1 = x (columns), 2 = y (rows)")
-    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
-    header["CUNIT1"], header["CUNIT2"] = "deg", "deg"
-    header["CRPIX1"] = header["CRPIX2"] = (NPIX + 1) / 2
-    header["CRVAL1"], header["CRVAL2"] = ra, dec
-    header["CDELT1"] = (-pix_arcsec / 3600.0, "+x of the box points to decreasing RA")
-    header["CDELT2"] = pix_arcsec / 3600.0
-    header["RADESYS"] = "ICRS"
-    header["EQUINOX"] = 2000.0
+    return [
+        ("WCSAXES", 2, "axis 1 = x (columns), 2 = y (rows)"),
+        ("CTYPE1", "RA---TAN"),
+        ("CTYPE2", "DEC--TAN"),
+        ("CUNIT1", "deg"),
+        ("CUNIT2", "deg"),
+        ("CRPIX1", (NPIX + 1) / 2),
+        ("CRPIX2", (NPIX + 1) / 2),
+        ("CRVAL1", ra),
+        ("CRVAL2", dec),
+        ("CDELT1", -pix_arcsec / 3600.0, "+x of the box -> decreasing RA"),
+        ("CDELT2", pix_arcsec / 3600.0),
+        ("RADESYS", "ICRS"),
+        ("EQUINOX", 2000.0),
+    ]
 
 
 def _map_bytes(cat: MockCatalogue, i: int) -> bytes:
+    """Return the FITS file of cluster row ``i`` (PRIMARY, TOTAL, AGN, ICM, GALAXIES)."""
     t, cfg = cat.truth, cat.config
     pos = np.array([t["pos_x"][i].value, t["pos_y"][i].value, t["pos_z"][i].value])
     pix = float(t["pixscale_arcsec"][i].value)
-    prim = fits.PrimaryHDU()
-    h = prim.header
-    h["CLUSTER"] = (str(t["cluster_id"][i]), "cluster id")
-    h["SNAPSHOT"] = (int(t["snapshot"][i]), "snapshot index")
-    h["REDSHIFT"] = (float(t["redshift"][i]), "redshift")
-    h["M500C"] = (float(t["m500c"][i].value), "[h^-1 Msun] M500c")
-    h["LOGM500C"] = (float(t["log10_m500c"][i]), "log10 M500c [h^-1 Msun]")
-    h["R500C"] = (float(t["r500c"][i].value), "[h^-1 Mpc] R500c, proper")
-    h["EXPOSURE"] = (float(t["exposure"][i].value), "[s] unvignetted exposure")
-    h["NH"] = (float(t["nH"][i].value), "[cm^-2] Galactic column")
-    h["BANDS"] = (",".join(f"{lo:g}-{hi:g}" for lo, hi in cfg.xray.bands_kev), "[keV] bands")
-    h["NBANDS"] = len(cfg.xray.bands_kev)
-    h["PIXSCALE"] = (pix, "[arcsec] pixel side")
-    h["PIXMPCH"] = (PIXEL_MPC_H, "[h^-1 Mpc] pixel side, comoving")
-    h["HALFWID"] = (HALF_WIDTH_MPC_H, "[h^-1 Mpc] map half-width, comoving")
-    h["PSFHEW"] = (float(t["psf_hew_arcsec"][i].value), "[arcsec] PSF half-energy width")
-    h["SEED"] = (cfg.seed, "generator seed")
-    h["COSMO"] = (cfg.cosmology, "cosmology")
-    h["ORIGIN"] = "clustermass mocks"
-    h["AXES"] = ("band,y,x", "image axis order (numpy); pos_x -> columns")
-    _wcs_cards(h, pos, cfg.box_size, pix)
-    hdus = [prim]
-    for name, arr in zip(MAP_HDUS, (cat.counts_total, cat.counts_agn, cat.counts_icm), strict=True):
-        data = np.ascontiguousarray(arr[i], dtype=np.int32)
-        if cfg.compress_maps:
-            hdu: fits.ImageHDU = fits.CompImageHDU(data=data, name=name, compression_type="RICE_1")
-        else:
-            hdu = fits.ImageHDU(data=data, name=name)
-        hdu.header["BUNIT"] = "count"
-        _wcs_cards(hdu.header, pos, cfg.box_size, pix)
-        hdus.append(hdu)
+    wcs = _wcs_cards(pos, cfg.box_size, pix)
+    prim: list[Card] = [
+        ("CLUSTER", str(t["cluster_id"][i]), "cluster id"),
+        ("SNAPSHOT", int(t["snapshot"][i]), "snapshot index"),
+        ("REDSHIFT", float(t["redshift"][i]), "redshift"),
+        ("M500C", float(t["m500c"][i].value), "[h^-1 Msun] M500c"),
+        ("LOGM500C", float(t["log10_m500c"][i]), "log10 M500c [h^-1 Msun]"),
+        ("R500C", float(t["r500c"][i].value), "[h^-1 Mpc] R500c, proper"),
+        ("EXPOSURE", float(t["exposure"][i].value), "[s] unvignetted exposure"),
+        ("NH", float(t["nH"][i].value), "[cm^-2] Galactic column"),
+        ("BANDS", ",".join(f"{lo:g}-{hi:g}" for lo, hi in cfg.xray.bands_kev), "[keV] bands"),
+        ("NBANDS", len(cfg.xray.bands_kev)),
+        ("PIXSCALE", pix, "[arcsec] pixel side"),
+        ("PIXMPCH", PIXEL_MPC_H, "[h^-1 Mpc] pixel side, comoving"),
+        ("HALFWID", HALF_WIDTH_MPC_H, "[h^-1 Mpc] map half-width, comoving"),
+        ("PSFHEW", float(t["psf_hew_arcsec"][i].value), "[arcsec] PSF half-energy width"),
+        ("SEED", cfg.seed, "generator seed"),
+        ("COSMO", cfg.cosmology, "cosmology"),
+        ("ORIGIN", "clustermass mocks"),
+        ("AXES", "band,y,x", "image axis order (numpy); pos_x -> columns"),
+    ] + wcs
+    maps = (cat.counts_total[i], cat.counts_agn[i], cat.counts_icm[i])
     g = cat.galaxies_of(i)
+    gcols = [
+        ("x_mpc_h", g["x_mpc_h"], "Mpc/h"),
+        ("y_mpc_h", g["y_mpc_h"], "Mpc/h"),
+        ("v_los_km_s", g["v_los_km_s"], "km/s"),
+        ("is_member", g["is_member"], None),
+    ]
+    if not cfg.compress_maps:
+        parts = [fitsio.primary_bytes(prim)]
+        parts += [
+            fitsio.image_bytes(arr, name, [("BUNIT", "count")] + wcs)
+            for name, arr in zip(MAP_HDUS, maps, strict=True)
+        ]
+        parts.append(fitsio.bintable_bytes(gcols, "GALAXIES"))
+        return b"".join(parts)
+    hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [fits.PrimaryHDU()]
+    for card in prim:
+        hdus[0].header[card[0]] = card[1:] if len(card) == 3 else card[1]
+    for name, arr in zip(MAP_HDUS, maps, strict=True):
+        hdu = fits.CompImageHDU(
+            data=np.ascontiguousarray(arr, np.int32), name=name, compression_type="RICE_1"
+        )
+        hdu.header["BUNIT"] = "count"
+        for card in wcs:
+            hdu.header[card[0]] = card[1:] if len(card) == 3 else card[1]
+        hdus.append(hdu)
     cols = [
-        fits.Column("x_mpc_h", "E", unit="Mpc/h", array=g["x_mpc_h"]),
-        fits.Column("y_mpc_h", "E", unit="Mpc/h", array=g["y_mpc_h"]),
-        fits.Column("v_los_km_s", "E", unit="km/s", array=g["v_los_km_s"]),
-        fits.Column("is_member", "L", array=g["is_member"]),
+        fits.Column(n, "L" if v.dtype == np.bool_ else "E", unit=un, array=v) for n, v, un in gcols
     ]
     hdus.append(fits.BinTableHDU.from_columns(cols, name="GALAXIES"))
     bio = io.BytesIO()
@@ -336,7 +379,7 @@ def read_catalogue(
     )
 
 
-def _read_map(path: Path, cid: str, nb: int) -> dict[str, NDArray]:
+def _read_map(path: Path, cid: str, nb: int) -> dict:
     try:
         with fits.open(path, memmap=False) as hdul:
             if hdul[0].header.get("CLUSTER") != cid:
@@ -353,7 +396,12 @@ def _read_map(path: Path, cid: str, nb: int) -> dict[str, NDArray]:
                 out[name] = data.astype(np.int32)
             if "GALAXIES" not in hdul:
                 raise MockCatalogueError(path, "no GALAXIES HDU")
-            out["GALAXIES"] = np.asarray(hdul["GALAXIES"].data)
+            gal = hdul["GALAXIES"].data
+            names = ("x_mpc_h", "y_mpc_h", "v_los_km_s", "is_member")
+            if gal is None or any(n not in gal.names for n in names):
+                raise MockCatalogueError(path, f"GALAXIES must have the columns {names}")
+            out["GALAXIES"] = {n: np.array(gal[n]) for n in names}  # field access decodes 'L'
+
     except MockCatalogueError:
         raise
     except Exception as exc:  # corrupt FITS
@@ -363,8 +411,8 @@ def _read_map(path: Path, cid: str, nb: int) -> dict[str, NDArray]:
     return out
 
 
-def _galaxies(rec: NDArray, row: int) -> NDArray:
-    g = np.empty(len(rec), dtype=GALAXY_DTYPE)
+def _galaxies(rec: dict[str, NDArray], row: int) -> NDArray:
+    g = np.empty(len(rec["x_mpc_h"]), dtype=GALAXY_DTYPE)
     g["cluster_index"] = row
     for name in ("x_mpc_h", "y_mpc_h", "v_los_km_s", "is_member"):
         g[name] = rec[name]

@@ -137,7 +137,7 @@ class Response:
 @lru_cache(maxsize=1)
 def _arf() -> tuple[NDArray, NDArray]:
     with (
-        resources.files("mocks.data").joinpath(ARF_FILE).open("rb") as fh,
+        resources.files("mocks").joinpath("data", ARF_FILE).open("rb") as fh,
         fits.open(fh) as hdul,
     ):
         d = hdul["SPECRESP"].data
