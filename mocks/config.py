@@ -90,6 +90,9 @@ def _as_parameter_error(model: type[BaseModel], exc: ValidationError) -> MockPar
     first = errors[0]
     loc = tuple(first["loc"])
     name = ".".join(str(p) for p in loc) or model.__name__
+    inner = first.get("ctx", {}).get("error")
+    if isinstance(inner, MockParameterError):  # a nested model's own error: keep its name
+        return MockParameterError(".".join([*map(str, loc), inner.parameter]), inner.detail)
     if first["type"] == "extra_forbidden":
         valid = _field_names(model, loc[:-1])
         msg = f"unknown parameter; valid parameters here: {', '.join(valid)}"

@@ -22,6 +22,7 @@ class MockParameterError(MockError, ValueError):
 
     def __init__(self, parameter: str, message: str) -> None:
         self.parameter = parameter
+        self.detail = message
         super().__init__(f"{parameter}: {message}")
 
 

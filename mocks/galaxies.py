@@ -42,8 +42,14 @@ def nfw_radius(u: NDArray, c: NDArray) -> NDArray:
     Solves mu(x) = u mu(c) with x = -1 - 1 / W_0(-exp(-1 - mu)) (W_0: principal Lambert W).
     """
     m = np.asarray(u, float) * nfw_mu(c)
-    w = lambertw(-np.exp(-1.0 - m), 0).real
-    return -1.0 - 1.0 / w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = lambertw(-np.exp(-1.0 - m), 0).real
+        x = -1.0 - 1.0 / w
+    # near the branch point (m -> 0) use mu(x) ~ x^2/2 - 2x^3/3 instead
+    small = m < 1e-8
+    return np.where(
+        small, np.sqrt(2 * np.maximum(m, 0)) * (1 + np.sqrt(2 * np.maximum(m, 0)) * 2 / 3), x
+    )
 
 
 @dataclass(frozen=True)
