@@ -380,6 +380,42 @@ def read_catalogue(
 
 
 def _read_map(path: Path, cid: str, nb: int) -> dict:
+    """Read one map file: the fast parser for files this package wrote, else astropy."""
+    raw = path.read_bytes()
+    try:
+        hdus = fitsio.read_hdus(raw)
+    except (fitsio.FitsParseError, KeyError, ValueError):
+        return _read_map_astropy(path, cid, nb)
+    by_name = {str(h.get("EXTNAME", "PRIMARY")).strip(): (h, d) for h, d in hdus}
+    if hdus[0][0].get("CLUSTER") != cid:
+        raise MockCatalogueError(path, f"CLUSTER keyword is not {cid!r}")
+    out: dict = {}
+    for name in MAP_HDUS:
+        if name not in by_name or by_name[name][1] is None:
+            raise MockCatalogueError(path, f"no {name} HDU (need {', '.join(MAP_HDUS)})")
+        data = np.asarray(by_name[name][1])
+        if data.shape != (nb, NPIX, NPIX):
+            raise MockCatalogueError(
+                path, f"{name} has shape {data.shape}, want {(nb, NPIX, NPIX)}"
+            )
+        out[name] = data.astype(np.int32)
+    gal = by_name.get("GALAXIES", ({}, None))[1]
+    if not isinstance(gal, dict) or any(n not in gal for n in _GAL_NAMES):
+        raise MockCatalogueError(path, f"GALAXIES must have the columns {_GAL_NAMES}")
+    out["GALAXIES"] = gal
+    _check_maps(path, out)
+    return out
+
+
+def _check_maps(path: Path, out: dict) -> None:
+    if np.any(out["TOTAL"] < out["AGN"] + out["ICM"]):
+        raise MockCatalogueError(path, "TOTAL < AGN + ICM somewhere: maps are inconsistent")
+
+
+_GAL_NAMES = ("x_mpc_h", "y_mpc_h", "v_los_km_s", "is_member")
+
+
+def _read_map_astropy(path: Path, cid: str, nb: int) -> dict:
     try:
         with fits.open(path, memmap=False) as hdul:
             if hdul[0].header.get("CLUSTER") != cid:
@@ -397,17 +433,14 @@ def _read_map(path: Path, cid: str, nb: int) -> dict:
             if "GALAXIES" not in hdul:
                 raise MockCatalogueError(path, "no GALAXIES HDU")
             gal = hdul["GALAXIES"].data
-            names = ("x_mpc_h", "y_mpc_h", "v_los_km_s", "is_member")
-            if gal is None or any(n not in gal.names for n in names):
-                raise MockCatalogueError(path, f"GALAXIES must have the columns {names}")
-            out["GALAXIES"] = {n: np.array(gal[n]) for n in names}  # field access decodes 'L'
-
+            if gal is None or any(n not in gal.names for n in _GAL_NAMES):
+                raise MockCatalogueError(path, f"GALAXIES must have the columns {_GAL_NAMES}")
+            out["GALAXIES"] = {n: np.array(gal[n]) for n in _GAL_NAMES}  # decodes 'L'
     except MockCatalogueError:
         raise
     except Exception as exc:  # corrupt FITS
         raise MockCatalogueError(path, f"unreadable FITS file ({exc})") from exc
-    if np.any(out["TOTAL"] < out["AGN"] + out["ICM"]):
-        raise MockCatalogueError(path, "TOTAL < AGN + ICM somewhere: maps are inconsistent")
+    _check_maps(path, out)
     return out
 
 

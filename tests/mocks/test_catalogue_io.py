@@ -144,3 +144,28 @@ def test_bad_manifest(copy_of: Path) -> None:
 def test_read_without_maps(written_cat: Path) -> None:
     back = read_catalogue(written_cat, load_maps=False, verify=False)
     assert back.counts_total.shape[0] == 0 and len(back.truth) > 0
+
+
+def test_fast_reader_agrees_with_astropy(written_cat: Path) -> None:
+    from mocks import fitsio
+
+    path = sorted((written_cat / "maps").iterdir())[7]
+    hdus = fitsio.read_hdus(path.read_bytes())
+    with fits.open(path) as hdul:
+        assert [str(h.get("EXTNAME", "PRIMARY")) for h, _ in hdus] == [h.name for h in hdul]
+        for (head, data), hdu in zip(hdus, hdul, strict=True):
+            for key in ("CLUSTER", "REDSHIFT", "M500C", "BANDS", "CDELT1", "EXTNAME", "BUNIT"):
+                if key in hdu.header:
+                    assert head[key] == hdu.header[key], key
+            if isinstance(hdu, fits.ImageHDU) and hdu.data is not None:
+                np.testing.assert_array_equal(data, hdu.data)
+            if isinstance(hdu, fits.BinTableHDU):
+                for name in hdu.columns.names:
+                    np.testing.assert_array_equal(data[name], hdu.data[name])
+
+
+def test_truncated_map_is_named(copy_of: Path) -> None:
+    victim = sorted((copy_of / "maps").iterdir())[4]
+    victim.write_bytes(victim.read_bytes()[:5000])
+    with pytest.raises(MockCatalogueError, match=victim.name):
+        read_catalogue(copy_of, verify=False)
