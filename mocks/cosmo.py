@@ -147,10 +147,27 @@ def _x_of_overdensity_ratio(c: NDArray, ratio: float) -> NDArray:
     return 0.5 * (lo + hi)
 
 
+def _no_disk_cache_for_concentration() -> None:
+    """Keep colossus's c(M) module from writing its table cache under ``~/.colossus``.
+
+    ``colossus.halo.concentration`` creates its storage with persistence 'rw' regardless of the
+    settings; installing an in-memory storage user first (only if none exists yet) keeps the
+    table in memory. The table is rebuilt once per process (milliseconds).
+    """
+    from colossus.halo import concentration
+    from colossus.utils import storage
+
+    if getattr(concentration, "storageUser", None) is None:
+        concentration.storageUser = storage.StorageUser(
+            "halo.concentration", "", concentration._getName, concentration._getHash, None
+        )
+
+
 @lru_cache(maxsize=64)
 def _cm_table(name: str, z: float, model: str) -> tuple[NDArray, NDArray]:
     from colossus.halo import concentration
 
+    _no_disk_cache_for_concentration()
     use_colossus(name)
     lgm = np.linspace(11.0, 16.5, 56)
     c = concentration.concentration(10**lgm, "200c", z, model=model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,13 +72,23 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     assert "n_clusters" in res.output
 
 
-def test_mocks_imports_no_database_or_service_code() -> None:
+def test_mocks_imports_no_service_code_and_writes_nothing_home(tmp_path: Path) -> None:
+    """The science package stays pure, and colossus keeps no cache under $HOME."""
     code = (
-        "import sys, mocks, mocks.validation;"
-        "bad = [m for m in ('db', 'services', 'flows', 'sqlalchemy', 'celery', 'prefect') if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
+        "import sys, mocks, mocks.validation\n"
+        "mocks.generate(mocks.MockConfig(n_clusters=3, seed=1, snapshot_redshifts=(0.2,)))\n"
+        "bad = [m for m in ('db', 'services', 'flows', 'sqlalchemy', 'celery', 'prefect') if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
     )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(home.iterdir()) == []
