@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -417,29 +418,36 @@ _GAL_NAMES = ("x_mpc_h", "y_mpc_h", "v_los_km_s", "is_member")
 
 def _read_map_astropy(path: Path, cid: str, nb: int) -> dict:
     try:
-        with fits.open(path, memmap=False) as hdul:
-            if hdul[0].header.get("CLUSTER") != cid:
-                raise MockCatalogueError(path, f"CLUSTER keyword is not {cid!r}")
-            out = {}
-            for name in MAP_HDUS:
-                if name not in hdul:
-                    raise MockCatalogueError(path, f"no {name} HDU (need {', '.join(MAP_HDUS)})")
-                data = np.asarray(hdul[name].data)
-                if data.shape != (nb, NPIX, NPIX):
-                    raise MockCatalogueError(
-                        path, f"{name} has shape {data.shape}, want {(nb, NPIX, NPIX)}"
-                    )
-                out[name] = data.astype(np.int32)
-            if "GALAXIES" not in hdul:
-                raise MockCatalogueError(path, "no GALAXIES HDU")
-            gal = hdul["GALAXIES"].data
-            if gal is None or any(n not in gal.names for n in _GAL_NAMES):
-                raise MockCatalogueError(path, f"GALAXIES must have the columns {_GAL_NAMES}")
-            out["GALAXIES"] = {n: np.array(gal[n]) for n in _GAL_NAMES}  # decodes 'L'
+        with warnings.catch_warnings():
+            # a damaged file must fail loudly, not load with a VerifyWarning
+            warnings.simplefilter("error", fits.verify.VerifyWarning)
+            return _read_map_astropy_checked(path, cid, nb)
     except MockCatalogueError:
         raise
     except Exception as exc:  # corrupt FITS
         raise MockCatalogueError(path, f"unreadable FITS file ({exc})") from exc
+
+
+def _read_map_astropy_checked(path: Path, cid: str, nb: int) -> dict:
+    with fits.open(path, memmap=False) as hdul:
+        if hdul[0].header.get("CLUSTER") != cid:
+            raise MockCatalogueError(path, f"CLUSTER keyword is not {cid!r}")
+        out = {}
+        for name in MAP_HDUS:
+            if name not in hdul:
+                raise MockCatalogueError(path, f"no {name} HDU (need {', '.join(MAP_HDUS)})")
+            data = np.asarray(hdul[name].data)
+            if data.shape != (nb, NPIX, NPIX):
+                raise MockCatalogueError(
+                    path, f"{name} has shape {data.shape}, want {(nb, NPIX, NPIX)}"
+                )
+            out[name] = data.astype(np.int32)
+        if "GALAXIES" not in hdul:
+            raise MockCatalogueError(path, "no GALAXIES HDU")
+        gal = hdul["GALAXIES"].data
+        if gal is None or any(n not in gal.names for n in _GAL_NAMES):
+            raise MockCatalogueError(path, f"GALAXIES must have the columns {_GAL_NAMES}")
+        out["GALAXIES"] = {n: np.array(gal[n]) for n in _GAL_NAMES}  # decodes 'L'
     _check_maps(path, out)
     return out
 

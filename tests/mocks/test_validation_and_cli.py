@@ -92,3 +92,14 @@ def test_mocks_imports_no_service_code_and_writes_nothing_home(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert list(home.iterdir()) == []
+
+
+def test_docs_describe_every_truth_column() -> None:
+    from mocks.columns import REQUIRED_COLUMNS
+
+    text = (Path(__file__).parents[2] / "docs" / "mocks.md").read_text()
+    missing = [c for c in REQUIRED_COLUMNS if f"`{c}`" not in text]
+    assert not missing, f"docs/mocks.md does not describe {missing}"
+    for img in ("mock_maps_massive", "mock_maps_group", "mock_lx_m", "mock_sigmav_m"):
+        png = Path(__file__).parents[2] / "docs" / "img" / f"{img}.png"
+        assert png.is_file() and png.stat().st_size < 300_000
