@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.commands import dbcmd, ingest, worker
+from services.commands import dbcmd, ingest, mock, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -21,6 +21,7 @@ app.add_typer(dbcmd.app, name="db")
 app.command("worker")(worker.worker)
 app.add_typer(ingest.app, name="ingest")
 app.command("crossmatch")(ingest.crossmatch)
+app.command("mock")(mock.mock)
 
 
 @app.callback()
