@@ -62,7 +62,8 @@ def upsert_observables(session: Session, rows: Sequence[Mapping[str, Any]]) -> i
         stmt = stmt.on_conflict_do_update(
             constraint="uq_observables_cluster_id_name", set_={c: stmt.excluded[c] for c in columns}
         )
-        n += session.execute(stmt).rowcount
+        session.execute(stmt)
+        n += len(part)
     return n
 
 

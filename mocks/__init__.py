@@ -10,7 +10,7 @@ Public API::
 Pure numpy/scipy/astropy/colossus: no database, service or workflow imports.
 """
 
-from mocks.catalogue import MockCatalogue, read_catalogue
+from mocks.catalogue import MockCatalogue, read_catalogue, read_map_file
 from mocks.config import MockConfig
 from mocks.errors import MockCatalogueError, MockError, MockFileMissingError, MockParameterError
 from mocks.generate import generate
@@ -20,6 +20,7 @@ __all__ = [
     "MockCatalogue",
     "generate",
     "read_catalogue",
+    "read_map_file",
     "MockError",
     "MockParameterError",
     "MockCatalogueError",

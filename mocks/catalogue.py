@@ -380,6 +380,23 @@ def read_catalogue(
     )
 
 
+def read_map_file(path: str | Path, cluster_id: str, n_bands: int = 3) -> dict:
+    """Read one cluster's map file.
+
+    Returns
+    -------
+    dict
+        ``TOTAL``, ``AGN``, ``ICM``: int32 arrays (n_bands, 128, 128); ``GALAXIES``: dict of
+        column arrays (``x_mpc_h``, ``y_mpc_h``, ``v_los_km_s``, ``is_member``).
+
+    Raises
+    ------
+    MockCatalogueError
+        The file is unreadable, belongs to another cluster, or its maps are inconsistent.
+    """
+    return _read_map(Path(path), cluster_id, n_bands)
+
+
 def _read_map(path: Path, cid: str, nb: int) -> dict:
     """Read one map file: the fast parser for files this package wrote, else astropy."""
     raw = path.read_bytes()

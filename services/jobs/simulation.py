@@ -104,34 +104,38 @@ def _finite(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _cluster_row(row: Any) -> dict[str, Any]:
-    return {
-        "external_id": str(row["cluster_id"]),
-        "name": str(row["cluster_id"]),
-        "snapshot": int(row["snapshot"]),
-        "redshift": float(row["redshift"]),
-        "pos_x_mpc_h": float(
-            np.asarray(row["pos_x"].value if hasattr(row["pos_x"], "value") else row["pos_x"])
-        ),
-        "pos_y_mpc_h": float(
-            np.asarray(row["pos_y"].value if hasattr(row["pos_y"], "value") else row["pos_y"])
-        ),
-        "pos_z_mpc_h": float(
-            np.asarray(row["pos_z"].value if hasattr(row["pos_z"], "value") else row["pos_z"])
-        ),
-        "log10_m500c": float(np.asarray(getattr(row["log10_m500c"], "value", row["log10_m500c"]))),
-        "r500c_mpc_h": float(np.asarray(getattr(row["r500c"], "value", row["r500c"]))),
-        "mass_note": "mock truth: M500c of the generated halo",
-    }
+def _values(col: Any) -> np.ndarray:
+    """Plain numbers of a (Q)Table column, without units."""
+    return np.asarray(getattr(col, "value", col))
+
+
+def _cluster_rows(truth: QTable) -> list[dict[str, Any]]:
+    cols = {name: _values(truth[name]) for name in CLUSTER_COLUMNS if name in truth.colnames}
+    return [
+        {
+            "external_id": str(cols["cluster_id"][i]),
+            "name": str(cols["cluster_id"][i]),
+            "snapshot": int(cols["snapshot"][i]),
+            "redshift": float(cols["redshift"][i]),
+            "pos_x_mpc_h": float(cols["pos_x"][i]),
+            "pos_y_mpc_h": float(cols["pos_y"][i]),
+            "pos_z_mpc_h": float(cols["pos_z"][i]),
+            "log10_m500c": float(cols["log10_m500c"][i]),
+            "r500c_mpc_h": float(cols["r500c"][i]),
+            "mass_note": "mock truth: M500c of the generated halo [h^-1 Msun]",
+        }
+        for i in range(len(truth))
+    ]
 
 
 def _observable_columns(truth: QTable) -> list[str]:
+    """Scalar numeric truth columns that are not cluster columns: the observables."""
     names = []
     for name in truth.colnames:
         if name in CLUSTER_COLUMNS:
             continue
-        col = truth[name]
-        if np.asarray(col).dtype.kind in "biuf" and np.ndim(col[0]) == 0:
+        values = _values(truth[name])
+        if values.dtype.kind in "biuf" and values.ndim == 1:
             names.append(name)
     return names
 
@@ -142,24 +146,17 @@ def _unit_string(col: Any) -> str:
 
 
 def read_mock_directory(mock_dir: Path) -> tuple[dict[str, Any], QTable]:
-    """Read and check a mock directory's manifest and truth table."""
+    """Read and check a mock directory's manifest and truth table (maps are not loaded)."""
+    from mocks import read_catalogue
+
     mock_dir = Path(mock_dir)
-    manifest_path, truth_path = mock_dir / "manifest.json", mock_dir / "truth.ecsv"
-    for path in (manifest_path, truth_path):
-        if not path.exists():
-            raise MockDirectoryError(
-                f"{path} is missing: is {mock_dir} a mock catalogue directory?"
-            )
-    manifest = json.loads(manifest_path.read_text())
-    truth = QTable.read(truth_path, format="ascii.ecsv")
-    missing = {"cluster_id", "snapshot", "redshift", "log10_m500c", "r500c"} - set(truth.colnames)
-    if missing:
-        raise MockDirectoryError(f"{truth_path} lacks columns {sorted(missing)}")
-    for cid in truth["cluster_id"]:
+    cat = read_catalogue(mock_dir, load_maps=False, verify=False)
+    manifest = json.loads((mock_dir / "manifest.json").read_text())
+    for cid in cat.truth["cluster_id"]:
         path = mock_dir / "maps" / f"{cid}.fits"
         if not path.exists():
             raise MockDirectoryError(f"map file {path} for cluster {cid} is missing")
-    return manifest, truth
+    return manifest, cat.truth
 
 
 def ingest_mock_directory(
@@ -210,26 +207,20 @@ def ingest_mock_directory(
             config=config,
             box_size_mpc_h=config.get("box_size"),
         )
-        ids = ingest.upsert_clusters(session, cat_id, [_cluster_row(r) for r in truth])
+        ids = ingest.upsert_clusters(session, cat_id, _cluster_rows(truth))
+        cluster_ids = [ids[str(c)] for c in truth["cluster_id"]]
         obs_rows = []
-        for row in truth:
-            cluster_id = ids[str(row["cluster_id"])]
-            for col in obs_cols:
-                value = _finite(np.asarray(getattr(row[col], "value", row[col])))
-                if value is None:
-                    continue
-                obs_rows.append(
-                    {
-                        "cluster_id": cluster_id,
-                        "name": col,
-                        "value": value,
-                        "unit": _unit_string(truth[col]),
-                    }
-                )
+        for col in obs_cols:
+            unit = _unit_string(truth[col])
+            for cluster_id, raw in zip(cluster_ids, _values(truth[col]), strict=True):
+                value = _finite(raw)
+                if value is not None:
+                    obs_rows.append(
+                        {"cluster_id": cluster_id, "name": col, "value": value, "unit": unit}
+                    )
         n_obs = ingest.upsert_observables(session, obs_rows)
         prod_rows = []
-        for row, sf in zip(truth, stored, strict=True):
-            cluster_id = ids[str(row["cluster_id"])]
+        for cluster_id, sf in zip(cluster_ids, stored, strict=True):
             for kind, hdu in MAP_HDUS.items():
                 prod_rows.append(
                     {
