@@ -37,3 +37,13 @@ def ingest_simulation(mock_dir: str, catalogue_name: str | None = None) -> dict[
     from services.jobs.simulation import ingest_mock_directory
 
     return ingest_mock_directory(Path(mock_dir), catalogue_name=catalogue_name).as_dict()
+
+
+@shared_task(name="clustermass.ingest_survey_file", **_RETRY)
+def ingest_survey_file(path: str) -> dict[str, Any]:
+    """Ingest one survey file (catalogue, image-set or galaxy manifest), idempotent by checksum."""
+    from dataclasses import asdict
+
+    from flows.ingest import ingest_path
+
+    return asdict(ingest_path(path))
