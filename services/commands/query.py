@@ -83,8 +83,42 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if math.isfinite(v) else ("-inf" if v < 0 else "inf")
+        if not math.isfinite(v):
+            return "nan" if math.isnan(v) else ("-inf" if v < 0 else "inf")
+        if v != 0 and not 1e-3 <= abs(v) < 1e6:
+            return f"{v:.{digits - 1}e}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]"
     return str(v)
+
+
+# Short headers for the rich tables (csv and json keep the full column names).
+_HEADERS = {
+    "log10_m500c_pred": "pred",
+    "log10_m500c_pred_err": "err",
+    "log10_m500c_est": "est",
+    "residual_dex": "resid",
+    "input_domain": "domain",
+    "r_core_over_r500c": "r_core/R500c",
+    "median_saliency_agn": "med. sal. AGN",
+    "median_saliency_icm": "med. sal. ICM",
+    "band_fractions": "band fractions",
+    "catalogue_id": "cat",
+    "run_id": "run",
+    "mass_lo": "logM lo",
+    "mass_hi": "logM hi",
+    "z_lo": "z lo",
+    "z_hi": "z hi",
+    "bin_lo": "lo",
+    "bin_hi": "hi",
+    "bias_dex": "bias",
+    "sigma_lnm": "sigma_lnM",
+    "p16_dex": "p16",
+    "p50_dex": "p50",
+    "p84_dex": "p84",
+}
+_EDGE_COLUMNS = {"mass_lo", "mass_hi", "z_lo", "z_hi", "bin_lo", "bin_hi", "redshift"}
 
 
 def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence[str]) -> None:
@@ -100,9 +134,15 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
         return
     table = Table(title=title)
     for c in columns:
-        table.add_column(c, justify="left" if c in ("axis", "label", "proxy") else "right")
+        left = c in ("axis", "label", "proxy", "run_name", "name", "method", "cluster_name")
+        table.add_column(_HEADERS.get(c, c), justify="left" if left else "right")
     for r in rows:
-        table.add_row(*(_fmt(r[c]) for c in columns))
+        table.add_row(
+            *(
+                f"{r[c]:g}" if c in _EDGE_COLUMNS and isinstance(r[c], float) else _fmt(r[c])
+                for c in columns
+            )
+        )
     console.print(table)
 
 
@@ -192,16 +232,43 @@ def cluster_cmd(
         for k, v in c.items():
             head.add_row(k, _fmt(v, 5))
         console.print(head)
-        for title, rows in (
-            ("observables", rep.observables),
-            ("predictions (every run)", rep.predictions),
-            ("proxy mass estimates", rep.proxy_estimates),
-            ("attribution summaries", rep.attributions),
+        for title, rows, cols in (
+            ("observables", rep.observables, ("name", "value", "unit", "error")),
+            (
+                "predictions (every run)",
+                rep.predictions,
+                (
+                    "run_id",
+                    "run_name",
+                    "input_domain",
+                    "log10_m500c_pred",
+                    "log10_m500c_pred_err",
+                    "residual_dex",
+                    "pull",
+                ),
+            ),
+            (
+                "proxy mass estimates",
+                rep.proxy_estimates,
+                ("proxy", "fit_group", "log10_m500c_est", "residual_dex"),
+            ),
+            (
+                "attribution summaries",
+                rep.attributions,
+                (
+                    "run_id",
+                    "method",
+                    "r_core_over_r500c",
+                    "median_saliency_agn",
+                    "median_saliency_icm",
+                    "band_fractions",
+                ),
+            ),
         ):
             if not rows:
                 console.print(f"[dim]{title}: none[/]")
                 continue
-            _emit(rows, "table", title, list(rows[0]))
+            _emit(rows, "table", title, cols)
 
 
 def _jsonable(v: Any) -> Any:
@@ -223,7 +290,7 @@ def runs(
         raise BinEdgesError(f"--format {fmt!r}: choose table, csv or json")
     with reader_session() as session:
         rows = results.summary(session, axis=axis)  # type: ignore[arg-type]
-    cols = ["source", "run_id", "catalogue_id", "label", "input_domain"]
+    cols = ["label", "run_id", "catalogue_id", "input_domain"]
     cols += [] if axis == "all" else ["bin_lo", "bin_hi"]
     _emit(rows, fmt, f"summary by {axis} (v_scatter_summary)", [*cols, *_STAT_COLUMNS])  # type: ignore[arg-type]
 
