@@ -11,7 +11,7 @@ it and times warm queries (client round trip, rows fetched) ``--repeats`` times 
 * baseline 1: the same statistics computed by joining predictions with clusters (the design
   without the trigger-kept mass/redshift copies);
 * baseline 2: fetching the big run's residuals to the client and binning them with numpy;
-* baseline 3: the functions with the covering index dropped.
+* baseline 3: the functions with the two covering indexes of revision 0002 dropped.
 
 Ratios are against the measurements of the same invocation. This is a benchmark, not a test:
 run it by hand (``python benchmarks/bench_scatter_query.py``) and paste the table into
@@ -150,6 +150,37 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
     return {"big": 1, "small": 2, "paper": 3}
 
 
+def copy_cost(conn, n: int, seed: int) -> dict[str, float]:
+    """Seconds to COPY ``n`` predictions of a new run, with and without the copy trigger."""
+    rng = np.random.default_rng(seed + 1)
+    out = {}
+    with conn.cursor() as cur:
+        cur.execute("SELECT max(id) FROM clusters")
+        n_clusters = cur.fetchone()[0]
+        for run_id, trigger in ((90, True), (91, False)):
+            cur.execute(
+                "INSERT INTO model_runs (id, run_key, kind, config, seed, fold_scheme) "
+                "VALUES (%s, %s, 'single', '{}', 0, 'none')",
+                (run_id, f"copy{run_id}"),
+            )
+            ids = rng.choice(np.arange(1, n_clusters + 1), n, replace=False)
+            if not trigger:
+                cur.execute("ALTER TABLE predictions DISABLE TRIGGER predictions_from_clusters")
+            t0 = time.perf_counter()
+            _copy(
+                cur,
+                "predictions",
+                ["run_id", "cluster_id", "log10_m500c_pred"],
+                [np.full(n, run_id), ids, rng.normal(14, 0.3, n)],
+                "%d\t%d\t%.6f",
+            )
+            out["with trigger" if trigger else "without trigger"] = time.perf_counter() - t0
+            if not trigger:
+                cur.execute("ALTER TABLE predictions ENABLE TRIGGER predictions_from_clusters")
+            cur.execute("DELETE FROM model_runs WHERE id = %s", (run_id,))
+    return out
+
+
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -159,6 +190,19 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float
         fn()
         out.append((time.perf_counter() - t0) * 1e3)
     return out
+
+
+def _machine() -> str:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({model}), load average {load}"
 
 
 def _summary(ms: list[float]) -> tuple[float, float, float, float]:
@@ -175,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--n-predictions", type=float, default=1e6)
     ap.add_argument("--small-run", type=float, default=1e5)
-    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=50, help="timed runs per query")
+    ap.add_argument(
+        "--big-repeats", type=int, default=20, help="timed runs per query on the big run"
+    )
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
-    ap.add_argument("--jit-off", action="store_true", help="SET jit = off for the session")
     args = ap.parse_args(argv)
     n_big, n_small = int(args.n_predictions), int(args.small_run)
 
+    machine_start = _machine()
     url = create_database(args.admin_url)
     try:
         t0 = time.perf_counter()
@@ -191,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         conn = psycopg2.connect(_dsn(url))
         conn.autocommit = True
         cur = conn.cursor()
-        if args.jit_off:
-            cur.execute("SET jit = off")
+        cur.execute("SELECT version()")
+        server = cur.fetchone()[0]
 
         def q(sql: str, *params: object) -> Callable[[], object]:
             def run() -> object:
@@ -233,22 +280,34 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         cur.execute("SELECT refresh_results()")
         print(f"refresh_results(): {time.perf_counter() - t0:.1f} s")
+
+        def reps(name: str) -> int:
+            return args.big_repeats if f"run of {n_big:,}" in name else args.repeats
+
         for name, fn in cases.items():
-            slow = "baseline" in name and str(f"{n_big:,}") in name
-            results[name] = timed(fn, max(5, args.repeats // 5) if slow else args.repeats)
+            results[name] = timed(fn, reps(name))
         results[f"client fetch + numpy, run of {n_big:,} (baseline 2)"] = timed(
-            client_numpy, max(5, args.repeats // 10), warmup=1
+            client_numpy, max(3, args.big_repeats // 4), warmup=1
         )
+        # Session tuning for very large runs: in-memory percentile sorts, no JIT compilation.
+        cur.execute("SET work_mem = '64MB'")
+        cur.execute("SET jit = off")
+        for fn in ("scatter_by_mass", "scatter_by_mass_z"):
+            name = f"{fn}, run of {n_big:,}, SET work_mem = '64MB', jit = off"
+            results[name] = timed(q(f"SELECT * FROM {fn}(%s)", runs["big"]), args.big_repeats)
+        cur.execute("RESET work_mem")
+        cur.execute("RESET jit")
+        write_cost = copy_cost(conn, n_small, args.seed)
         plans = {}
         for run_id, n in sizes.items():
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM scatter_by_mass(%s)", (run_id,))
             plans[n] = "\n".join(r[0] for r in cur.fetchall())
-        cur.execute("DROP INDEX ix_predictions_run_id_covering")
+        cur.execute("DROP INDEX ix_predictions_run_mass")
+        cur.execute("DROP INDEX ix_predictions_run_redshift")
         cur.execute("ANALYZE predictions")
         for n in sizes.values():
-            results[f"scatter_by_mass, run of {n:,}, no covering index (baseline 3)"] = timed(
-                cases[f"scatter_by_mass, run of {n:,}"],
-                max(5, args.repeats // 5) if n == n_big else args.repeats,
+            results[f"scatter_by_mass, run of {n:,}, no covering indexes (baseline 3)"] = timed(
+                cases[f"scatter_by_mass, run of {n:,}"], reps(f"run of {n:,}")
             )
         conn.close()
     finally:
@@ -259,10 +318,13 @@ def main(argv: list[str] | None = None) -> int:
 
     ref = {n: statistics.median(results[f"scatter_by_mass, run of {n:,}"]) for n in sizes.values()}
     print()
+    print(f"machine at start: {machine_start}")
+    print(f"machine at end:   {_machine()}")
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({platform.processor() or '?'}), "
-        f"python {platform.python_version()}; repeats={args.repeats} (warm, after 3 warm-ups)"
+        f"python {platform.python_version()}; repeats={args.repeats} ({args.big_repeats} on the "
+        "big run), warm, after 3 warm-ups; latencies are client round trips (rows fetched)"
     )
+    print(f"server: {server}")
     print("ratio: p50 / p50 of scatter_by_mass on a run of the same size (same invocation)")
     print()
     print("| query | runs | p50 ms | p90 ms | p99 ms | min ms | ratio |")
@@ -272,9 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         same = [n for n in ref if f"run of {n:,}" in name]
         ratio = f"{p50 / ref[same[0]]:.2f}" if same else ""
         print(f"| {name} | {len(ms)} | {p50:.1f} | {p90:.1f} | {p99:.1f} | {lo:.1f} | {ratio} |")
+    print()
+    print(
+        f"COPY of {n_small:,} predictions of a new run (4 indexes, foreign keys): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in write_cost.items())
+    )
     for n, plan in plans.items():
         print()
-        print(f"plan of scatter_by_mass on the run of {n:,} (with the covering index):")
+        print(f"plan of scatter_by_mass on the run of {n:,} (with the covering indexes):")
         print(plan)
     return 0
 

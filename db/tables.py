@@ -354,17 +354,29 @@ class Prediction(Base):
         Index("ix_predictions_cluster_id", "cluster_id"),
         # Covering indexes of the binned results functions (docs/sql.md): each bin of a run is
         # one index-only range scan (no join with clusters, no sort of the whole run).
+        # cluster_id is included because PostgreSQL 15 still wants the column of a join it has
+        # removed (v_residuals' LEFT JOIN clusters) before it allows an index-only scan.
         Index(
             "ix_predictions_run_mass",
             "run_id",
             "cluster_log10_m500c",
-            postgresql_include=["input_domain", "cluster_redshift", "log10_m500c_pred"],
+            postgresql_include=[
+                "input_domain",
+                "cluster_redshift",
+                "log10_m500c_pred",
+                "cluster_id",
+            ],
         ),
         Index(
             "ix_predictions_run_redshift",
             "run_id",
             "cluster_redshift",
-            postgresql_include=["input_domain", "cluster_log10_m500c", "log10_m500c_pred"],
+            postgresql_include=[
+                "input_domain",
+                "cluster_log10_m500c",
+                "log10_m500c_pred",
+                "cluster_id",
+            ],
         ),
         {"comment": "Mass estimates per run and cluster"},
     )

@@ -354,8 +354,8 @@ def upgrade() -> None:
         "UPDATE predictions p SET cluster_log10_m500c = c.log10_m500c, "
         "cluster_redshift = c.redshift FROM clusters c WHERE c.id = p.cluster_id"
     )
-    op.create_index('ix_predictions_run_mass', 'predictions', ['run_id', 'cluster_log10_m500c'], unique=False, postgresql_include=['input_domain', 'cluster_redshift', 'log10_m500c_pred'])
-    op.create_index('ix_predictions_run_redshift', 'predictions', ['run_id', 'cluster_redshift'], unique=False, postgresql_include=['input_domain', 'cluster_log10_m500c', 'log10_m500c_pred'])
+    op.create_index('ix_predictions_run_mass', 'predictions', ['run_id', 'cluster_log10_m500c'], unique=False, postgresql_include=['input_domain', 'cluster_redshift', 'log10_m500c_pred', 'cluster_id'])
+    op.create_index('ix_predictions_run_redshift', 'predictions', ['run_id', 'cluster_redshift'], unique=False, postgresql_include=['input_domain', 'cluster_log10_m500c', 'log10_m500c_pred', 'cluster_id'])
 
     for name, body in VIEWS.items():
         op.execute(f"CREATE VIEW {name} AS {body}")

@@ -46,6 +46,8 @@ def reader_session() -> Iterator[Session]:
         with Session(engine) as session:
             # First statement of the transaction: nothing below can write, whatever the role.
             session.execute(sa.text("SET TRANSACTION READ ONLY"))
+            # Percentile sorts of large runs fit in memory (docs/benchmarks.md: ~1.6x on 1e6).
+            session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
             try:
                 yield session
             finally:
