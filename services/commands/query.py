@@ -46,7 +46,7 @@ def reader_session() -> Iterator[Session]:
         with Session(engine) as session:
             # First statement of the transaction: nothing below can write, whatever the role.
             session.execute(sa.text("SET TRANSACTION READ ONLY"))
-            # Percentile sorts of large runs fit in memory (docs/benchmarks.md: ~1.6x on 1e6).
+            # Percentile sorts of large runs fit in memory (docs/benchmarks.md: 1.4-1.6x on 1e6).
             session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
             try:
                 yield session
@@ -81,13 +81,17 @@ def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
+_SCIENTIFIC = {"median_saliency_agn", "median_saliency_icm", "value", "error"}
+
+
+def _fmt(v: Any, digits: int = 4, column: str = "") -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
         if not math.isfinite(v):
             return "nan" if math.isnan(v) else ("-inf" if v < 0 else "inf")
-        if v != 0 and not 1e-3 <= abs(v) < 1e6:
+        small = column in _SCIENTIFIC and v != 0 and abs(v) < 1e-3
+        if small or abs(v) >= 1e6:
             return f"{v:.{digits - 1}e}"
         return f"{v:.{digits}f}"
     if isinstance(v, list):
@@ -141,7 +145,7 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
     for r in rows:
         table.add_row(
             *(
-                f"{r[c]:g}" if c in _EDGE_COLUMNS and isinstance(r[c], float) else _fmt(r[c])
+                f"{r[c]:g}" if c in _EDGE_COLUMNS and isinstance(r[c], float) else _fmt(r[c], 4, c)
                 for c in columns
             )
         )
