@@ -171,6 +171,8 @@ def scatter(
     """N, bias, sigma_lnM and residual percentiles per bin, for a run or a scalar proxy."""
     if fmt not in ("table", "csv", "json"):
         raise BinEdgesError(f"--format {fmt!r}: choose table, csv or json")
+    if domain not in ("mock", "observed", "all"):
+        raise BinEdgesError(f"--domain {domain!r}: choose mock, observed or all")
     if (run is None) == (proxy is None):
         raise BinEdgesError("give exactly one of --run ID or --proxy NAME --catalogue ID")
     if proxy is not None and catalogue is None:

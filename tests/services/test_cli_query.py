@@ -143,12 +143,18 @@ def test_injection_through_the_cli_does_nothing(
     assert _counts(results_db[0]) == before
 
 
-def test_injected_domain_is_just_a_value(owner_env: Seeded) -> None:
-    run_id = str(owner_env.run_ids["multi"])
-    out = run_cli(
-        "query", "scatter", "--run", run_id, "--domain", "mock' OR '1'='1", "--format", "json"
-    )
-    assert [r["n"] for r in json.loads(out)] == [0] * (len(results.MASS_EDGES) - 1)
+def test_injected_domain_is_refused_by_the_cli_and_a_plain_value_below(
+    owner_env: Seeded, results_db: tuple[str, Seeded]
+) -> None:
+    run_id = owner_env.run_ids["multi"]
+    evil = "mock' OR '1'='1"
+    out = run_cli("query", "scatter", "--run", str(run_id), "--domain", evil, code=2)
+    assert "choose mock, observed or all" in out
+    engine = sa.create_engine(results_db[0])
+    with Session(engine) as session:  # the library binds it: just a domain nobody has
+        stats = results.scatter(session, run_id=run_id, input_domain=evil)
+    engine.dispose()
+    assert [s.n for s in stats] == [0] * (len(results.MASS_EDGES) - 1)
 
 
 def test_uses_the_read_only_url_when_set(
