@@ -10,6 +10,9 @@ __all__ = [
     "RunNotFoundError",
     "ProductIntegrityError",
     "EmbeddedServerError",
+    "BinEdgesError",
+    "ProxyNotFoundError",
+    "ProxyFitError",
 ]
 
 
@@ -39,3 +42,15 @@ class RunNotFoundError(DatabaseError, LookupError):
 
 class ProductIntegrityError(DatabaseError):
     """A product file is missing or its checksum does not match the database."""
+
+
+class BinEdgesError(DatabaseError, ValueError):
+    """Bin edges are not at least two strictly increasing numbers."""
+
+
+class ProxyNotFoundError(DatabaseError, LookupError):
+    """No observable (or proxy mass estimate) of the given name exists in the catalogue."""
+
+
+class ProxyFitError(DatabaseError, ValueError):
+    """A scaling relation cannot be fitted (too few clusters, no mass spread, zero slope)."""

@@ -28,6 +28,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -59,6 +60,7 @@ __all__ = [
     "MODEL_KINDS",
     "RUN_STATUSES",
     "ATTRIBUTION_METHODS",
+    "SCATTER_AXES",
 ]
 
 NAMING_CONVENTION = {
@@ -87,6 +89,7 @@ PRODUCT_KINDS = (
 MODEL_KINDS = ("single", "multi", "multimodal")
 FOLD_SCHEMES = ("octant", "snapshot", "none")
 RUN_STATUSES = ("pending", "running", "done", "failed")
+SCATTER_AXES = ("all", "mass", "z")
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "smoothgrad")
 INGEST_STATUSES = ("ingested", "partial", "rejected")
 
@@ -347,6 +350,32 @@ class Prediction(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "cluster_id"),
         Index("ix_predictions_cluster_id", "cluster_id"),
+        # Covering indexes of the binned results functions (docs/sql.md): each bin of a run is
+        # one index-only range scan (no join with clusters, no sort of the whole run).
+        # cluster_id is included because PostgreSQL 15 still wants the column of a join it has
+        # removed (v_residuals' LEFT JOIN clusters) before it allows an index-only scan.
+        Index(
+            "ix_predictions_run_mass",
+            "run_id",
+            "cluster_log10_m500c",
+            postgresql_include=[
+                "input_domain",
+                "cluster_redshift",
+                "log10_m500c_pred",
+                "cluster_id",
+            ],
+        ),
+        Index(
+            "ix_predictions_run_redshift",
+            "run_id",
+            "cluster_redshift",
+            postgresql_include=[
+                "input_domain",
+                "cluster_log10_m500c",
+                "log10_m500c_pred",
+                "cluster_id",
+            ],
+        ),
         {"comment": "Mass estimates per run and cluster"},
     )
 
@@ -369,6 +398,23 @@ class Prediction(Base):
         comment="'mock' or 'observed' (observed inputs are out of the training domain)",
     )
     instrument: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # Copies of the cluster's mass and redshift, maintained by database triggers (revision
+    # 0002): never written by clients. They let the results functions bin and difference a run's
+    # predictions from one covering index, without a join (docs/sql.md, "Performance").
+    cluster_log10_m500c: Mapped[float | None] = mapped_column(
+        Float,
+        server_default=FetchedValue(),
+        server_onupdate=FetchedValue(),
+        info={"unit": "dex(solMass)"},
+        comment="Copy of clusters.log10_m500c [h^-1 Msun], kept by trigger (do not write)",
+    )
+    cluster_redshift: Mapped[float | None] = mapped_column(
+        Float,
+        server_default=FetchedValue(),
+        server_onupdate=FetchedValue(),
+        info={"unit": ""},
+        comment="Copy of clusters.redshift, kept by trigger (do not write)",
+    )
     created_at: Mapped[dt.datetime] = _created()
 
 
@@ -455,3 +501,17 @@ class IngestReject(Base):
     column_name: Mapped[str | None] = mapped_column(String(100))
     value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+
+
+# The results tables (proxy mass estimates, bootstrap intervals) live in their own module. It is
+# imported here so that they are always on Base.metadata (Alembic, tests), and re-exported lazily
+# (``tables.ProxyEstimate``) so that importing either module first works.
+from db import tables_results as _tables_results  # noqa: E402
+
+_RESULTS_TABLES = ("ProxyEstimate", "ScatterBootstrap")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESULTS_TABLES:
+        return getattr(_tables_results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

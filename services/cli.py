@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.commands import dbcmd, ingest, mock, worker
+from services.commands import dbcmd, ingest, mock, query, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -22,6 +22,7 @@ app.command("worker")(worker.worker)
 app.add_typer(ingest.app, name="ingest")
 app.command("crossmatch")(ingest.crossmatch)
 app.command("mock")(mock.mock)
+app.add_typer(query.app, name="query")
 
 
 @app.callback()

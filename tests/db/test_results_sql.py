@@ -1,0 +1,224 @@
+"""The binned results SQL functions agree with numpy, keep empty bins, and stay consistent."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db import results, tables
+from db.errors import BinEdgesError, RunNotFoundError
+from tests.results_data import (
+    EMPTY_MASS_BIN,
+    RUNS,
+    Seeded,
+    numpy_bins,
+    rolled_back_session,
+    seeded_database,
+)
+
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def results_db(admin_url: str) -> Iterator[tuple[str, Seeded]]:
+    with seeded_database(admin_url) as db:
+        yield db
+
+
+@pytest.fixture
+def seeded(results_db: tuple[str, Seeded]) -> Seeded:
+    return results_db[1]
+
+
+@pytest.fixture
+def session(results_db: tuple[str, Seeded]) -> Iterator[Session]:
+    """Overrides the conftest session: the seeded database, rolled back after each test."""
+    with rolled_back_session(results_db[0]) as s:
+        yield s
+
+
+def _assert_matches(stats: list[results.BinStats], ref: list[dict]) -> None:
+    assert len(stats) == len(ref)
+    for s, r in zip(stats, ref, strict=True):
+        assert s.n == r["n"]
+        if r["n"] == 0:
+            assert (s.bias_dex, s.sigma_lnm, s.p16_dex, s.p50_dex, s.p84_dex) == (None,) * 5
+            continue
+        assert s.bias_dex == pytest.approx(r["bias_dex"], abs=TOL, rel=0)
+        if r["sigma_lnm"] is None:
+            assert s.sigma_lnm is None
+        else:
+            assert s.sigma_lnm == pytest.approx(r["sigma_lnm"], abs=TOL, rel=0)
+        got = [s.p16_dex, s.p50_dex, s.p84_dex]
+        np.testing.assert_allclose(got, r["pct"], atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_scatter_by_mass_equals_numpy(session: Session, seeded: Seeded, run: str) -> None:
+    stats = results.scatter(session, run_id=seeded.run_ids[run], by="mass")
+    resid = seeded.pred[run] - seeded.log10_m
+    _assert_matches(stats, numpy_bins(seeded.log10_m, resid, list(results.MASS_EDGES)))
+    assert [(s.mass_lo, s.mass_hi) for s in stats] == list(
+        zip(results.MASS_EDGES[:-1], results.MASS_EDGES[1:], strict=True)
+    )
+    # Every cluster with a mass in range is counted once (mass-less clusters never are).
+    in_range = (seeded.log10_m >= 13.5) & (seeded.log10_m < 15.1)
+    assert sum(s.n for s in stats) == int(in_range.sum())
+
+
+def test_scatter_by_z_and_custom_edges_equal_numpy(session: Session, seeded: Seeded) -> None:
+    resid = seeded.pred["single"] - seeded.log10_m
+    run_id = seeded.run_ids["single"]
+    stats = results.scatter(session, run_id=run_id, by="z")
+    _assert_matches(stats, numpy_bins(seeded.redshift, resid, list(results.Z_EDGES)))
+    edges = [0.05, 0.1, 0.2, 0.3, 0.44, 0.47]
+    stats = results.scatter(session, run_id=run_id, by="z", z_edges=edges)
+    _assert_matches(stats, numpy_bins(seeded.redshift, resid, edges))
+    mass_edges = [13.0, 13.6, 13.61, 14.0, 16.0]
+    stats = results.scatter(session, run_id=run_id, by="mass", mass_edges=mass_edges)
+    _assert_matches(stats, numpy_bins(seeded.log10_m, resid, mass_edges))
+
+
+def test_scatter_by_mass_z_equals_numpy_in_mass_major_order(
+    session: Session, seeded: Seeded
+) -> None:
+    run = "multimodal"
+    resid = seeded.pred[run] - seeded.log10_m
+    stats = results.scatter(session, run_id=seeded.run_ids[run], by="mass_z")
+    m_edges, z_edges = list(results.MASS_EDGES), list(results.Z_EDGES)
+    assert len(stats) == (len(m_edges) - 1) * (len(z_edges) - 1)
+    ref = []
+    for lo, hi in zip(m_edges[:-1], m_edges[1:], strict=True):
+        sel = (seeded.log10_m >= lo) & (seeded.log10_m < hi)
+        ref += numpy_bins(seeded.redshift[sel], resid[sel], z_edges)
+    _assert_matches(stats, ref)
+    assert [(s.mass_lo, s.z_lo) for s in stats[:3]] == [(13.5, 0.0), (13.5, 0.15), (13.5, 0.3)]
+
+
+def test_empty_bins_give_zero_and_null_not_an_error(session: Session, seeded: Seeded) -> None:
+    run_id = seeded.run_ids["multi"]
+    stats = results.scatter(session, run_id=run_id, by="mass")
+    empty = [s for s in stats if (s.mass_lo, s.mass_hi) == EMPTY_MASS_BIN]
+    assert len(empty) == 1 and empty[0].n == 0 and empty[0].sigma_lnm is None
+    # Bins far outside the sample: all present, all empty.
+    far = results.scatter(session, run_id=run_id, by="mass", mass_edges=[16, 17, 18])
+    assert [(s.n, s.bias_dex, s.sigma_lnm, s.p50_dex) for s in far] == [(0, None, None, None)] * 2
+    # A bin with exactly one cluster: a bias and percentiles, but no sample scatter.
+    m0 = float(seeded.log10_m[0])
+    one = results.scatter(session, run_id=run_id, by="mass", mass_edges=[m0, m0 + 1e-9])
+    assert one[0].n == 1 and one[0].sigma_lnm is None
+    assert one[0].p16_dex == one[0].p84_dex == pytest.approx(seeded.pred["multi"][0] - m0)
+    grid = results.scatter(session, run_id=run_id, by="mass_z")
+    assert all(s.n == 0 and s.sigma_lnm is None for s in grid if s.mass_lo == 14.25)
+
+
+def test_recovers_the_scatter_and_bias_put_in(session: Session, seeded: Seeded) -> None:
+    (overall,) = results.scatter(session, run_id=seeded.run_ids["multimodal"], by="all")
+    _, bias, sigma = RUNS["multimodal"]
+    n = overall.n
+    assert overall.mass_lo == -math.inf and overall.mass_hi == math.inf
+    # Gaussian residuals: std error of sigma ~ sigma / sqrt(2N), of the mean sigma / sqrt(N).
+    assert overall.sigma_lnm == pytest.approx(sigma * math.log(10), rel=4 / math.sqrt(2 * n))
+    assert overall.bias_dex == pytest.approx(bias, abs=4 * sigma / math.sqrt(n))
+    assert overall.p84_dex - overall.p16_dex == pytest.approx(2 * sigma, rel=0.15)
+
+
+def test_input_domain_filter(session: Session, seeded: Seeded) -> None:
+    run_id = seeded.run_ids["multi"]
+    mock = results.scatter(session, run_id=run_id, by="all")[0]
+    observed = results.scatter(session, run_id=run_id, by="all", input_domain="observed")[0]
+    both = results.scatter(session, run_id=run_id, by="all", input_domain=None)[0]
+    assert observed.n == len(seeded.observed_cluster_ids) == 2
+    assert observed.bias_dex == pytest.approx(14.9 - 14.3, abs=TOL)
+    assert both.n == mock.n + observed.n
+
+
+@pytest.mark.parametrize("edges", [[14.0], [14.0, 13.5], [13.5, 13.5, 14.0], [13.5, math.nan]])
+def test_bad_edges_are_refused_in_python_and_in_sql(
+    session: Session, seeded: Seeded, edges: list[float]
+) -> None:
+    run_id = seeded.run_ids["single"]
+    with pytest.raises(BinEdgesError, match="strictly increasing"):
+        results.scatter(session, run_id=run_id, mass_edges=edges)
+    with pytest.raises(sa.exc.DBAPIError, match="strictly increasing"):
+        session.execute(
+            sa.text("SELECT * FROM scatter_by_mass(:r, CAST(:e AS double precision[]))"),
+            {"r": run_id, "e": edges},
+        )
+
+
+def test_unknown_run_lists_existing_ones(session: Session, seeded: Seeded) -> None:
+    with pytest.raises(RunNotFoundError, match=str(seeded.run_ids["single"])):
+        results.scatter(session, run_id=10**6)
+
+
+def test_trigger_kept_copies_follow_the_cluster(session: Session, seeded: Seeded) -> None:
+    run_id, cid = seeded.run_ids["single"], int(seeded.cluster_ids[5])
+    pred = session.scalars(
+        sa.select(tables.Prediction).where(
+            tables.Prediction.run_id == run_id, tables.Prediction.cluster_id == cid
+        )
+    ).one()
+    assert pred.cluster_log10_m500c == pytest.approx(seeded.log10_m[5])
+    assert pred.cluster_redshift == pytest.approx(seeded.redshift[5])
+    # A client writing the copy directly is overruled by the trigger.
+    session.execute(
+        sa.update(tables.Prediction)
+        .where(tables.Prediction.id == pred.id)
+        .values(cluster_log10_m500c=99.0)
+    )
+    got = session.scalar(
+        sa.select(tables.Prediction.cluster_log10_m500c).where(tables.Prediction.id == pred.id)
+    )
+    assert got == pytest.approx(seeded.log10_m[5])
+    # Re-measuring the cluster moves its prediction between bins at once.
+    session.execute(
+        sa.update(tables.Cluster).where(tables.Cluster.id == cid).values(log10_m500c=15.05)
+    )
+    resid = seeded.pred["single"] - seeded.log10_m
+    log_m = seeded.log10_m.copy()
+    log_m[5] = 15.05
+    resid[5] = seeded.pred["single"][5] - 15.05
+    stats = results.scatter(session, run_id=run_id, by="mass")
+    _assert_matches(stats, numpy_bins(log_m, resid, list(results.MASS_EDGES)))
+
+
+def test_summary_after_refresh_matches_the_functions(session: Session, seeded: Seeded) -> None:
+    results.refresh(session)
+    rows = results.summary(session, axis="mass", source="run")
+    run_id = seeded.run_ids["single"]
+    mine = [r for r in rows if r["run_id"] == run_id and r["input_domain"] == "mock"]
+    live = results.scatter(session, run_id=run_id, by="mass")
+    assert [r["n"] for r in mine] == [s.n for s in live]
+    assert [r["sigma_lnm"] for r in mine] == pytest.approx(
+        [s.sigma_lnm for s in live], abs=TOL, nan_ok=True
+    )
+    overall = results.summary(session, axis="all")
+    subjects = {r["subject"] for r in overall}
+    assert f"run:{seeded.run_ids['multi']}:observed" in subjects
+    assert len([r for r in overall if r["source"] == "run"]) == len(RUNS) + 1
+    # Stale until refreshed: a new run appears only after refresh().
+    new = tables.ModelRun(
+        run_key="late", kind="single", config={}, seed=0, fold_scheme="none", status="done"
+    )
+    session.add(new)
+    session.flush()
+    session.add(
+        tables.Prediction(run_id=new.id, cluster_id=int(seeded.cluster_ids[0]), log10_m500c_pred=14)
+    )
+    session.flush()
+    assert not [r for r in results.summary(session) if r["run_id"] == new.id]
+    results.refresh(session)
+    assert [r["n"] for r in results.summary(session) if r["run_id"] == new.id] == [1]
+
+
+def test_outliers_finds_the_planted_one(session: Session, seeded: Seeded) -> None:
+    rows = results.outliers(session, run_id=seeded.run_ids["multi"], n_sigma=3)
+    assert rows[0]["cluster_id"] == seeded.outlier_cluster_id
+    assert rows[0]["pull"] == pytest.approx(1.0 / math.hypot(0.07, 0.02))
+    assert all(abs(r["pull"]) > 3 for r in rows)

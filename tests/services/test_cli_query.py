@@ -1,0 +1,184 @@
+"""`clustermass query`: tables, csv and json from a seeded database; injections do nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from db import results
+from services.cli import app
+from services.settings import get_settings
+from tests.results_data import Seeded, seeded_database
+
+runner = CliRunner()
+
+
+def run_cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def results_db(admin_url: str) -> Iterator[tuple[str, Seeded]]:
+    with seeded_database(admin_url, "cmcli") as db:
+        yield db
+
+
+@pytest.fixture
+def owner_env(monkeypatch: pytest.MonkeyPatch, results_db: tuple[str, Seeded]) -> Seeded:
+    """Query as the database owner (a superuser here): only parameterisation protects."""
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", results_db[0])
+    monkeypatch.delenv("CLUSTERMASS_READ_ONLY_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield results_db[1]
+    get_settings.cache_clear()
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        out = {
+            t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}"))
+            for t in ("clusters", "predictions", "observables", "model_runs")
+        }
+    engine.dispose()
+    return out
+
+
+def test_scatter_table_csv_and_json(owner_env: Seeded, results_db: tuple[str, Seeded]) -> None:
+    run_id = owner_env.run_ids["multi"]
+    out = run_cli("query", "scatter", "--run", str(run_id), "--by", "mass,z,mass-z")
+    assert "residuals by mass" in out and "residuals by z" in out and "by mass_z" in out
+    assert "sigma_lnM" in out and "14.25" in out
+    rows = json.loads(run_cli("query", "scatter", "--run", str(run_id), "--format", "json"))
+    engine = sa.create_engine(results_db[0])
+    with Session(engine) as session:
+        expected = [s.as_dict() for s in results.scatter(session, run_id=run_id, by="mass")]
+    engine.dispose()
+    assert rows == expected  # same numbers as the library, JSON-exact
+    csv_out = run_cli(
+        "query",
+        "scatter",
+        "--run",
+        str(run_id),
+        "--by",
+        "z",
+        "--format",
+        "csv",
+        "--z-edges",
+        "0,0.2,0.5",
+    )
+    lines = csv_out.strip().splitlines()
+    assert lines[0] == "axis,mass_lo,mass_hi,z_lo,z_hi,n,bias_dex,sigma_lnm,p16_dex,p50_dex,p84_dex"
+    assert len(lines) == 3 and lines[1].startswith("z,,,0.0,0.2,")
+
+
+def test_proxy_runs_and_outliers(owner_env: Seeded, results_db: tuple[str, Seeded]) -> None:
+    from db import proxy_masses
+
+    engine = sa.create_engine(results_db[0])
+    with Session(engine) as session, session.begin():
+        proxy_masses.fit_proxy_estimates(session, catalogue_id=owner_env.catalogue_id)
+        results.refresh(session)
+    engine.dispose()
+    out = run_cli(
+        "query",
+        "scatter",
+        "--proxy",
+        "L_X",
+        "--catalogue",
+        str(owner_env.catalogue_id),
+        "--by",
+        "all",
+    )
+    assert "proxy L_X" in out
+    out = run_cli("query", "runs", "--format", "json")
+    labels = {r["label"] for r in json.loads(out)}
+    assert {"single CNN", "multi CNN", "multimodal CNN", "L_X", "T"} <= labels
+    out = run_cli("query", "outliers", "--run", str(owner_env.run_ids["multi"]), "--format", "csv")
+    assert out.splitlines()[1].startswith(f"{owner_env.outlier_cluster_id},")
+
+
+def test_cluster_report(owner_env: Seeded) -> None:
+    out = run_cli("query", "cluster", "SYN synthetic 0001")
+    for section in ("observables", "predictions (every run)", "attribution summaries"):
+        assert section in out
+    assert "multi CNN" in out and "0.2850" in out
+    payload = json.loads(run_cli("query", "cluster", "synthetic-1", "--format", "json"))
+    assert payload[0]["cluster"]["external_id"] == "synthetic-1"
+    assert len(payload[0]["predictions"]) == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["cluster", "x'; DROP TABLE clusters; --"], "no cluster named"),
+        (["cluster", "1 OR 1=1"], "no cluster named"),
+        (["cluster", "'); DELETE FROM predictions; --"], "no cluster named"),
+        (
+            ["scatter", "--proxy", "T'; DROP TABLE observables; --", "--catalogue", "1"],
+            "no proxy mass estimates",
+        ),
+        (
+            ["scatter", "--run", "1", "--mass-edges", "13.5); DROP TABLE predictions; --"],
+            "expected comma-separated numbers",
+        ),
+    ],
+)
+def test_injection_through_the_cli_does_nothing(
+    owner_env: Seeded, results_db: tuple[str, Seeded], args: list[str], message: str
+) -> None:
+    before = _counts(results_db[0])
+    result = runner.invoke(app, ["query", *args])
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2
+    assert _counts(results_db[0]) == before
+
+
+def test_injected_domain_is_refused_by_the_cli_and_a_plain_value_below(
+    owner_env: Seeded, results_db: tuple[str, Seeded]
+) -> None:
+    run_id = owner_env.run_ids["multi"]
+    evil = "mock' OR '1'='1"
+    out = run_cli("query", "scatter", "--run", str(run_id), "--domain", evil, code=2)
+    assert "choose mock, observed or all" in out
+    engine = sa.create_engine(results_db[0])
+    with Session(engine) as session:  # the library binds it: just a domain nobody has
+        stats = results.scatter(session, run_id=run_id, input_domain=evil)
+    engine.dispose()
+    assert [s.n for s in stats] == [0] * (len(results.MASS_EDGES) - 1)
+
+
+def test_uses_the_read_only_url_when_set(
+    monkeypatch: pytest.MonkeyPatch, results_db: tuple[str, Seeded]
+) -> None:
+    reader_url = make_url(results_db[0]).set(username="clustermass_reader")
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")
+    monkeypatch.setenv(
+        "CLUSTERMASS_READ_ONLY_DATABASE_URL", reader_url.render_as_string(hide_password=False)
+    )
+    get_settings.cache_clear()
+    try:
+        out = run_cli("query", "scatter", "--run", str(results_db[1].run_ids["single"]))
+        assert "residuals by mass" in out
+        out = run_cli("query", "cluster", "Abell 3158")
+        assert "observed" in out and "14.9000" in out
+    finally:
+        get_settings.cache_clear()
+
+
+def test_errors_are_one_line(owner_env: Seeded) -> None:
+    out = run_cli("query", "scatter", "--run", "999999", code=2)
+    assert "no model run with id 999999" in out and "Traceback" not in out
+    out = run_cli("query", "scatter", "--run", "1", "--mass-edges", "14,13", code=2)
+    assert "strictly increasing" in out
+    out = run_cli("query", "scatter", "--run", "1", "--by", "snapshot", code=2)
+    assert "choose from" in out
