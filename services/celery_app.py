@@ -30,6 +30,8 @@ TASK_ROUTES = {
     "clustermass.ingest_simulation": {"queue": "cpu"},
     "clustermass.compute_baselines": {"queue": "cpu"},
     "clustermass.ingest_survey_file": {"queue": "cpu"},
+    "clustermass.create_run": {"queue": "cpu"},
+    "clustermass.finalize_run": {"queue": "cpu"},
     "clustermass.train_fold": {"queue": "gpu"},
     "clustermass.predict": {"queue": "gpu"},
     "clustermass.attribute": {"queue": "gpu"},

@@ -47,3 +47,30 @@ def ingest_survey_file(path: str) -> dict[str, Any]:
     from flows.ingest import ingest_path
 
     return asdict(ingest_path(path))
+
+
+@shared_task(name="clustermass.create_run", **_RETRY)
+def create_run(catalogue_id: int, config: dict[str, Any], name: str | None = None) -> dict:
+    """Create (or find) a training run; return its id and folds."""
+    from services.jobs.training import create_run as job
+
+    run_id, folds = job(catalogue_id, config, name=name)
+    return {"run_id": run_id, "folds": folds}
+
+
+@shared_task(name="clustermass.train_fold", **_RETRY)
+def train_fold(run_id: int, fold: int) -> dict[str, Any]:
+    """Train one cross-validation fold of a run (skipped if already done)."""
+    from services.jobs.training import train_fold_job
+
+    result = train_fold_job(run_id, fold)
+    result.pop("members", None)  # per-epoch histories stay in the database
+    return result
+
+
+@shared_task(name="clustermass.finalize_run", **_RETRY)
+def finalize_run(run_id: int) -> dict[str, Any]:
+    """Compute a run's metrics from its predictions; mark it done when every fold is."""
+    from services.jobs.training import finalize_run as job
+
+    return job(run_id)
