@@ -265,13 +265,19 @@ class MultiModalCNN(MassNetwork):
 
     def forward(self, image: torch.Tensor, kde: torch.Tensor | None = None) -> torch.Tensor:
         """Map image (B, 3, H, W) and KDE cube (B, 1, D, D, D) to (B, 1) or (B, 2)."""
-        if kde is None:
-            raise ModelConfigError("MultiModalCNN needs the KDE cube input (kde=None given)")
-        pooled = F.avg_pool2d(image, self.pool_factor) if self.pool_factor > 1 else image
-        # (B, 3, D, D) -> (B, 3, D, D, D): axes (x, y) of the sky, repeated along v (fix of
-        # the authors' tiling along y).
-        tiled = pooled.unsqueeze(-1).expand(-1, -1, -1, -1, self.cube_size)
-        cube = torch.cat([kde, tiled], dim=1)
+        cube = self.merge_inputs(image, kde)
         a = self.dense3d(torch.flatten(self.branch3d(cube), 1))
         b = self.dense2d(torch.flatten(self.branch2d(image), 1))
         return self.out(self.merge(torch.cat([a, b], dim=1)))
+
+    def merge_inputs(self, image: torch.Tensor, kde: torch.Tensor | None) -> torch.Tensor:
+        """Stack the KDE cube and the pooled image tiled along v: (B, 1 + 3, D, D, D).
+
+        Image pixel (i, j) (sky x, y) lands on cube voxels (i, j, :) for every velocity bin,
+        the fix of the authors' tiling along the cube's y axis.
+        """
+        if kde is None:
+            raise ModelConfigError("MultiModalCNN needs the KDE cube input (kde=None given)")
+        pooled = F.avg_pool2d(image, self.pool_factor) if self.pool_factor > 1 else image
+        tiled = pooled.unsqueeze(-1).expand(-1, -1, -1, -1, self.cube_size)
+        return torch.cat([kde, tiled.to(kde.dtype)], dim=1)

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.commands import dbcmd
+from services.commands import dbcmd, train
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -18,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(dbcmd.app, name="db")
+app.command("train")(train.train)
+app.command("benchmark")(train.benchmark)
 
 
 @app.callback()

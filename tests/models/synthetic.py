@@ -85,14 +85,18 @@ def make_catalogue(
         sv_obs[i] = v.std()
         mem = np.r_[np.ones(m, bool), np.zeros(n_int, bool)]
         rows.append(np.rec.fromarrays([np.full(x.size, i), x, y, v, mem]))
-    gal = np.concatenate(rows).view(np.ndarray).astype(
-        [
-            ("cluster_index", "i8"),
-            ("x_mpc_h", "f8"),
-            ("y_mpc_h", "f8"),
-            ("v_los_km_s", "f8"),
-            ("is_member", "?"),
-        ]
+    gal = (
+        np.concatenate(rows)
+        .view(np.ndarray)
+        .astype(
+            [
+                ("cluster_index", "i8"),
+                ("x_mpc_h", "f8"),
+                ("y_mpc_h", "f8"),
+                ("v_los_km_s", "f8"),
+                ("is_member", "?"),
+            ]
+        )
     )
     r_pix = np.sqrt(X**2 + Y**2)
     n500 = np.array([counts_total[i].sum(axis=0)[r_pix < r500[i]].sum() for i in range(n)])
