@@ -169,10 +169,19 @@ def predict(
     else:
         model = model_state.to(dev)
     model = to_memory_format(model, channels_last)
-    images, kde = input_tensors(arrays, preprocessing, needs_kde=model.needs_kde)
-    raw = network_outputs(
-        model, images, kde, batch_size=batch_size, device=dev, channels_last=channels_last
-    ).double()
+    chunks = []
+    n = len(arrays)
+    step = max(batch_size, 1) * 4  # transform a few batches at a time: bounded memory
+    for a in range(0, n, step):
+        idx = np.arange(a, min(a + step, n))
+        images, kde = input_tensors(arrays, preprocessing, idx, needs_kde=model.needs_kde)
+        chunks.append(
+            network_outputs(
+                model, images, kde, batch_size=batch_size, device=dev, channels_last=channels_last
+            )
+        )
+    width = 2 if model.head == "gaussian" else 1
+    raw = (torch.cat(chunks) if chunks else torch.zeros((0, width))).double()
     mean = preprocessing.unscale_target(raw[:, 0].numpy())
     if not return_sigma:
         return mean

@@ -38,7 +38,14 @@ from models.runtime import (
     to_memory_format,
 )
 
-__all__ = ["TrainProgress", "FoldResult", "train_fold", "parameter_groups", "loss_function"]
+__all__ = [
+    "TrainProgress",
+    "FoldResult",
+    "train_fold",
+    "train_step",
+    "parameter_groups",
+    "loss_function",
+]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +151,50 @@ def loss_function(name: LossName) -> Callable[[torch.Tensor, torch.Tensor], torc
     raise DataError(f"unknown loss {name!r}; choose one of ['mse', 'mae', 'gaussian_nll']")
 
 
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    kde: torch.Tensor | None,
+    target: torch.Tensor,
+    *,
+    device: torch.device,
+    channels_last: bool = True,
+    micro_batch: int | None = None,
+    amp: bool = False,
+    scaler: torch.amp.GradScaler | None = None,
+) -> float:
+    """One optimiser step on one batch; return the batch-mean loss.
+
+    With ``micro_batch`` the forward/backward passes run on chunks of that size and the
+    gradients accumulate (each chunk's summed loss divided by the full batch size), so the
+    update equals the full-batch one; smaller activations stay in cache on CPU.
+    """
+    nb = len(target)
+    micro = micro_batch or nb
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    scaled = scaler is not None and scaler.is_enabled()
+    for a in range(0, nb, micro):
+        x = to_memory_format(images[a : a + micro].to(device, non_blocking=True), channels_last)
+        k = None
+        if kde is not None:
+            k = to_memory_format(kde[a : a + micro].to(device, non_blocking=True), channels_last)
+        y = target[a : a + micro].to(device, non_blocking=True)
+        with autocast(device, amp):
+            out = model(x, k)
+        loss = loss_fn(out.float(), y) / nb
+        (scaler.scale(loss) if scaled else loss).backward()
+        total += float(loss.detach())
+    if scaled:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return total
+
+
 def _evaluate(
     model: nn.Module,
     images: torch.Tensor,
@@ -246,7 +297,7 @@ def train_fold(
     n_tr = len(y_tr)
     bs = tc.batch_size
     steps = math.ceil(n_tr / bs)
-    micro = tc.micro_batch or bs
+    micro = tc.micro_batch
     history: dict = {"train_loss": [], "val_loss": []}
     best_val, best_epoch, best_state, wait = math.inf, -1, None, 0
     stopped_early = False
@@ -255,32 +306,12 @@ def train_fold(
         perm = torch.randperm(n_tr, generator=gen)
         running = 0.0
         for step in range(steps):
-            bidx = perm[step * bs : (step + 1) * bs]
+            bidx = perm[step * bs : (step + 1) * bs].to(y_tr.device)
             nb = len(bidx)
-            opt.zero_grad(set_to_none=True)
-            batch_loss = 0.0
-            for a in range(0, nb, micro):
-                sub = bidx[a : a + micro].to(y_tr.device)
-                x = to_memory_format(x_tr[sub].to(dev, non_blocking=True), cl)
-                k = (
-                    None
-                    if k_tr is None
-                    else to_memory_format(k_tr[sub].to(dev, non_blocking=True), cl)
-                )
-                y = y_tr[sub].to(dev, non_blocking=True)
-                with autocast(dev, use_amp):
-                    out = model(x, k)
-                loss = loss_fn(out.float(), y) / nb
-                if scaler is not None and scaler.is_enabled():
-                    scaler.scale(loss).backward()
-                else:
-                    loss.backward()
-                batch_loss += float(loss.detach())
-            if scaler is not None and scaler.is_enabled():
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
+            batch_loss = train_step(
+                model, opt, loss_fn, x_tr[bidx], None if k_tr is None else k_tr[bidx], y_tr[bidx],
+                device=dev, channels_last=cl, micro_batch=micro, amp=use_amp, scaler=scaler,
+            )  # fmt: skip
             running += batch_loss * nb
             if progress is not None:
                 progress(

@@ -149,3 +149,25 @@ def test_keras_initialisation() -> None:
             limit = (6 / (fan_in + fan_out)) ** 0.5  # Glorot uniform
             assert m.weight.abs().max() <= limit
             assert m.weight.abs().max() > 0.8 * limit
+
+
+def test_shipped_configs_validate() -> None:
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"single", "multi", "multimodal"}
+    for path in configs:
+        cfg = RunConfig.from_config(path)
+        net = cfg.build_network()
+        assert count_parameters(net) > 0
+    paper = {p.stem: RunConfig.from_config(p) for p in configs}
+    assert count_parameters(paper["single"].build_network()) == SINGLE
+    assert count_parameters(paper["multimodal"].build_network()) == MULTIMODAL
+    assert (paper["multi"].training.loss, paper["multimodal"].training.batch_size) == ("mae", 100)
+
+
+def test_run_key_is_canonical_config_hash() -> None:
+    a = RunConfig.from_config(model={"kind": "single"}, training={"seed": 1})
+    b = RunConfig.from_config(training={"seed": 1}, model={"kind": "single", "args": {}})
+    assert a.key() == b.key() and len(a.key()) == 64
+    assert a.key() != RunConfig.from_config(model={"kind": "single"}, training={"seed": 2}).key()
