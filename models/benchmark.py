@@ -30,6 +30,8 @@ __all__ = [
     "table_markdown",
     "write_table_csv",
     "benchmark_figure",
+    "shape_checks",
+    "OBSERVED_PROXIES",
 ]
 
 log = logging.getLogger(__name__)
@@ -249,3 +251,53 @@ def benchmark_figure(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+#: Observed (not idealised) scalar proxies of the paper's table: what the CNNs must beat.
+OBSERVED_PROXIES = (
+    "N_gal",
+    "sigma_v (observed, with interlopers)",
+    "N_phot",
+    "N_phot within R500c",
+    "N_gal + N_phot,500c",
+    "all four observed scalars",
+)
+
+
+def shape_checks(rows: Sequence[Mapping[str, Any]], bias_limit: float = 0.005) -> list[dict]:
+    """Check the qualitative claims of Ho et al. (2023) on a table.
+
+    Claims: each CNN beats every observed scalar proxy and L_X; multiband <= single band;
+    multimodal <= multiband; |bias| < ``bias_limit`` dex for each CNN. Each entry is
+    ``{"claim", "holds" (bool or None when a row is missing), "detail"}``.
+    """
+    by = {r["observable"]: r for r in rows}
+    cnns = [c for c in ("Single-band CNN", "Multiband CNN", "Multimodal CNN") if c in by]
+    out: list[dict] = []
+    rivals = [p for p in (*OBSERVED_PROXIES, "L_X") if p in by]
+    for c in cnns:
+        worse = [p for p in rivals if by[p]["sigma_lnM"] <= by[c]["sigma_lnM"]]
+        out.append(
+            {
+                "claim": f"{c} beats every observed scalar proxy and L_X",
+                "holds": not worse if rivals else None,
+                "detail": f"{c} {100 * by[c]['sigma_lnM']:.2f}%; not beaten: {worse or 'none'}",
+            }
+        )
+        bias = by[c]["bias_dex"]
+        out.append(
+            {
+                "claim": f"|bias| of {c} < {bias_limit} dex",
+                "holds": abs(bias) < bias_limit,
+                "detail": f"bias {bias:+.4f} dex",
+            }
+        )
+    for a, b in (("Multiband CNN", "Single-band CNN"), ("Multimodal CNN", "Multiband CNN")):
+        holds = None if a not in by or b not in by else by[a]["sigma_lnM"] <= by[b]["sigma_lnM"]
+        detail = (
+            "row missing"
+            if holds is None
+            else f"{100 * by[a]['sigma_lnM']:.2f}% vs {100 * by[b]['sigma_lnM']:.2f}%"
+        )
+        out.append({"claim": f"{a} <= {b}", "holds": holds, "detail": detail})
+    return out

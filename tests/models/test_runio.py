@@ -62,3 +62,19 @@ def test_benchmark_table_rows(arrays32: ClusterArrays, tmp_path) -> None:
     path = write_table_csv(rows, tmp_path / "t.csv")
     with path.open() as fh:
         assert len(list(csv.DictReader(fh))) == len(rows)
+
+
+def test_shape_checks() -> None:
+    from models.benchmark import shape_checks
+
+    def row(name: str, sig: float, bias: float | None = None) -> dict:
+        return {"observable": name, "sigma_lnM": sig, "bias_dex": bias}
+
+    rows = [row("L_X", 0.26), row("N_phot", 0.40), row("N_gal", 0.15),
+            row("Single-band CNN", 0.18, -0.001), row("Multiband CNN", 0.16, 0.008)]  # fmt: skip
+    checks = {c["claim"]: c for c in shape_checks(rows)}
+    beat = checks["Single-band CNN beats every observed scalar proxy and L_X"]
+    assert beat["holds"] is False and "N_gal" in beat["detail"]
+    assert checks["Multiband CNN <= Single-band CNN"]["holds"] is True
+    assert checks["|bias| of Multiband CNN < 0.005 dex"]["holds"] is False
+    assert checks["Multimodal CNN <= Multiband CNN"]["holds"] is None
