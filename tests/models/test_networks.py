@@ -171,3 +171,42 @@ def test_run_key_is_canonical_config_hash() -> None:
     b = RunConfig.from_config(training={"seed": 1}, model={"kind": "single", "args": {}})
     assert a.key() == b.key() and len(a.key()) == 64
     assert a.key() != RunConfig.from_config(model={"kind": "single"}, training={"seed": 2}).key()
+
+
+def _keras_order(seq: torch.nn.Sequential) -> torch.nn.Sequential:
+    """The same layers with ReLU before each max-pool, as the authors' Keras model."""
+    mods = list(seq)
+    out = []
+    i = 0
+    while i < len(mods):
+        if isinstance(mods[i], torch.nn.MaxPool2d | torch.nn.MaxPool3d) and i + 1 < len(mods):
+            out += [torch.nn.ReLU(), mods[i]]  # swap back: ReLU, then pool
+            i += 2
+        else:
+            out.append(mods[i])
+            i += 1
+    return torch.nn.Sequential(*out)
+
+
+@pytest.mark.parametrize("kind", ["single", "multimodal"])
+def test_pool_before_relu_is_the_same_network(kind: str) -> None:
+    torch.manual_seed(0)
+    net = build_network(
+        {"kind": kind, "args": {"image_size": 64, "cube_size": 16}}
+        if kind == "multimodal"
+        else {"kind": kind, "args": {"input_size": 32}}
+    )
+    seq = net.branch3d if kind == "multimodal" else net.features
+    ref = _keras_order(seq)
+    x = torch.randn(4, 4, 16, 16, 16) if kind == "multimodal" else torch.randn(4, 1, 32, 32)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = seq(x1), ref(x2)
+    torch.testing.assert_close(a, b)
+    g = torch.randn_like(a)
+    a.backward(g)
+    grads_a = [p.grad.clone() for p in seq.parameters()]
+    seq.zero_grad()
+    b.backward(g)
+    for ga, p in zip(grads_a, seq.parameters(), strict=True):
+        torch.testing.assert_close(ga, p.grad)
+    torch.testing.assert_close(x1.grad, x2.grad)
