@@ -12,12 +12,6 @@ Read from the authors' Keras notebook (``McWilliamsCenter/halo_cnn``,
 - L2(1e-4) acts on kernels only: :func:`models.training.parameter_groups` puts biases in a
   group without weight decay.
 
-Where a max-pool follows a ReLU, the pool runs first: both are monotone, so
-``relu(maxpool(x)) == maxpool(relu(x))`` exactly, and the gradients agree too (a
-non-positive maximum gets zero gradient either way). It is the same network as the paper's
-with 4x (2x2 pool) to 16x (4x4 pool) fewer ReLU evaluations and ReLU-backward passes, a
-memory-bound cost that matters on CPU (and for the 64^3 cubes of the multimodal network).
-
 Deviation (fix of flaw 1 in ``science.md``): the multimodal network tiles the pooled image along
 the *velocity* axis of the KDE cube, so image pixel (i, j) lines up with cube voxels (i, j, :)
 i.e. the sky plane (x, y); the authors' code tiled along y.
@@ -160,13 +154,13 @@ class _ImageCNN(MassNetwork):
             Conv2dSame(c, 24, 5),
             nn.ReLU(inplace=True),
             Conv2dSame(24, 10, 3),
-            nn.MaxPool2d(4),
             nn.ReLU(inplace=True),
+            nn.MaxPool2d(4),
             Conv2dSame(10, 24, 5),
             nn.ReLU(inplace=True),
             Conv2dSame(24, 10, 3),
-            nn.MaxPool2d(2),
             nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         side = _check(
             _pool(_pool(self.input_size, 4), 2), "the last feature map", name, "input_size"
@@ -234,14 +228,14 @@ class MultiModalCNN(MassNetwork):
         self.dropout = float(dropout)
         self.branch3d = nn.Sequential(
             nn.Conv3d(4, 24, 5),
-            nn.MaxPool3d(2),
             nn.ReLU(inplace=True),
+            nn.MaxPool3d(2),
             nn.Conv3d(24, 16, 3),
-            nn.MaxPool3d(2),
             nn.ReLU(inplace=True),
+            nn.MaxPool3d(2),
             nn.Conv3d(16, 8, 1),
-            nn.MaxPool3d(2),
             nn.ReLU(inplace=True),
+            nn.MaxPool3d(2),
         )
         s3 = _pool(_pool(_pool(self.cube_size - 4, 2) - 2, 2), 2)
         self.flat3d = (
@@ -252,13 +246,13 @@ class MultiModalCNN(MassNetwork):
             Conv2dSame(3, 24, 5, stride=2),
             nn.ReLU(inplace=True),
             Conv2dSame(24, 10, 3, stride=2),
-            nn.MaxPool2d(4),
             nn.ReLU(inplace=True),
+            nn.MaxPool2d(4),
             Conv2dSame(10, 24, 5, stride=2),
             nn.ReLU(inplace=True),
             Conv2dSame(24, 10, 3),
-            nn.MaxPool2d(2),
             nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         s2 = _pool(_conv_same(_pool(_conv_same(_conv_same(self.image_size, 2), 2), 4), 2), 2)
         self.flat2d = (
