@@ -67,10 +67,10 @@ class TrainingConfig(_Strict):
     amp: bool = True
     #: NHWC memory format (oneDNN's fast path for these small convolutions on CPU).
     channels_last: bool = True
-    #: Split each batch into chunks of this size for the forward/backward pass and accumulate
-    #: gradients before one optimiser step (identical update; smaller activations, cache-
-    #: friendlier on CPU). None: no split.
-    micro_batch: int | None = Field(None, ge=1)
+    #: On CPU only: split each batch into chunks of this size for the forward/backward pass
+    #: and accumulate gradients before one optimiser step (the same update as the full batch;
+    #: the activations of a chunk stay in cache). GPUs always run the full batch. None: no split.
+    cpu_micro_batch: int | None = Field(None, ge=1)
     #: torch intra-op threads (None: leave torch's default).
     num_threads: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)

@@ -297,7 +297,7 @@ def train_fold(
     n_tr = len(y_tr)
     bs = tc.batch_size
     steps = math.ceil(n_tr / bs)
-    micro = tc.micro_batch
+    micro = tc.cpu_micro_batch if dev.type == "cpu" else None
     history: dict = {"train_loss": [], "val_loss": []}
     best_val, best_epoch, best_state, wait = math.inf, -1, None, 0
     stopped_early = False

@@ -65,7 +65,7 @@ def test_seeded_runs_are_identical(arrays32: ClusterArrays) -> None:
 
 def test_micro_batches_give_the_same_update(arrays32: ClusterArrays) -> None:
     base = tiny_config("single", training={"max_epochs": 1})
-    micro = tiny_config("single", training={"max_epochs": 1, "micro_batch": 5})
+    micro = tiny_config("single", training={"max_epochs": 1, "cpu_micro_batch": 5})
     a = train_fold(arrays32, base, 0).model_state.state_dict
     b = train_fold(arrays32, micro, 0).model_state.state_dict
     for k in a:
@@ -122,3 +122,13 @@ def test_single_band_learns_mass() -> None:
     assert np.std(d) * np.log(10) < 0.35
     assert 0.7 < slope < 1.2
     assert abs(d.mean()) < 0.05
+
+
+@pytest.mark.gpu
+def test_cuda_amp_training(arrays32: ClusterArrays) -> None:
+    cfg = tiny_config("multi", training={"device": "cuda", "amp": True, "max_epochs": 2})
+    r = train_fold(arrays32, cfg, 0)
+    assert r.device.startswith("cuda") and np.all(np.isfinite(r.test_prediction))
+    cpu = predict(r.model_state, r.preprocessing, arrays32.subset(r.split.test), device="cpu")
+    # AMP (bf16/fp16) forward on the GPU vs fp32 on the CPU: close, not identical
+    np.testing.assert_allclose(cpu, r.test_prediction, atol=0.02)
