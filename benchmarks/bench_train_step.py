@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+# As the CLI does (services/cli.py): OpenMP threads sleep at barriers instead of spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -40,7 +43,7 @@ from models.training import loss_function, parameter_groups, train_step  # noqa:
 VARIANTS: dict[str, dict] = {
     "nchw": {"channels_last": False},
     "channels_last": {"channels_last": True},
-    "channels_last+micro10": {"channels_last": True, "micro_batch": 10},
+    "channels_last+micro10": {"channels_last": True, "micro_batch": 10},  # trainer default
     "channels_last+micro25": {"channels_last": True, "micro_batch": 25},
     "nchw+micro10": {"channels_last": False, "micro_batch": 10},
     "channels_last+compile": {"channels_last": True, "compile": True},
@@ -128,6 +131,7 @@ def main() -> None:
         "per_round_best": best,
         "keras_meta": meta,
         "cpu": _cpu_name(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_end": os.getloadavg(),
     }
     if have_keras and med.get("keras"):

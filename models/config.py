@@ -70,7 +70,8 @@ class TrainingConfig(_Strict):
     #: On CPU only: split each batch into chunks of this size for the forward/backward pass
     #: and accumulate gradients before one optimiser step (the same update as the full batch;
     #: the activations of a chunk stay in cache). GPUs always run the full batch. None: no split.
-    cpu_micro_batch: int | None = Field(None, ge=1)
+    #: Default 10: +25-60% images/s on the 2-core test machine (benchmarks/bench_train_step.py).
+    cpu_micro_batch: int | None = Field(10, ge=1)
     #: torch intra-op threads (None: leave torch's default).
     num_threads: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)

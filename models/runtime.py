@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 from collections.abc import Iterator
 
@@ -62,11 +61,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def configure_cpu(num_threads: int | None) -> None:
-    """Set torch intra-op threads (when given) and make sure oneDNN is on."""
+    """Set torch intra-op threads (when given) and make sure oneDNN is on.
+
+    The OpenMP wait policy cannot be changed once torch is imported: processes that share
+    CPUs should start with ``OMP_WAIT_POLICY=PASSIVE`` (the ``clustermass`` CLI sets it).
+    """
     if num_threads is not None and torch.get_num_threads() != num_threads:
         torch.set_num_threads(num_threads)
     torch.backends.mkldnn.enabled = True
-    os.environ.setdefault("KMP_BLOCKTIME", "1")
 
 
 def to_memory_format(x: torch.Tensor | nn.Module, channels_last: bool) -> torch.Tensor | nn.Module:

@@ -10,6 +10,11 @@ import typer
 from services.commands import dbcmd, train
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# OpenMP threads that sleep instead of spinning at barriers: on shared CPUs a spinning torch
+# thread competes with other processes (2-core machine under load: 2 threads with the default
+# policy trained 1.5-4x slower than with PASSIVE; benchmarks/bench_train_step.py). Must be set
+# before torch is imported; an explicit environment value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="clustermass",
