@@ -68,6 +68,18 @@ def ensure_kde(
         return arrays
     if arrays.galaxies is None:
         raise DataError("the multimodal network needs galaxies (or precomputed kde_cubes)")
+    g = arrays.galaxies
+    inside = (
+        (np.abs(g.x) <= kde.half_width_mpc_h)
+        & (np.abs(g.y) <= kde.half_width_mpc_h)
+        & (np.abs(g.v) <= kde.half_width_km_s)
+    )
+    if g.x.size and inside.mean() < 0.1:
+        raise DataError(
+            f"only {100 * inside.mean():.1f}% of the galaxies fall inside the KDE grid "
+            f"(+-{kde.half_width_mpc_h} h^-1 Mpc, +-{kde.half_width_km_s} km/s): galaxy x, y "
+            "must be offsets from the cluster centre and v_los relative to the cluster"
+        )
     cubes = kde_cubes(
         arrays.galaxies,
         n_grid=kde.n_grid,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -119,6 +120,10 @@ def train(
 
     if model not in _MODELS:
         raise ModelConfigError(f"--model {model!r}: choose one of {list(_MODELS)}")
+    if config is not None and config.is_file():
+        file_kind = ((yaml.safe_load(config.read_text()) or {}).get("model") or {}).get("kind")
+        if file_kind not in (None, model):
+            raise ModelConfigError(f"--model {model!r} but {config} configures {file_kind!r}")
     overrides = deep_update({"model": {"kind": model}}, _overrides(device, epochs, folds))
     cfg = RunConfig.from_config(config, **overrides)
     arrays = load_catalogue_arrays(data)

@@ -132,3 +132,17 @@ def test_cuda_amp_training(arrays32: ClusterArrays) -> None:
     cpu = predict(r.model_state, r.preprocessing, arrays32.subset(r.split.test), device="cpu")
     # AMP (bf16/fp16) forward on the GPU vs fp32 on the CPU: close, not identical
     np.testing.assert_allclose(cpu, r.test_prediction, atol=0.02)
+
+
+def test_absolute_galaxy_coordinates_are_rejected(arrays64: ClusterArrays) -> None:
+    from dataclasses import replace
+
+    from models.config import KDEConfig
+    from models.crossval import ensure_kde
+    from models.data import RaggedGalaxies
+    from models.errors import DataError
+
+    g = arrays64.galaxies
+    shifted = RaggedGalaxies(g.offsets, g.x + 150.0, g.y + 80.0, g.v)  # box coordinates
+    with pytest.raises(DataError, match="offsets from the cluster centre"):
+        ensure_kde(replace(arrays64, galaxies=shifted), KDEConfig(n_grid=8))

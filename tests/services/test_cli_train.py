@@ -97,3 +97,12 @@ def test_missing_mocks_package_is_a_clear_error(
         app, ["train", "--model", "single", "--data", str(tmp_path), "--out", str(tmp_path)]
     )
     assert res.exit_code == 2 and "needs the mocks package" in res.output
+
+
+def test_model_and_config_must_agree(fake_mocks: Path, tmp_path: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["train", "--model", "multi", "--config", str(_config(tmp_path, "single")),
+         "--data", str(fake_mocks), "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "configures 'single'" in res.output
