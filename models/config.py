@@ -74,6 +74,7 @@ class TrainingConfig(_Strict):
     cpu_micro_batch: int | None = Field(10, ge=1)
     #: torch intra-op threads (None: leave torch's default).
     num_threads: int | None = Field(None, ge=1)
+    #: Batch of validation/test forward passes on GPUs (on CPU ``cpu_micro_batch`` is used).
     eval_batch_size: int = Field(256, ge=1)
 
     @field_validator("device")

@@ -134,7 +134,7 @@ def predict(
     preprocessing: Preprocessing,
     arrays: ClusterArrays,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     channels_last: bool = True,
     return_sigma: bool = False,
@@ -149,8 +149,9 @@ def predict(
         The statistics of the fold the model was trained on.
     arrays : ClusterArrays
         Count maps (+ KDE cubes for the multimodal network); labels are not used.
-    batch_size : int
-        Clusters per forward pass.
+    batch_size : int, optional
+        Clusters per forward pass; default 10 on CPU (cache-sized, the fastest in
+        ``benchmarks/bench_inference.py``) and 256 on CUDA.
     device : str or torch.device
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
     channels_last : bool
@@ -164,6 +165,8 @@ def predict(
         Predicted log10 M500c; with ``return_sigma`` a tuple ``(log10_m, sigma_dex or None)``.
     """
     dev = resolve_device(device)
+    if batch_size is None:
+        batch_size = 10 if dev.type == "cpu" else 256
     if isinstance(model_state, ModelState):
         model = model_state.build(dev)
     else:
@@ -171,7 +174,7 @@ def predict(
     model = to_memory_format(model, channels_last)
     chunks = []
     n = len(arrays)
-    step = max(batch_size, 1) * 4  # transform a few batches at a time: bounded memory
+    step = max(batch_size * 4, 256)  # transform in chunks: bounded memory
     for a in range(0, n, step):
         idx = np.arange(a, min(a + step, n))
         images, kde = input_tensors(arrays, preprocessing, idx, needs_kde=model.needs_kde)

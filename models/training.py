@@ -298,6 +298,7 @@ def train_fold(
     bs = tc.batch_size
     steps = math.ceil(n_tr / bs)
     micro = tc.cpu_micro_batch if dev.type == "cpu" else None
+    eval_bs = micro or tc.eval_batch_size
     history: dict = {"train_loss": [], "val_loss": []}
     best_val, best_epoch, best_state, wait = math.inf, -1, None, 0
     stopped_early = False
@@ -320,7 +321,7 @@ def train_fold(
         train_loss = running / n_tr
         val_loss = _evaluate(
             model, x_va, k_va, y_va, loss_fn,
-            batch_size=tc.eval_batch_size, device=dev, channels_last=cl, amp=use_amp,
+            batch_size=eval_bs, device=dev, channels_last=cl, amp=use_amp,
         )  # fmt: skip
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
@@ -353,7 +354,7 @@ def train_fold(
 
     x_te, k_te = input_tensors(arrays, pre, split.test, needs_kde=needs_kde)
     raw = network_outputs(
-        model, x_te, k_te, batch_size=tc.eval_batch_size, device=dev, channels_last=cl, amp=use_amp
+        model, x_te, k_te, batch_size=eval_bs, device=dev, channels_last=cl, amp=use_amp
     ).double()
     pred = pre.unscale_target(raw[:, 0].numpy())
     sigma = np.exp(0.5 * raw[:, 1].numpy()) * pre.target_half_span if raw.shape[1] == 2 else None
