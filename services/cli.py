@@ -7,9 +7,14 @@ import os
 
 import typer
 
-from services.commands import dbcmd, ingest, mock, query, worker
+from services.commands import dbcmd, ingest, mock, query, train, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# OpenMP threads that sleep instead of spinning at barriers: on shared CPUs a spinning torch
+# thread competes with other processes (2-core machine under load: 2 threads with the default
+# policy trained 1.5-4x slower than with PASSIVE; benchmarks/bench_train_step.py). Must be set
+# before torch is imported; an explicit environment value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="clustermass",
@@ -23,6 +28,8 @@ app.add_typer(ingest.app, name="ingest")
 app.command("crossmatch")(ingest.crossmatch)
 app.command("mock")(mock.mock)
 app.add_typer(query.app, name="query")
+app.command("train")(train.train)
+app.command("benchmark")(train.benchmark)
 
 
 @app.callback()

@@ -1,0 +1,118 @@
+"""Batched inference throughput (maps/s) of ``models.inference.predict``.
+
+End to end: raw count maps (N, 3, 128, 128) -> redshift normalisation, log, standardisation ->
+network -> log10 M500c, for the single-band and multiband CNNs (and the multimodal CNN with its
+KDE cubes precomputed) at several batch sizes, NCHW vs channels_last. The baseline in the same
+run is batch size 1 in NCHW (one map at a time, the naive service loop); ratios are against it.
+
+Usage::
+
+    python benchmarks/bench_inference.py [--n 512] [--threads 2] [--device cpu]
+        [--models single,multi] [--batches 1,50,256] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI (services/cli.py)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from models.data import ClusterArrays  # noqa: E402
+from models.inference import ModelState, predict  # noqa: E402
+from models.preprocessing import Preprocessing  # noqa: E402
+from models.registry import build_network  # noqa: E402
+
+
+def _arrays(n: int, with_kde: bool, cube: int) -> ClusterArrays:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.3, (n, 3, 128, 128)).astype(np.int32)
+    kde = None
+    if with_kde:
+        kde = rng.random((n, cube, cube, cube), dtype=np.float32)
+        kde /= kde.sum(axis=(1, 2, 3), keepdims=True)
+    return ClusterArrays(counts, rng.uniform(0.05, 0.5, n), kde_cubes=kde)
+
+
+def _pre(bands: str, with_kde: bool) -> Preprocessing:
+    return Preprocessing(
+        bands=bands, z_slope=-1.5, z_intercept=3.9, reference_counts=4000.0,
+        image_mean=0.3, image_std=0.4, target_min=13.5, target_max=15.0,
+        kde_mean=1 / 64**3 if with_kde else None, kde_std=1e-5 if with_kde else None,
+    )  # fmt: skip
+
+
+def rate(kind: str, arrays: ClusterArrays, batch: int, channels_last: bool, device: str) -> float:
+    """Maps/s of predict() over ``arrays`` (best of 2 after a warm-up)."""
+    net = build_network({"kind": kind})
+    state = ModelState.from_module({"kind": kind, "args": {}}, net)
+    pre = _pre(net.bands, net.needs_kde)
+    small = arrays.subset(np.arange(min(len(arrays), batch)))
+    predict(state, pre, small, batch_size=batch, channels_last=channels_last, device=device)
+    best = 0.0
+    for _ in range(2):
+        t0 = time.perf_counter()
+        out = predict(
+            state, pre, arrays, batch_size=batch, channels_last=channels_last, device=device
+        )
+        best = max(best, len(out) / (time.perf_counter() - t0))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--models", default="single,multi")
+    ap.add_argument("--batches", default="1,50,256")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    results = []
+    for kind in args.models.split(","):
+        with_kde = kind == "multimodal"
+        n = min(args.n, 64) if with_kde else args.n
+        arrays = _arrays(n, with_kde, 64)
+        base = rate(kind, arrays.subset(np.arange(min(n, 64))), 1, False, args.device)
+        results.append(
+            {"model": kind, "batch": 1, "channels_last": False, "maps_per_s": base, "ratio": 1.0}
+        )
+        print(f"{kind:10s} batch   1 NCHW           {base:8.1f} maps/s (baseline)", flush=True)
+        for batch in (int(b) for b in args.batches.split(",")):
+            for cl in (False, True):
+                if batch == 1 and not cl:
+                    continue
+                r = rate(kind, arrays, batch, cl, args.device)
+                results.append(
+                    {
+                        "model": kind,
+                        "batch": batch,
+                        "channels_last": cl,
+                        "maps_per_s": r,
+                        "ratio": r / base,
+                    }
+                )
+                fmt = "channels_last" if cl else "NCHW"
+                print(
+                    f"{kind:10s} batch {batch:3d} {fmt:14s} {r:8.1f} maps/s  x{r / base:.2f}",
+                    flush=True,
+                )
+    meta = {"threads": args.threads, "device": args.device, "torch": torch.__version__,
+            "load_avg_end": os.getloadavg(), "results": results}  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(meta, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""The paper-style benchmark table (Ho et al. 2023, Table 2) and its figure.
+
+Rows: every scalar proxy, the proxy combinations, the CNNs, and the oracle floor. Columns:
+sigma_lnM with a bootstrap interval, the bias of the network-like rows (dex), the number of
+clusters, and the paper's value for comparison (in the paper the scatter is quoted in percent
+of ln M, i.e. 100 sigma_lnM).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from models.baselines import combined_estimate, dl_estimates, proxy_estimate
+from models.data import ClusterArrays
+from models.errors import ProxyError
+
+__all__ = [
+    "ProxyRow",
+    "DEFAULT_PROXIES",
+    "PAPER_SIGMA_PERCENT",
+    "benchmark_table",
+    "table_markdown",
+    "write_table_csv",
+    "benchmark_figure",
+    "shape_checks",
+    "OBSERVED_PROXIES",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProxyRow:
+    """A table row made of one or more scalar columns of the truth table."""
+
+    label: str
+    columns: tuple[str, ...]
+
+
+#: Rows of the paper's Table 2 that use scalar proxies, in its order.
+DEFAULT_PROXIES: tuple[ProxyRow, ...] = (
+    ProxyRow("T", ("T",)),
+    ProxyRow("L_X", ("L_X",)),
+    ProxyRow("M_gas", ("M_gas",)),
+    ProxyRow("M_star", ("M_star",)),
+    ProxyRow("sigma_v (true 3D members)", ("sigma_v_true",)),
+    ProxyRow("N_gal", ("N_gal",)),
+    ProxyRow("sigma_v (observed, with interlopers)", ("sigma_v_obs",)),
+    ProxyRow("N_phot", ("N_phot",)),
+    ProxyRow("N_phot within R500c", ("N_phot_500c",)),
+    ProxyRow("N_gal + N_phot,500c", ("N_gal", "N_phot_500c")),
+    ProxyRow("all four observed scalars", ("N_gal", "sigma_v_obs", "N_phot", "N_phot_500c")),
+)
+
+#: The paper's sigma_lnM in percent (Ho et al. 2023, Table 2), keyed by row label.
+PAPER_SIGMA_PERCENT: dict[str, float] = {
+    "T": 11.75,
+    "L_X": 26.33,
+    "M_gas": 8.46,
+    "M_star": 12.56,
+    "sigma_v (true 3D members)": 37.56,
+    "N_gal": 39.72,
+    "sigma_v (observed, with interlopers)": 70.39,
+    "N_phot": 40.02,
+    "N_phot within R500c": 34.07,
+    "N_gal + N_phot,500c": 28.82,
+    "all four observed scalars": 27.34,
+    "Single-band CNN": 17.80,
+    "Multiband CNN": 16.18,
+    "Multimodal CNN": 15.90,
+}
+
+RowKind = Literal["proxy", "combination", "cnn", "oracle"]
+
+
+def _row(
+    label: str, kind: RowKind, n: int, scatter, bias=None, columns: Sequence[str] = ()
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"observable": label, "kind": kind, "columns": "+".join(columns), "n": n}
+    row |= scatter.as_dict("sigma_lnM")
+    if bias is not None:
+        row |= bias.as_dict("bias_dex")
+    else:
+        row |= {"bias_dex": None, "bias_dex_lo": None, "bias_dex_hi": None}
+    row["paper_sigma_lnM"] = (
+        PAPER_SIGMA_PERCENT[label] / 100 if label in PAPER_SIGMA_PERCENT else None
+    )
+    return row
+
+
+def benchmark_table(
+    arrays: ClusterArrays,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    oracle: np.ndarray | None = None,
+    proxies: Sequence[ProxyRow] = DEFAULT_PROXIES,
+    n_boot: int = 1000,
+    level: float = 0.68,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Rows of the benchmark table as plain dicts.
+
+    Parameters
+    ----------
+    arrays : ClusterArrays
+        Clusters with labels, snapshots and the proxy columns in ``scalars``.
+    predictions : mapping of str to ndarray
+        Out-of-fold log10 M500c per network, keyed by row label (e.g. "Single-band CNN").
+    oracle : ndarray, optional
+        Out-of-fold oracle predictions (:func:`models.oracle.oracle_predictions`).
+    proxies : sequence of ProxyRow
+        Proxy rows; rows whose columns are missing are skipped with a log message.
+    n_boot, level, seed
+        Bootstrap settings shared by every row.
+
+    Returns
+    -------
+    rows : list of dict
+        Keys ``observable, kind, columns, n, sigma_lnM, sigma_lnM_lo, sigma_lnM_hi, bias_dex,
+        bias_dex_lo, bias_dex_hi, paper_sigma_lnM`` (sigma in ln units: 0.178 = 17.8%).
+    """
+    true = arrays.require_labels()
+    snap = arrays.snapshot if arrays.snapshot is not None else np.zeros(len(arrays), int)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    rows = []
+    for p in proxies:
+        missing = [c for c in p.columns if c not in arrays.scalars]
+        if missing:
+            log.info("benchmark: skipping %r (columns %s not in catalogue)", p.label, missing)
+            continue
+        values = np.stack([arrays.scalars[c] for c in p.columns], axis=1)
+        try:
+            if len(p.columns) == 1:
+                est = proxy_estimate(true, values[:, 0], snap, name=p.label, **boot)
+                kind: RowKind = "proxy"
+            else:
+                est = combined_estimate(true, values, snap, names=p.columns, **boot)
+                kind = "combination"
+        except ProxyError as exc:
+            log.warning("benchmark: %r failed: %s", p.label, exc)
+            continue
+        rows.append(_row(p.label, kind, len(true), est, columns=p.columns))
+    named = list(predictions.items())
+    if oracle is not None:
+        named.append(("Oracle (hidden truth)", oracle))
+    for label, pred in named:
+        pred = np.asarray(pred, dtype=np.float64)
+        ok = np.isfinite(pred)
+        scatter, bias = dl_estimates(pred[ok], true[ok], snap[ok], **boot)
+        kind = "oracle" if label.startswith("Oracle") else "cnn"
+        rows.append(_row(label, kind, int(ok.sum()), scatter, bias))
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table: sigma_lnM [%] with interval, bias [dex], N, paper sigma_lnM [%]."""
+    level = "68%"
+    lines = [
+        f"| Observable(s) | sigma_lnM [%] ({level} CI) | bias [dex] | N | paper sigma_lnM [%] |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        sig = f"{_pct(r['sigma_lnM'])} [{_pct(r['sigma_lnM_lo'])}, {_pct(r['sigma_lnM_hi'])}]"
+        bias = (
+            ""
+            if r.get("bias_dex") is None
+            else f"{r['bias_dex']:+.4f} [{r['bias_dex_lo']:+.4f}, {r['bias_dex_hi']:+.4f}]"
+        )
+        lines.append(
+            f"| {r['observable']} | {sig} | {bias} | {r['n']} | {_pct(r.get('paper_sigma_lnM'))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write the rows as CSV (sigma in ln units, bias in dex)."""
+    path = Path(path)
+    keys = list(rows[0].keys()) if rows else ["observable"]
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r[k]) for k in keys})
+    return path
+
+
+def _running_median(x: np.ndarray, y: np.ndarray, bins: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    edges = np.quantile(x, np.linspace(0, 1, bins + 1))
+    centres, med = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        sel = (x >= a) & (x <= b)
+        if sel.sum() >= 3:
+            centres.append(np.median(x[sel]))
+            med.append(np.median(y[sel]))
+    return np.array(centres), np.array(med)
+
+
+def benchmark_figure(
+    true: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    redshift: np.ndarray,
+    path: str | Path,
+) -> Path:
+    """PNG: predicted vs true log10 M, and residuals vs true mass and vs redshift, per model."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    n = max(len(predictions), 1)
+    fig, axes = plt.subplots(n, 3, figsize=(13, 3.6 * n), squeeze=False)
+    true = np.asarray(true, dtype=np.float64)
+    lo, hi = float(np.nanmin(true)) - 0.1, float(np.nanmax(true)) + 0.1
+    for row, (label, pred) in zip(axes, predictions.items(), strict=False):
+        pred = np.asarray(pred, dtype=np.float64)
+        ok = np.isfinite(pred)
+        t, p, z = true[ok], pred[ok], np.asarray(redshift)[ok]
+        d = p - t
+        sig = np.std(d) * math.log(10) if d.size else float("nan")
+        row[0].scatter(t, p, s=3, alpha=0.4)
+        row[0].plot([lo, hi], [lo, hi], "k--", lw=1)
+        row[0].set(
+            xlim=(lo, hi),
+            ylim=(lo, hi),
+            xlabel=r"true $\log_{10} M_{500c}$ [$h^{-1} M_\odot$]",
+            ylabel="predicted",
+            title=f"{label}: $\\sigma_{{\\ln M}}$ = {100 * sig:.1f}%, bias {np.mean(d):+.4f} dex",
+        )
+        for ax, x, xl in ((row[1], t, r"true $\log_{10} M_{500c}$"), (row[2], z, "redshift")):
+            ax.scatter(x, d, s=3, alpha=0.4)
+            if d.size >= 10:
+                cx, my = _running_median(x, d)
+                ax.plot(cx, my, "r-", lw=2, label="running median")
+                ax.legend(loc="upper right", fontsize=8)
+            ax.axhline(0, color="k", lw=1, ls="--")
+            ax.set(xlabel=xl, ylabel=r"$\Delta \log_{10} M$ [dex]")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+#: Observed (not idealised) scalar proxies of the paper's table: what the CNNs must beat.
+OBSERVED_PROXIES = (
+    "N_gal",
+    "sigma_v (observed, with interlopers)",
+    "N_phot",
+    "N_phot within R500c",
+    "N_gal + N_phot,500c",
+    "all four observed scalars",
+)
+
+
+def shape_checks(rows: Sequence[Mapping[str, Any]], bias_limit: float = 0.005) -> list[dict]:
+    """Check the qualitative claims of Ho et al. (2023) on a table.
+
+    Claims: each CNN beats every observed scalar proxy and L_X; multiband <= single band;
+    multimodal <= multiband; |bias| < ``bias_limit`` dex for each CNN. Each entry is
+    ``{"claim", "holds" (bool or None when a row is missing), "detail"}``.
+    """
+    by = {r["observable"]: r for r in rows}
+    cnns = [c for c in ("Single-band CNN", "Multiband CNN", "Multimodal CNN") if c in by]
+    out: list[dict] = []
+    rivals = [p for p in (*OBSERVED_PROXIES, "L_X") if p in by]
+    for c in cnns:
+        worse = [p for p in rivals if by[p]["sigma_lnM"] <= by[c]["sigma_lnM"]]
+        out.append(
+            {
+                "claim": f"{c} beats every observed scalar proxy and L_X",
+                "holds": not worse if rivals else None,
+                "detail": f"{c} {100 * by[c]['sigma_lnM']:.2f}%; not beaten: {worse or 'none'}",
+            }
+        )
+        bias = by[c]["bias_dex"]
+        out.append(
+            {
+                "claim": f"|bias| of {c} < {bias_limit} dex",
+                "holds": abs(bias) < bias_limit,
+                "detail": f"bias {bias:+.4f} dex",
+            }
+        )
+    for a, b in (("Multiband CNN", "Single-band CNN"), ("Multimodal CNN", "Multiband CNN")):
+        holds = None if a not in by or b not in by else by[a]["sigma_lnM"] <= by[b]["sigma_lnM"]
+        detail = (
+            "row missing"
+            if holds is None
+            else f"{100 * by[a]['sigma_lnM']:.2f}% vs {100 * by[b]['sigma_lnM']:.2f}%"
+        )
+        out.append({"claim": f"{a} <= {b}", "holds": holds, "detail": detail})
+    return out

@@ -1,0 +1,169 @@
+"""End-to-end library calls behind ``clustermass train`` and ``clustermass benchmark``.
+
+:func:`run_training` cross-validates one network and writes its run directory;
+:func:`run_benchmark` does that for each requested network, adds the scalar-proxy baselines and
+the oracle floor, and writes the table (CSV, Markdown) and the figure (PNG).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.benchmark import benchmark_figure, benchmark_table, table_markdown, write_table_csv
+from models.config import RunConfig
+from models.crossval import CVResult, cross_validate
+from models.cv import make_folds
+from models.data import ClusterArrays
+from models.errors import DataError
+from models.oracle import oracle_predictions
+from models.registry import NetworkName
+from models.runio import run_dir_name, run_metrics, write_fold, write_run
+from models.training import TrainProgress
+
+__all__ = ["CNN_LABELS", "run_training", "run_benchmark", "BenchmarkResult"]
+
+log = logging.getLogger(__name__)
+
+#: Table labels of the three networks.
+CNN_LABELS: dict[str, str] = {
+    "single": "Single-band CNN",
+    "multi": "Multiband CNN",
+    "multimodal": "Multimodal CNN",
+}
+
+
+def run_training(
+    arrays: ClusterArrays,
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    progress: Callable[[TrainProgress], None] | None = None,
+    device: str | torch.device | None = None,
+    n_boot: int = 1000,
+) -> tuple[Path, CVResult, dict[str, Any]]:
+    """Cross-validate ``config`` on ``arrays`` and write the run under ``out_dir``.
+
+    Each fold is written as soon as it finishes; the run record (config, provenance, split,
+    predictions, metrics) at the end.
+
+    Returns
+    -------
+    run_dir : Path
+        ``out_dir/<name>-<key12>``.
+    result : CVResult
+        Out-of-fold predictions and fold results.
+    metrics : dict
+        What ``metrics.json`` holds.
+    """
+    run_dir = Path(out_dir) / run_dir_name(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = cross_validate(
+        arrays,
+        config,
+        progress=progress,
+        on_fold=lambda r: write_fold(run_dir, r),
+        device=device,
+    )
+    metrics = run_metrics(result, arrays, n_boot=n_boot, seed=config.training.seed)
+    write_run(out_dir, result, arrays, metrics=metrics, write_folds=False)
+    return run_dir, result, metrics
+
+
+@dataclass
+class BenchmarkResult:
+    """Outputs of :func:`run_benchmark`."""
+
+    rows: list[dict[str, Any]]
+    table_csv: Path
+    table_md: Path
+    figure: Path
+    run_dirs: dict[str, Path] = field(default_factory=dict)
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run_benchmark(
+    arrays: ClusterArrays,
+    out_dir: str | Path,
+    *,
+    configs: Mapping[str, RunConfig] | None = None,
+    models: Sequence[NetworkName] = ("single", "multi", "multimodal"),
+    oracle_columns: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    level: float = 0.68,
+    seed: int = 0,
+    progress: Callable[[str, TrainProgress], None] | None = None,
+    device: str | torch.device | None = None,
+) -> BenchmarkResult:
+    """Train the networks, fit the baselines and the oracle, and write the table and figure.
+
+    Parameters
+    ----------
+    arrays : ClusterArrays
+        The catalogue (count maps, labels, positions, snapshots, scalars, galaxies).
+    out_dir : path
+        Output folder: one run directory per network, ``benchmark.csv``, ``benchmark.md``,
+        ``benchmark.png`` and ``benchmark.json``.
+    configs : mapping of kind to RunConfig, optional
+        Per-network configs (default: the paper's, :meth:`RunConfig.from_config`).
+    models : sequence of {"single", "multi", "multimodal"}
+        Networks to train.
+    oracle_columns : sequence of str, optional
+        Hidden-truth features of the oracle (default ``models.oracle.DEFAULT_ORACLE_FEATURES``).
+    n_boot, level, seed
+        Bootstrap settings of every table entry.
+    progress : callable, optional
+        ``progress(kind, TrainProgress)``.
+    device : str or torch.device, optional
+        Overrides every config's ``training.device``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = dict(configs or {})
+    predictions: dict[str, np.ndarray] = {}
+    run_dirs: dict[str, Path] = {}
+    folds = None
+    for kind in models:
+        cfg = configs.get(kind) or RunConfig.from_config(model={"kind": kind})
+        if cfg.model.kind != kind:
+            raise DataError(f"configs[{kind!r}] is a {cfg.model.kind!r} network")
+        cb = None if progress is None else (lambda p, k=kind: progress(k, p))
+        run_dir, result, _ = run_training(
+            arrays, cfg, out, progress=cb, device=device, n_boot=n_boot
+        )
+        predictions[CNN_LABELS[kind]] = result.prediction
+        run_dirs[kind] = run_dir
+        folds = result.folds
+    if folds is None:
+        first = next(iter(configs.values()), None) or RunConfig.from_config(
+            model={"kind": "single"}
+        )
+        folds = make_folds(arrays, first.cv.scheme, first.cv.box_size)
+    oracle = None
+    try:
+        oracle = oracle_predictions(arrays, folds, columns=oracle_columns)
+    except DataError as exc:
+        log.warning("benchmark: no oracle row: %s", exc)
+    rows = benchmark_table(
+        arrays, predictions, oracle=oracle, n_boot=n_boot, level=level, seed=seed
+    )
+    csv_path = write_table_csv(rows, out / "benchmark.csv")
+    md_path = out / "benchmark.md"
+    md_path.write_text(table_markdown(rows))
+    (out / "benchmark.json").write_text(
+        json.dumps({"rows": rows, "runs": {k: str(v) for k, v in run_dirs.items()}}, indent=2)
+    )
+    figure_preds = dict(predictions)
+    if oracle is not None:
+        figure_preds["Oracle (hidden truth)"] = oracle
+    fig = benchmark_figure(
+        arrays.require_labels(), figure_preds, arrays.redshift, out / "benchmark.png"
+    )
+    return BenchmarkResult(rows, csv_path, md_path, fig, run_dirs, predictions)

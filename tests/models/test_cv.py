@@ -1,0 +1,42 @@
+"""Spatial octant folds, snapshot folds and validation splits inside the training folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.cv import fold_split, octant_folds, snapshot_folds
+from models.errors import ModelConfigError
+
+
+def test_octants_of_the_box() -> None:
+    L = 352.0
+    q, h = 0.25 * L, 0.75 * L
+    centres = np.array([[a, b, c] for a in (q, h) for b in (q, h) for c in (q, h)])
+    np.testing.assert_array_equal(octant_folds(centres, L), np.arange(8))
+    # periodic: x = L + q wraps to q, x = -q wraps to L - q
+    np.testing.assert_array_equal(octant_folds(np.array([[L + q, q, q], [-q, q, q]]), L), [0, 4])
+
+
+def test_uniform_positions_fill_eight_folds() -> None:
+    pos = np.random.default_rng(0).uniform(0, 352, (4000, 3))
+    counts = np.bincount(octant_folds(pos, 352.0))
+    assert counts.size == 8 and np.all(np.abs(counts - 500) < 100)
+
+
+def test_snapshot_folds() -> None:
+    np.testing.assert_array_equal(snapshot_folds(np.array([36, 40, 36, 52])), [0, 1, 0, 2])
+
+
+def test_fold_split_is_disjoint_and_reproducible() -> None:
+    folds = np.repeat(np.arange(8), 50)
+    s = fold_split(folds, 3, 0.1, seed=7)
+    assert set(s.test) == set(np.flatnonzero(folds == 3))
+    assert not set(s.train) & set(s.val) and not (set(s.train) | set(s.val)) & set(s.test)
+    assert len(s.train) + len(s.val) == 350 and len(s.val) == 35
+    assert np.all(folds[s.val] != 3)  # validation comes from the training folds
+    t = fold_split(folds, 3, 0.1, seed=7)
+    np.testing.assert_array_equal(s.val, t.val)
+    assert not np.array_equal(fold_split(folds, 3, 0.1, seed=8).val, s.val)
+    with pytest.raises(ModelConfigError, match="folds present"):
+        fold_split(folds, 9, 0.1, seed=0)

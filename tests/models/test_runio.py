@@ -1,0 +1,80 @@
+"""The run directory: provenance, split, per-fold weights that predict() reloads, metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from models.benchmark import benchmark_table, table_markdown, write_table_csv
+from models.config import RunConfig
+from models.data import ClusterArrays
+from models.errors import CheckpointError
+from models.inference import predict
+from models.pipeline import run_training
+from models.runio import load_fold
+from tests.models.conftest import tiny_config
+
+
+def test_run_directory_round_trip(arrays32: ClusterArrays, tmp_path) -> None:
+    cfg = tiny_config("single", cv={"folds": [0, 3]})
+    run_dir, result, metrics = run_training(arrays32, cfg, tmp_path, n_boot=20)
+    assert run_dir.name == f"single-{cfg.key()[:12]}"
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["run_key"] == cfg.key() and run["versions"]["torch"]
+    assert "git_commit" in run and run["devices"] == ["cpu"]
+    assert RunConfig.from_config(run_dir / "config.yaml").key() == cfg.key()
+    folds = json.loads((run_dir / "folds.json").read_text())
+    assert folds["fold"] == result.folds.tolist() and set(folds["validation_index"]) == {"0", "3"}
+    with (run_dir / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(arrays32)
+    # Reload fold 3 and predict its clusters again: same numbers as predictions.csv.
+    loaded = load_fold(run_dir, 3)
+    test = np.flatnonzero(result.folds == 3)
+    again = predict(loaded.model_state, loaded.preprocessing, arrays32.subset(test))
+    saved = np.array([float(rows[i]["log10_m500c_pred"]) for i in test])
+    np.testing.assert_allclose(again, saved, atol=2e-6)
+    assert metrics["n_clusters"] == int(np.isin(result.folds, [0, 3]).sum())
+    assert metrics["sigma_lnM_lo"] <= metrics["sigma_lnM"] <= metrics["sigma_lnM_hi"]
+    with pytest.raises(CheckpointError, match="fold 5"):
+        load_fold(run_dir, 5)
+
+
+def test_benchmark_table_rows(arrays32: ClusterArrays, tmp_path) -> None:
+    true = arrays32.log10_m500c
+    rng = np.random.default_rng(0)
+    preds = {"Single-band CNN": true + 0.05 * rng.standard_normal(true.size)}
+    rows = benchmark_table(arrays32, preds, oracle=true + 0.01, n_boot=30)
+    labels = [r["observable"] for r in rows]
+    assert labels[0] == "T" and labels[-2:] == ["Single-band CNN", "Oracle (hidden truth)"]
+    by = {r["observable"]: r for r in rows}
+    # Synthetic truth: M_gas has 0.1 ln scatter at slope 1.1 -> sigma_lnM ~ 0.09
+    assert by["M_gas"]["sigma_lnM"] == pytest.approx(0.1 / 1.1, rel=0.35)
+    assert by["Single-band CNN"]["sigma_lnM"] == pytest.approx(0.05 * np.log(10), rel=0.2)
+    assert by["Oracle (hidden truth)"]["bias_dex"] == pytest.approx(0.01)
+    assert by["N_gal + N_phot,500c"]["kind"] == "combination" and by["T"]["bias_dex"] is None
+    assert by["Single-band CNN"]["paper_sigma_lnM"] == pytest.approx(0.178)
+    md = table_markdown(rows)
+    assert md.count("\n") == len(rows) + 2 and "| Single-band CNN |" in md
+    path = write_table_csv(rows, tmp_path / "t.csv")
+    with path.open() as fh:
+        assert len(list(csv.DictReader(fh))) == len(rows)
+
+
+def test_shape_checks() -> None:
+    from models.benchmark import shape_checks
+
+    def row(name: str, sig: float, bias: float | None = None) -> dict:
+        return {"observable": name, "sigma_lnM": sig, "bias_dex": bias}
+
+    rows = [row("L_X", 0.26), row("N_phot", 0.40), row("N_gal", 0.15),
+            row("Single-band CNN", 0.18, -0.001), row("Multiband CNN", 0.16, 0.008)]  # fmt: skip
+    checks = {c["claim"]: c for c in shape_checks(rows)}
+    beat = checks["Single-band CNN beats every observed scalar proxy and L_X"]
+    assert beat["holds"] is False and "N_gal" in beat["detail"]
+    assert checks["Multiband CNN <= Single-band CNN"]["holds"] is True
+    assert checks["|bias| of Multiband CNN < 0.005 dex"]["holds"] is False
+    assert checks["Multimodal CNN <= Multiband CNN"]["holds"] is None

@@ -1,0 +1,63 @@
+"""Calibration metrics, ensemble combination and the oracle floor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.cv import make_folds
+from models.data import ClusterArrays
+from models.errors import DataError
+from models.oracle import oracle_features, oracle_predictions
+from models.uncertainty import calibration_report, combine_ensemble, coverage
+
+
+def test_coverage_of_calibrated_gaussian() -> None:
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.03, 0.2, 40000)
+    true = rng.uniform(13.5, 15, sigma.size)
+    pred = true + sigma * rng.standard_normal(sigma.size)
+    rep = calibration_report(pred, sigma, true)
+    assert rep["coverage_68"] == pytest.approx(0.68, abs=0.01)
+    assert rep["coverage_95"] == pytest.approx(0.95, abs=0.005)
+    assert rep["rms_z"] == pytest.approx(1.0, abs=0.02)
+    # over-confident sigmas under-cover
+    assert coverage(pred, 0.5 * sigma, true, 0.68) < 0.45
+
+
+def test_combine_ensemble() -> None:
+    means = [np.array([1.0, 2.0]), np.array([3.0, 2.0])]
+    m, s = combine_ensemble(means, [np.array([0.0, 1.0]), np.array([0.0, 1.0])])
+    np.testing.assert_allclose(m, [2.0, 2.0])
+    np.testing.assert_allclose(s, [1.0, 1.0])  # spread 1 + aleatoric 0; spread 0 + aleatoric 1
+    m1, s1 = combine_ensemble([np.array([1.0])], [None])
+    assert s1 is None and m1[0] == 1.0
+
+
+def test_oracle_recovers_deterministic_mass(arrays32: ClusterArrays) -> None:
+    logm = arrays32.log10_m500c
+    lx = 10 ** (44 + 1.5 * (logm - 14) + 0.1 * (logm - 14) ** 2)
+    scalars = dict(arrays32.scalars, L_X_500c_true=lx)
+    arrays = ClusterArrays(
+        arrays32.images,
+        arrays32.redshift,
+        logm,
+        arrays32.positions,
+        arrays32.snapshot,
+        scalars=scalars,
+    )
+    folds = make_folds(arrays)
+    pred = oracle_predictions(arrays, folds, columns=["L_X_500c_true"])
+    assert np.all(np.isfinite(pred))
+    assert np.std(pred - logm) < 1e-3
+
+
+def test_oracle_on_synthetic_truth(arrays32: ClusterArrays) -> None:
+    x, names = oracle_features(arrays32)
+    assert names == ["log10_L_X_500c_true", "log10_T", "cool_core", "redshift"]
+    pred = oracle_predictions(arrays32, make_folds(arrays32))
+    # L_X ~ M^1.6 (0.4 ln scatter) and T ~ M^0.58 (0.12): inverse-variance floor ~0.17 in ln M
+    sig = np.std(pred - arrays32.log10_m500c) * np.log(10)
+    assert 0.1 < sig < 0.3
+    with pytest.raises(DataError, match="scalars present"):
+        oracle_features(arrays32, ["nope"])
