@@ -6,8 +6,8 @@ data go through the same code. Conversion from astropy tables happens once, here
 
 Conventions (fixed, documented units):
 
-- ``images[n, c, i, j]``: photon counts of cluster ``n`` in energy band ``c``; ``i`` runs along
-  the sky x axis and ``j`` along the sky y axis (``numpy.histogram2d(x, y)`` order), pixels
+- ``images[n, c, j, i]``: photon counts of cluster ``n`` in energy band ``c``; rows ``j`` run
+  along the sky y axis and columns ``i`` along the sky x axis (FITS / mock-map order), pixels
   spanning +-2.3 h^-1 Mpc comoving around the cluster centre (Ho et al. 2023, Sect. 2.2).
 - ``log10_m500c``: log10(M500c / (h^-1 Msun)).
 - ``positions``: comoving box coordinates in h^-1 Mpc (used only for spatial folds).

@@ -273,11 +273,14 @@ class MultiModalCNN(MassNetwork):
     def merge_inputs(self, image: torch.Tensor, kde: torch.Tensor | None) -> torch.Tensor:
         """Stack the KDE cube and the pooled image tiled along v: (B, 1 + 3, D, D, D).
 
-        Image pixel (i, j) (sky x, y) lands on cube voxels (i, j, :) for every velocity bin,
-        the fix of the authors' tiling along the cube's y axis.
+        Images are ``[band, y, x]`` (rows along the sky y axis, as in FITS and the mock maps);
+        the KDE cube is ``(x, y, v)``. The pooled image is transposed to ``(x, y)`` so that image
+        pixel (row j, column i) lands on cube voxels (i, j, :) for every velocity bin: the sky
+        planes coincide (the fix of the authors' tiling along the cube's y axis).
         """
         if kde is None:
             raise ModelConfigError("MultiModalCNN needs the KDE cube input (kde=None given)")
         pooled = F.avg_pool2d(image, self.pool_factor) if self.pool_factor > 1 else image
+        pooled = pooled.transpose(-2, -1)  # [band, y, x] -> [band, x, y], the cube's order
         tiled = pooled.unsqueeze(-1).expand(-1, -1, -1, -1, self.cube_size)
         return torch.cat([kde, tiled.to(kde.dtype)], dim=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -100,8 +101,8 @@ def test_multimodal_tiles_image_along_velocity() -> None:
     pooled = F.avg_pool2d(image, 4)
     assert merged.shape == (2, 4, 16, 16, 16)
     torch.testing.assert_close(merged[:, :1], kde)
-    for v in (0, 7, 15):  # every velocity slice is the sky-plane image (x, y)
-        torch.testing.assert_close(merged[:, 1:, :, :, v], pooled)
+    for v in (0, 7, 15):  # every velocity slice is the sky-plane image, in the cube's (x, y)
+        torch.testing.assert_close(merged[:, 1:, :, :, v], pooled.transpose(-2, -1))
     with pytest.raises(ModelConfigError, match="KDE cube"):
         net(image, None)
 
@@ -154,7 +155,13 @@ def test_keras_initialisation() -> None:
 def test_shipped_configs_validate() -> None:
     from pathlib import Path
 
-    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    import yaml
+
+    configs = [  # run configs define a model; others (e.g. mock_default.yaml) are for mocks
+        p
+        for p in sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+        if "model" in (yaml.safe_load(p.read_text()) or {})
+    ]
     assert {p.stem for p in configs} >= {"single", "multi", "multimodal"}
     for path in configs:
         cfg = RunConfig.from_config(path)
@@ -171,3 +178,26 @@ def test_run_key_is_canonical_config_hash() -> None:
     b = RunConfig.from_config(training={"seed": 1}, model={"kind": "single", "args": {}})
     assert a.key() == b.key() and len(a.key()) == 64
     assert a.key() != RunConfig.from_config(model={"kind": "single"}, training={"seed": 2}).key()
+
+
+def test_multimodal_image_and_galaxies_share_the_sky_plane() -> None:
+    """Emission and galaxies at the same sky offset land in the same cube column."""
+    from models.kde import kde_cube
+
+    rng = np.random.default_rng(3)
+    x0, y0 = 1.2, -0.8  # h^-1 Mpc: a clump off-centre along +x and -y
+    gx = x0 + 0.05 * rng.standard_normal(200)
+    gy = y0 + 0.05 * rng.standard_normal(200)
+    gv = 300.0 * rng.standard_normal(200)
+    cube = kde_cube(gx, gy, gv, n_grid=16)
+    ix, iy, _ = np.unravel_index(np.argmax(cube), cube.shape)
+
+    image = torch.zeros(1, 3, 64, 64)  # [band, y, x] over +-2.3 h^-1 Mpc
+    pix = 4.6 / 64
+    row, col = int((y0 + 2.3) / pix), int((x0 + 2.3) / pix)
+    image[:, :, row, col] = 1.0
+    net = MultiModalCNN(image_size=64, cube_size=16)
+    merged = net.merge_inputs(image, torch.as_tensor(cube)[None, None].float())
+    plane = merged[0, 1, :, :, 0]
+    jx, jy = np.unravel_index(int(torch.argmax(plane)), plane.shape)
+    assert (jx, jy) == (ix, iy)
