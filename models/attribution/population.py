@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -82,6 +82,8 @@ class SummaryConfig:
         Bootstrap seed.
     keep_maps : bool
         Keep the attribution maps (N, C, H, W) float32 in the product.
+    masks : {"per_channel", "summed"}
+        Multiband AGN/ICM masks per band (default) or from band-summed counts (the authors').
     chunk_size : int
         Clusters attributed and summarised at a time (bounds memory, e.g. KDE-cube maps).
     """
@@ -93,6 +95,7 @@ class SummaryConfig:
     level: float = 0.68
     seed: int = 0
     keep_maps: bool = True
+    masks: Literal["per_channel", "summed"] = "per_channel"
     chunk_size: int = 256
 
 
@@ -384,7 +387,7 @@ def _collect(
             att.image[j], arrays.images[i], agn[i], icm[i],
             bands=pre.bands, r500c_pix=float(r500c_pix[i]), alpha_nphot=float(alpha[i]),
             count_scale=float(scale[j]), image_std=pre.image_std, method=method,
-            n_bins=cfg.n_bins, r_max=cfg.r_max, threshold=cfg.threshold,
+            n_bins=cfg.n_bins, r_max=cfg.r_max, threshold=cfg.threshold, masks=cfg.masks,
         )  # fmt: skip
         rec = {
             "cluster_index": int(i),

@@ -119,6 +119,7 @@ def summarise_cluster(
     count_scale: float,
     image_std: float,
     method: str = "saliency",
+    masks: Literal["per_channel", "summed"] = "per_channel",
     n_bins: int = N_RADIAL_BINS,
     r_max: float = R_MAX_R500C,
     threshold: float = CORE_THRESHOLD,
@@ -148,6 +149,9 @@ def summarise_cluster(
     method : str
         Attribution method; the ratio profiles and core radii need a gradient method
         (:data:`GRADIENT_METHODS`) and are NaN otherwise.
+    masks : {"per_channel", "summed"}
+        AGN/ICM masks from each input channel's own counts, or from the band-summed counts
+        repeated over the channels (the authors' multiband choice). Same for single band.
     n_bins, r_max, threshold : int, float, float
         Radial bins (100 over 3 R500c) and the core threshold (10), as the authors.
     saliency_grid, ratio_grid : LogGrid
@@ -197,7 +201,11 @@ def summarise_cluster(
         ratio_hist = ratio_grid.histogram(q, b, n_bins).astype(np.uint16)
         ratio_hist_paper = ratio_grid.histogram(q_paper, b, n_bins).astype(np.uint16)
 
-    agn_mask, icm_mask = agn_icm_masks(agn, icm)
+    if masks == "summed":
+        agn, icm = agn.sum(axis=0, keepdims=True), icm.sum(axis=0, keepdims=True)
+    elif masks != "per_channel":
+        raise AttributionError(f"masks must be 'per_channel' or 'summed'; got {masks!r}")
+    agn_mask, icm_mask = (np.broadcast_to(m, a.shape) for m in agn_icm_masks(agn, icm))
     s_agn, s_icm = _positive(a[agn_mask]), _positive(a[icm_mask])
     band_hist = np.stack([saliency_grid.histogram(_positive(a[c])) for c in range(a.shape[0])])
     return ClusterSummary(

@@ -145,6 +145,14 @@ def test_summary_of_multiband_maps_uses_per_band_masks() -> None:
     assert cs.median_agn == pytest.approx(np.median(sal[a_mask]))
     np.testing.assert_allclose(cs.band_fractions, sal.reshape(3, -1).sum(1) / sal.sum())
     assert cs.band_hist.shape[0] == 3
+    # the authors' variant: band-summed masks repeated over the three bands
+    summed = summarise_cluster(
+        sal, counts, agn, icm, bands="multi", r500c_pix=9.7, alpha_nphot=1.2,
+        count_scale=1.0, image_std=0.5, masks="summed",
+    )  # fmt: skip
+    a_sum, i_sum = agn_icm_masks(agn.sum(0), icm.sum(0))
+    assert summed.n_agn == 3 * int(a_sum.sum()) and summed.n_icm == 3 * int(i_sum.sum())
+    assert summed.median_agn == pytest.approx(np.median(sal[:, a_sum]))
     # integrated gradients is not a derivative: no ratio profile, no core radius
     ig = summarise_cluster(
         sal, counts, agn, icm, bands="multi", r500c_pix=9.7, alpha_nphot=1.2,

@@ -160,3 +160,27 @@ def test_inconsistent_inputs_are_refused(setup) -> None:
         )
     with pytest.raises(AttributionError, match="r500c_pix"):
         attribute_population(*base, s.cat.counts_agn, s.cat.counts_icm, s.r500c_pix[:5])
+
+
+def test_run_directory_round_trip(setup, tmp_path) -> None:
+    """A partial run (fold 2 only) on disk -> load_run_models -> attribute -> files."""
+    from models.attribution.runs import load_run_models, write_population
+    from models.pipeline import run_training
+
+    cfg = tiny_config("single", training={"max_epochs": 1}, cv={"folds": [2]})
+    run_dir, cv, _ = run_training(setup.arrays, cfg, tmp_path, n_boot=0)
+    rm = load_run_models(run_dir)
+    assert set(rm.model_states) == {2} and rm.config.model.kind == "single"
+    np.testing.assert_array_equal(rm.folds, cv.folds)
+    res = attribute_population(
+        rm.model_states, rm.preprocessing, setup.arrays, rm.folds, setup.cat.counts_agn,
+        setup.cat.counts_icm, setup.r500c_pix, config=SummaryConfig(n_boot=0), device="cpu",
+    )["saliency"]  # fmt: skip
+    np.testing.assert_array_equal(
+        np.sort(res.per_cluster["cluster_index"]), np.flatnonzero(cv.folds == 2)
+    )
+    files = write_population(res, tmp_path / "out")
+    saved = json.loads(files["json"].read_text())
+    assert len(saved["rows"]) == len(res) and saved["summary"]["n_clusters"] == len(res)
+    with np.load(files["npz"]) as z:
+        np.testing.assert_allclose(z["log10_m_pred"], cv.prediction[z["cluster_index"]], atol=1e-4)
