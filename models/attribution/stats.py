@@ -12,6 +12,7 @@ snapshot (:func:`models.baselines.bootstrap`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -122,5 +123,10 @@ def bootstrap_estimate(
     level: float,
     seed: int,
 ) -> Estimate:
-    """:func:`models.baselines.bootstrap` (clusters resampled within strata), as an Estimate."""
-    return bootstrap(statistic, np.asarray(strata), n_boot=n_boot, level=level, seed=seed)
+    """:func:`models.baselines.bootstrap` (clusters resampled within strata), as an Estimate.
+
+    A statistic that is NaN in every resample (e.g. no core radius) gives NaN bounds quietly.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bootstrap(statistic, np.asarray(strata), n_boot=n_boot, level=level, seed=seed)

@@ -97,7 +97,8 @@ def population_summary(
 
     Summary keys (each ``x`` with ``x_lo``/``x_hi`` bootstrap bounds):
     ``r_core_over_r500c`` (pooled median ratio profile, unit-consistent weights),
-    ``r_core_paper_convention`` (same with the authors' raw saliency), ``median_saliency_agn``,
+    ``r_core_paper_convention`` (same with the authors' raw saliency), ``r_core_normalised``
+    (ratio of the stacked normalised profiles, unit-free, any method), ``median_saliency_agn``,
     ``median_saliency_icm``, ``saliency_icm_over_agn``, ``band_fraction_<c>``; plus
     ``r_core_cluster_median``, ``r_core_cluster_finite_fraction``, ``band_median_saliency``,
     ``kde_fraction_mean`` and ``ig_abs_delta_median`` where they apply, counts and settings, and
@@ -172,6 +173,16 @@ def population_summary(
         stacks[f"stack_{key}"] = stacked_profiles(
             pc[key], strata, n_boot=n_stack, level=cfg.level, seed=seed
         )
+    # Unit-free variant (any method): ratio of the stacked *normalised* profiles.
+    fp, fc = np.asarray(pc["profile_proxy_fraction"]), np.asarray(pc["profile_fraction"])
+
+    def normalised_core(i: np.ndarray) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = _nanmedian(fp[i]) / _nanmedian(fc[i])
+        return core_radius(centres, q, cfg.threshold)
+
+    est = bootstrap_estimate(normalised_core, strata, seed=seed, **kw)
+    summary |= est.as_dict("r_core_normalised")
     paper_applies = res.method == "saliency" and not res.needs_kde  # no multimodal numbers
     summary["paper"] = PAPER.get(res.bands, {}) if paper_applies else {}
     return _clean(summary), stacks

@@ -123,6 +123,7 @@ def test_rows_arrays_and_summary_are_storable(setup, result, tmp_path) -> None:
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ig = result["res"]["integrated_gradients"]
     assert "r_core_over_r500c" not in ig.summary  # not a derivative: no core radius
+    assert "r_core_normalised" in ig.summary  # but the unit-free variant exists for any method
     assert ig.summary["ig_abs_delta_median"] < 0.05
     sal = result["res"]["saliency"]
     assert {"r_core_over_r500c", "r_core_paper_convention", "pooled_ratio"} <= (
