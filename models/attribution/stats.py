@@ -21,7 +21,15 @@ import numpy as np
 from models.attribution.errors import AttributionError
 from models.baselines import Estimate, bootstrap
 
-__all__ = ["LogGrid", "SALIENCY_GRID", "RATIO_GRID", "PooledHistograms", "bootstrap_estimate"]
+__all__ = [
+    "LogGrid",
+    "SALIENCY_GRID",
+    "RATIO_GRID",
+    "PooledHistograms",
+    "bootstrap_estimate",
+    "bootstrap_weights",
+    "estimate_from_replicates",
+]
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,55 @@ class PooledHistograms:
     def quantile(self, q: float = 0.5, index: np.ndarray | None = None) -> np.ndarray:
         """Pooled quantile over the clusters ``index`` (all when None)."""
         return self.grid.quantile(self.pooled(index), q)
+
+    def quantile_many(self, weights: np.ndarray, q: float = 0.5, chunk: int = 250) -> np.ndarray:
+        """Pooled quantile of many resamples at once: ``weights`` (B, N) cluster multiplicities.
+
+        One matrix product per chunk of resamples (BLAS-3) instead of B matrix-vector products.
+        Returns shape ``(B, *counts.shape[1:-1])``.
+        """
+        n = self.counts.shape[0]
+        w = np.asarray(weights, dtype=np.float32)
+        if w.ndim != 2 or w.shape[1] != n:
+            raise AttributionError(f"weights must have shape (B, {n}); got {w.shape}")
+        if self._matrix is None:
+            self._matrix = self.counts.reshape(n, -1).astype(np.float32)
+        out = []
+        for a in range(0, w.shape[0], chunk):
+            pooled = (w[a : a + chunk] @ self._matrix).astype(np.float64)
+            out.append(self.grid.quantile(pooled.reshape(-1, *self.counts.shape[1:]), q))
+        if not out:
+            return np.zeros((0, *self.counts.shape[1:-1]))
+        return np.concatenate(out)
+
+
+def bootstrap_weights(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Multiplicity of every cluster in ``n_boot`` resamples with replacement within strata.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_boot, N)
+        Row ``b`` counts how often each cluster appears in resample ``b``.
+    """
+    s = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(s == k) for k in np.unique(s)]
+    w = np.zeros((max(n_boot, 0), s.size), dtype=np.float32)
+    for b in range(w.shape[0]):
+        idx = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
+        w[b] = np.bincount(idx, minlength=s.size)
+    return w
+
+
+def estimate_from_replicates(value: float, replicates: np.ndarray, level: float) -> Estimate:
+    """Percentile interval of bootstrap ``replicates`` around ``value`` (NaN replicates ignored)."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    if reps.size == 0:
+        return Estimate(float(value), float(value), float(value), level, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(reps, [50 * (1 - level), 50 * (1 + level)])
+    return Estimate(float(value), float(lo), float(hi), level, int(reps.size))
 
 
 def bootstrap_estimate(

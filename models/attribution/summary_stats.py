@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.attribution.radial import core_radius
-from models.attribution.stats import bootstrap_estimate
+from models.attribution.stats import (
+    bootstrap_estimate,
+    bootstrap_weights,
+    estimate_from_replicates,
+)
 
 if TYPE_CHECKING:
     from models.attribution.population import PopulationAttribution
@@ -60,10 +64,21 @@ def _resample(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
 
 
-def _nanmedian(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(x, axis=axis)
+def _nanmedian(x: np.ndarray) -> np.ndarray | float:
+    """Median over axis 0 ignoring NaN (NaN where a column has none); fast for 2-D input.
+
+    ``np.nanmedian`` goes through masked arrays for small inputs and dominated the bootstrap.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    flat = a.ndim == 1
+    a = a[:, None] if flat else a.reshape(a.shape[0], -1)
+    srt = np.sort(a, axis=0)  # NaN sorts last
+    n = np.sum(~np.isnan(a), axis=0)
+    lo = np.maximum((n - 1) // 2, 0)[None]
+    hi = np.maximum(n // 2, 0)[None]
+    out = 0.5 * (np.take_along_axis(srt, lo, 0) + np.take_along_axis(srt, hi, 0))[0]
+    out = np.where(n > 0, out, np.nan)
+    return float(out[0]) if flat else out.reshape(np.shape(x)[1:])
 
 
 def stacked_profiles(
@@ -77,13 +92,11 @@ def stacked_profiles(
     p = np.asarray(profiles, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(p, axis=0)
+        med = _nanmedian(p)
         p16, p84 = np.nanpercentile(p, [16, 84], axis=0)
         if n_boot > 0:
             rng = np.random.default_rng(seed)
-            boots = np.stack(
-                [np.nanmedian(p[_resample(strata, rng)], axis=0) for _ in range(n_boot)]
-            )
+            boots = np.stack([_nanmedian(p[_resample(strata, rng)]) for _ in range(n_boot)])
             lo, hi = np.nanpercentile(boots, [50 * (1 - level), 50 * (1 + level)], axis=0)
         else:
             lo, hi = med, med
@@ -124,35 +137,37 @@ def population_summary(
     }
     stacks: dict[str, np.ndarray] = {}
     seed = cfg.seed
+    weights = bootstrap_weights(strata, cfg.n_boot, seed)  # (B, N), shared by pooled numbers
     if "ratio" in hist:
         for key, name in (
             ("ratio", "r_core_over_r500c"),
             ("ratio_paper", "r_core_paper_convention"),
         ):
             h = hist[key]
-            est = bootstrap_estimate(
-                lambda i, h=h: core_radius(centres, h.quantile(0.5, i), cfg.threshold),
-                strata, seed=seed, **kw,
-            )  # fmt: skip
-            summary |= est.as_dict(name)
-            stacks[f"pooled_{key}"] = h.quantile(0.5)
+            profile = h.quantile(0.5)
+            reps = [core_radius(centres, q, cfg.threshold) for q in h.quantile_many(weights)]
+            value = core_radius(centres, profile, cfg.threshold)
+            summary |= estimate_from_replicates(value, np.asarray(reps), cfg.level).as_dict(name)
+            stacks[f"pooled_{key}"] = profile
             stacks[f"pooled_{key}_hist"] = h.pooled()
         r = np.asarray(pc["r_core"], dtype=np.float64)
         summary["r_core_cluster_median"] = float(_nanmedian(r)) if np.isfinite(r).any() else None
         summary["r_core_cluster_finite_fraction"] = float(np.isfinite(r).mean())
+    medians: dict[str, tuple[float, np.ndarray]] = {}
     for key in ("agn", "icm"):
         h = hist[key]
-        est = bootstrap_estimate(lambda i, h=h: float(h.quantile(0.5, i)), strata, seed=seed, **kw)
+        medians[key] = (float(h.quantile(0.5)), h.quantile_many(weights))
+        est = estimate_from_replicates(*medians[key], cfg.level)
         summary |= est.as_dict(f"median_saliency_{key}")
         summary[f"log10_median_saliency_{key}"] = (
             math.log10(est.value) if est.value > 0 and math.isfinite(est.value) else None
         )
         summary[f"n_{key}_elements"] = int(np.sum(pc[f"n_{key}"]))
         stacks[f"pooled_{key}_hist"] = h.pooled()
-    ratio = bootstrap_estimate(
-        lambda i: float(hist["icm"].quantile(0.5, i) / hist["agn"].quantile(0.5, i)),
-        strata, seed=seed, **kw,
-    )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = estimate_from_replicates(
+            medians["icm"][0] / medians["agn"][0], medians["icm"][1] / medians["agn"][1], cfg.level
+        )
     summary |= ratio.as_dict("saliency_icm_over_agn")
     fr = np.asarray(pc["band_fractions"], dtype=np.float64)
     for c in range(fr.shape[1]):

@@ -164,3 +164,16 @@ def test_summary_of_multiband_maps_uses_per_band_masks() -> None:
             sal[:1], counts, agn, icm, bands="multi", r500c_pix=9.7, alpha_nphot=1.2,
             count_scale=1.0, image_std=0.5,
         )  # fmt: skip
+
+
+def test_fast_nanmedian_matches_numpy() -> None:
+    from models.attribution.summary_stats import _nanmedian
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(37, 12))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[:, 4] = np.nan  # an all-NaN column
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(x, axis=0)
+    np.testing.assert_array_equal(_nanmedian(x), expected)
+    assert _nanmedian(x[:, 0]) == expected[0]
