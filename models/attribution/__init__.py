@@ -8,8 +8,9 @@ Pure torch/numpy (no database). Modules:
 - :mod:`.summary`: everything measured on one cluster's map;
 - :mod:`.stats`, :mod:`.summary_stats`: pooled medians, bootstrap intervals, stacked profiles;
 - :mod:`.population`: :func:`attribute_population`, the entry point of an attribution job;
+- :mod:`.runs`: per-fold models of a run directory; writing the npz/JSON products;
 - :mod:`.sanity`: the model-randomisation check of Adebayo et al. (2018);
-- :mod:`.figures`: PNG figures (matplotlib, Agg).
+- :mod:`.figures`: PNG figures (matplotlib, Agg; import it explicitly).
 """
 
 from models.attribution.errors import AttributionError
@@ -36,6 +37,7 @@ from models.attribution.radial import (
     radial_profile,
     saliency_log_counts,
 )
+from models.attribution.runs import RunModels, load_run_models, write_population
 from models.attribution.sanity import RandomisationCheck, randomisation_check
 from models.attribution.summary import ClusterSummary, summarise_cluster
 
@@ -60,6 +62,9 @@ __all__ = [
     "r500c_pixels",
     "radial_profile",
     "saliency_log_counts",
+    "RunModels",
+    "load_run_models",
+    "write_population",
     "RandomisationCheck",
     "randomisation_check",
     "ClusterSummary",

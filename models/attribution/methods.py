@@ -172,13 +172,16 @@ def _baselines(
 ) -> tuple[float, float | None]:
     if kind == "zero":
         return 0.0, (0.0 if needs_kde else None)
-    img = (0.0 - pre.image_mean) / pre.image_std  # log10(0 + 1) = 0, standardised
+    # An empty map through the fold's own float32 transform, so that empty pixels of the input
+    # equal the baseline bit for bit and get an attribution of exactly zero.
+    empty = np.zeros((1, 1, 1, 1), np.float32)
+    img = float(pre.transform_images(empty, np.zeros(1)).reshape(-1)[0])
     kde = None
     if needs_kde:
         if pre.kde_mean is None or pre.kde_std is None:
             raise AttributionError("multimodal attribution needs preprocessing.kde_mean/kde_std")
-        kde = (0.0 - pre.kde_mean) / pre.kde_std
-    return float(img), kde
+        kde = float(pre.transform_kde(np.zeros((1, 1, 1, 1), np.float32)).reshape(-1)[0])
+    return img, kde
 
 
 def _range(t: torch.Tensor) -> float:

@@ -100,6 +100,9 @@ def test_integrated_gradients_completeness(trained: FoldResult, arrays32) -> Non
         errors[steps] = np.abs(total - delta_f)
         np.testing.assert_allclose(att.delta, total - delta_f, atol=2e-4)  # captum's residual
     assert np.all(errors[64] <= 0.03 * np.abs(delta_f) + 3e-3)
+    # with the empty-map baseline, pixels without photons get exactly zero attribution
+    empty = arrays32.images[idx].sum(axis=1, keepdims=True) == 0
+    assert empty.any() and (att.image[empty] == 0).all() and (att.image[~empty] != 0).mean() > 0.9
     assert errors[64].mean() < errors[8].mean()  # the quadrature converges
 
 
