@@ -60,8 +60,14 @@ class ProxyFit:
 
     @property
     def sigma_lnm(self) -> float:
-        """Mass scatter at fixed proxy, ``std(residual) / alpha``."""
-        return self.residual_std / self.slope
+        """Mass scatter at fixed proxy, ``std(residual) / |alpha|``.
+
+        The paper writes ``std / alpha`` for proxies that rise with mass; a proxy that falls with
+        mass (e.g. an interloper-dominated velocity dispersion) is as informative through
+        ``|alpha|``, and a scatter is never negative. A slope near zero makes it diverge: that
+        proxy carries no mass information.
+        """
+        return self.residual_std / abs(self.slope)
 
 
 def _mu(log10_m: np.ndarray) -> np.ndarray:

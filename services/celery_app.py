@@ -30,6 +30,7 @@ TASK_ROUTES = {
     "clustermass.ingest_simulation": {"queue": "cpu"},
     "clustermass.compute_baselines": {"queue": "cpu"},
     "clustermass.ingest_survey_file": {"queue": "cpu"},
+    "clustermass.report": {"queue": "cpu"},
     "clustermass.create_run": {"queue": "cpu"},
     "clustermass.finalize_run": {"queue": "cpu"},
     "clustermass.train_fold": {"queue": "gpu"},
@@ -44,7 +45,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
     eager = settings.celery_eager
     app = Celery("clustermass")
     app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=settings.broker_url or "memory://localhost/",
         result_backend=settings.result_backend or settings.broker_url or "cache+memory://",
         task_always_eager=eager,
         task_eager_propagates=True,

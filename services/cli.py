@@ -7,9 +7,12 @@ import os
 
 import typer
 
-from services.commands import dbcmd, ingest, mock, query, train, worker
+from services.commands import dbcmd, ingest, mock, pipeline, query, train, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
+# 2-core machine it can take longer than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # OpenMP threads that sleep instead of spinning at barriers: on shared CPUs a spinning torch
 # thread competes with other processes (2-core machine under load: 2 threads with the default
 # policy trained 1.5-4x slower than with PASSIVE; benchmarks/bench_train_step.py). Must be set
@@ -30,6 +33,13 @@ app.command("mock")(mock.mock)
 app.add_typer(query.app, name="query")
 app.command("train")(train.train)
 app.command("benchmark")(train.benchmark)
+app.command("simulate")(pipeline.simulate)
+app.command("fit")(pipeline.fit)
+app.command("predict")(pipeline.predict)
+app.command("attribute")(pipeline.attribute)
+app.command("report")(pipeline.report)
+app.command("serve")(pipeline.serve)
+app.command("demo")(pipeline.demo)
 
 
 @app.callback()

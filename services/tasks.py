@@ -74,3 +74,34 @@ def finalize_run(run_id: int) -> dict[str, Any]:
     from services.jobs.training import finalize_run as job
 
     return job(run_id)
+
+
+@shared_task(name="clustermass.predict", **_RETRY)
+def predict(run_id: int, catalogue_id: int) -> dict[str, Any]:
+    """Predict the clusters of a catalogue that have no prediction from this run yet."""
+    from services.jobs.predict import predict_job
+
+    return predict_job(run_id, catalogue_id).as_dict()
+
+
+@shared_task(name="clustermass.attribute", **_RETRY)
+def attribute(
+    run_id: int,
+    methods: list[str] | None = None,
+    max_clusters: int | None = None,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Saliency (and friends) of a run's clusters, stored per cluster and summarised."""
+    from services.jobs.attribute import attribute_job
+
+    return attribute_job(
+        run_id, methods=tuple(methods or ("saliency",)), max_clusters=max_clusters, n_boot=n_boot
+    )
+
+
+@shared_task(name="clustermass.report", **_RETRY)
+def report(catalogue_id: int, run_ids: list[int] | None = None, n_boot: int = 1000) -> dict:
+    """Benchmark table, scatter by mass and redshift bin, bootstrap intervals, figures."""
+    from services.jobs.report import report_job
+
+    return report_job(catalogue_id, run_ids=run_ids, n_boot=n_boot)

@@ -1,0 +1,66 @@
+"""Flow ``report``: benchmark table and scatter by mass and redshift bin, as Prefect artifacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from flows._common import (
+    image_markdown,
+    markdown_artifact,
+    run_celery,
+    table_artifact,
+    transient_only,
+)
+from flows.train import resolve_catalogue
+
+__all__ = ["report"]
+
+
+@task(
+    name="build-report",
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=transient_only,
+)
+def report_task(catalogue_id: int, run_ids: list[int] | None, n_boot: int) -> dict[str, Any]:
+    """Build the report on a cpu worker."""
+    return run_celery("clustermass.report", catalogue_id, run_ids, n_boot)
+
+
+@flow(name="report")
+def report(catalogue: str, run_ids: list[int] | None = None, n_boot: int = 1000) -> dict[str, Any]:
+    """Benchmark (scalar proxies, CNNs, oracle) and scatter-by-bin tables of a catalogue."""
+    from pathlib import Path
+
+    logger = get_run_logger()
+    out = report_task(resolve_catalogue(catalogue), run_ids, n_boot)
+    keep = (
+        "observable",
+        "n",
+        "sigma_lnM",
+        "sigma_lnM_lo",
+        "sigma_lnM_hi",
+        "bias_dex",
+        "paper_sigma_lnM",
+    )
+    table_artifact(
+        "benchmark",
+        [{k: r.get(k) for k in keep} for r in out["benchmark"]],
+        f"Benchmark on {out['catalogue']}",
+    )
+    for run_id, axes in out["scatter_by_bin"].items():
+        for axis, bins in axes.items():
+            table_artifact(
+                f"scatter-run-{run_id}-by-{axis}", bins, f"Run {run_id}: scatter by {axis}"
+            )
+    markdown_artifact(
+        "benchmark-figure",
+        Path(out["files"]["markdown"]).read_text()
+        + "\n"
+        + image_markdown(out["files"]["figure"], "Predicted vs true mass"),
+        f"Benchmark on {out['catalogue']}",
+    )
+    logger.info("report files: %s", out["files"])
+    return out

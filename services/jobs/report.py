@@ -1,0 +1,167 @@
+"""Report job: the paper-style benchmark table and the scatter-by-bin tables of a catalogue.
+
+Reads everything from the database: truth and observables (the scalar-proxy baselines), the
+out-of-fold predictions of the catalogue's finished runs (the newest run per network kind unless
+runs are named), and the hidden truth (the oracle floor). Stores the bootstrap intervals of the
+scatter per bin and the proxy mass estimates, refreshes the results summary, and writes CSV,
+Markdown and PNG files into ``<data_dir>/reports/catalogue-<id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from db import bootstrap, proxy_masses, results
+from db.errors import RunNotFoundError
+from db.session import session_scope
+from db.tables import Catalogue, ModelRun, Prediction
+from services.database import ready_engine
+from services.jobs.data import load_catalogue_data
+from services.settings import Settings, get_settings
+
+__all__ = ["report_job", "catalogue_runs"]
+
+log = logging.getLogger(__name__)
+
+
+def catalogue_runs(
+    session: Any, catalogue_id: int, run_ids: Sequence[int] | None
+) -> list[ModelRun]:
+    """Return the named runs, or the newest finished run of each kind on the catalogue."""
+    if run_ids:
+        runs = [session.get(ModelRun, r) for r in run_ids]
+        missing = [r for r, run in zip(run_ids, runs, strict=True) if run is None]
+        if missing:
+            raise RunNotFoundError(f"no model runs with ids {missing}")
+        return runs
+    newest: dict[str, ModelRun] = {}
+    for run in session.scalars(
+        select(ModelRun)
+        .where(ModelRun.catalogue_id == catalogue_id, ModelRun.status == "done")
+        .order_by(ModelRun.id)
+    ):
+        newest[run.kind] = run
+    order = {"single": 0, "multi": 1, "multimodal": 2}
+    return sorted(newest.values(), key=lambda r: order[r.kind])
+
+
+def _proxy_columns(arrays: Any) -> list[str]:
+    """Return the benchmark's single-proxy columns this catalogue has (T, L_X, M_gas, ...)."""
+    from models.benchmark import DEFAULT_PROXIES
+
+    names = [p.columns[0] for p in DEFAULT_PROXIES if len(p.columns) == 1]
+    return [n for n in names if n in arrays.scalars]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def report_job(
+    catalogue_id: int,
+    *,
+    run_ids: Sequence[int] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Build the benchmark and scatter-by-bin tables; return them with the file paths."""
+    from models.benchmark import (
+        benchmark_figure,
+        benchmark_table,
+        table_markdown,
+        write_table_csv,
+    )
+    from models.cv import make_folds
+    from models.oracle import oracle_predictions
+    from models.pipeline import CNN_LABELS
+
+    settings = settings or get_settings()
+    engine = ready_engine(settings)
+    data = load_catalogue_data(engine, catalogue_id, settings.data_dir)
+    arrays = data.arrays
+    pos = {int(c): i for i, c in enumerate(data.cluster_ids)}
+    predictions: dict[str, np.ndarray] = {}
+    run_info = []
+    with session_scope(engine) as session:
+        cat = session.get(Catalogue, catalogue_id)
+        runs = catalogue_runs(session, catalogue_id, run_ids)
+        for run in runs:
+            pred = np.full(len(arrays), np.nan)
+            for cid, value in session.execute(
+                select(Prediction.cluster_id, Prediction.log10_m500c_pred).where(
+                    Prediction.run_id == run.id, Prediction.input_domain == "mock"
+                )
+            ):
+                if cid in pos:
+                    pred[pos[cid]] = value
+            label = CNN_LABELS[run.kind]
+            if label in predictions:
+                label = f"{label} (run {run.id})"
+            predictions[label] = pred
+            run_info.append({"run_id": run.id, "kind": run.kind, "label": label, "name": run.name})
+        catalogue_name = cat.name
+    box = data.box_size_mpc_h or 352.0
+    oracle = None
+    try:
+        oracle = oracle_predictions(arrays, make_folds(arrays, "octants", box))
+    except Exception as exc:  # noqa: BLE001 - the oracle row is optional
+        log.warning("no oracle row: %s", exc)
+    rows = benchmark_table(arrays, predictions, oracle=oracle, n_boot=n_boot, seed=seed)
+    rows = [{k: _clean(v) for k, v in r.items()} for r in rows]
+
+    out = Path(settings.data_dir) / "reports" / f"catalogue-{catalogue_id}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_table_csv(rows, out / "benchmark.csv")
+    (out / "benchmark.md").write_text(table_markdown(rows))
+    figure_preds = {**predictions}
+    if oracle is not None:
+        figure_preds["Oracle (hidden truth)"] = oracle
+    figure = benchmark_figure(
+        arrays.require_labels(), figure_preds, arrays.redshift, out / "benchmark.png"
+    )
+
+    binned: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with session_scope(engine) as session:
+        proxy_masses.fit_proxy_estimates(
+            session, catalogue_id=catalogue_id, proxies=_proxy_columns(arrays)
+        )
+        for info in run_info:
+            rid = info["run_id"]
+            binned[str(rid)] = {}
+            for axis in ("mass", "z"):
+                bootstrap.store_bootstrap(
+                    session, run_id=rid, axis=axis, n_resamples=n_boot, seed=seed
+                )
+                binned[str(rid)][axis] = [
+                    {k: _clean(v) for k, v in asdict(b).items()}
+                    for b in results.scatter(session, run_id=rid, by=axis)
+                ]
+        results.refresh(session)
+    (out / "scatter_by_bin.json").write_text(json.dumps(binned, indent=2))
+    return {
+        "catalogue_id": catalogue_id,
+        "catalogue": catalogue_name,
+        "runs": run_info,
+        "benchmark": rows,
+        "scatter_by_bin": binned,
+        "files": {
+            "csv": str(out / "benchmark.csv"),
+            "markdown": str(out / "benchmark.md"),
+            "figure": str(figure),
+            "scatter_by_bin": str(out / "scatter_by_bin.json"),
+        },
+    }
