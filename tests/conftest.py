@@ -118,6 +118,16 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: P
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's test harness (a temporary API and database), shared by the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    # the default 30 s start-up timeout is too short on a loaded 2-core machine
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     """Seed python and numpy (and torch when imported) for every test."""

@@ -14,15 +14,6 @@ from tests.conftest import create_database, drop_database
 from tests.survey.conftest import make_catalogue, make_image, tiny_spec
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    # the default 30 s start-up timeout is too short on a loaded 2-core machine
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.fixture
 def flow_env(
     admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

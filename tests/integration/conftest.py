@@ -40,15 +40,28 @@ def broker_url() -> str:
 
 
 @pytest.fixture
+def integration_db(admin_url: str) -> Iterator[str]:
+    """A private migrated database: flows and workers commit, so counts must start at zero."""
+    from db import migrate
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(admin_url, "cmint")
+    migrate.upgrade(url, "head")
+    yield url
+    drop_database(admin_url, url)
+
+
+@pytest.fixture
 def service_env(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, broker_url: str, tmp_path: Path
-) -> dict[str, str]:
+    monkeypatch: pytest.MonkeyPatch, integration_db: str, broker_url: str, tmp_path: Path
+) -> Iterator[dict[str, str]]:
     """Environment shared by this process and its worker subprocesses."""
     import redis
 
     from services.celery_app import get_celery
     from services.settings import get_settings
 
+    database_url = integration_db
     redis.Redis.from_url(broker_url).flushdb()
     env = {
         "CLUSTERMASS_DATABASE_URL": database_url,
