@@ -143,11 +143,14 @@ def combined_scatter(
         res = np.stack([f[2] for f in fits])
         cov = np.atleast_2d(np.cov(res, bias=True))
         try:
-            var.append(1.0 / float(alpha @ np.linalg.solve(cov, alpha)))
+            q = float(alpha @ np.linalg.solve(cov, alpha))
         except np.linalg.LinAlgError as exc:
             raise ProxyError(
                 f"snapshot {k}: singular residual covariance of {list(names)}"
             ) from exc
+        if not math.isfinite(q) or q <= 0:  # numerically singular (few clusters, k proxies)
+            raise ProxyError(f"snapshot {k}: residual covariance of {list(names)} is singular")
+        var.append(1.0 / q)
     return float(math.sqrt(np.mean(var)))
 
 

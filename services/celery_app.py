@@ -28,7 +28,6 @@ QUEUES = ("cpu", "gpu")
 TASK_ROUTES = {
     "clustermass.generate_mock": {"queue": "cpu"},
     "clustermass.ingest_simulation": {"queue": "cpu"},
-    "clustermass.compute_baselines": {"queue": "cpu"},
     "clustermass.ingest_survey_file": {"queue": "cpu"},
     "clustermass.report": {"queue": "cpu"},
     "clustermass.create_run": {"queue": "cpu"},

@@ -62,13 +62,14 @@ def _nphot_slopes(arrays: Any) -> tuple[np.ndarray, str]:
     """
     from models.attribution.errors import AttributionError
     from models.attribution.population import nphot_slope
+    from models.errors import ProxyError
 
     labels = arrays.require_labels()
     n_phot = arrays.images.reshape(len(arrays), -1).sum(axis=1).astype(np.float64)
     strata = arrays.snapshot if arrays.snapshot is not None else np.zeros(len(arrays), int)
     try:
         return nphot_slope(labels, n_phot, strata), "per-snapshot"
-    except AttributionError as exc:
+    except (AttributionError, ProxyError) as exc:
         log.warning("%s: using one N_phot slope fitted over all snapshots", exc)
     return nphot_slope(labels, n_phot, np.zeros(len(arrays), int)), "pooled"
 

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from db import bootstrap, proxy_masses, results
-from db.errors import RunNotFoundError
+from db.errors import ProxyFitError, RunNotFoundError
 from db.session import session_scope
 from db.tables import Catalogue, ModelRun, Prediction
 from services.database import ready_engine
@@ -136,9 +136,16 @@ def report_job(
 
     binned: dict[str, dict[str, list[dict[str, Any]]]] = {}
     with session_scope(engine) as session:
-        proxy_masses.fit_proxy_estimates(
-            session, catalogue_id=catalogue_id, proxies=_proxy_columns(arrays)
-        )
+        skipped = {}
+        for proxy in _proxy_columns(arrays):
+            try:
+                with session.begin_nested():
+                    proxy_masses.fit_proxy_estimates(
+                        session, catalogue_id=catalogue_id, proxies=[proxy]
+                    )
+            except ProxyFitError as exc:  # too few clusters per snapshot: no SQL proxy rows
+                skipped[proxy] = str(exc)
+                log.warning("proxy %s: %s", proxy, exc)
         for info in run_info:
             rid = info["run_id"]
             binned[str(rid)] = {}
@@ -158,6 +165,7 @@ def report_job(
         "runs": run_info,
         "benchmark": rows,
         "scatter_by_bin": binned,
+        "proxies_not_fitted": skipped,
         "files": {
             "csv": str(out / "benchmark.csv"),
             "markdown": str(out / "benchmark.md"),

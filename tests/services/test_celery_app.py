@@ -1,0 +1,66 @@
+"""Celery configuration: reliability settings, routing, eager default, GPU discovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.celery_app import QUEUES, TASK_ROUTES, make_celery
+from services.commands.worker import gpu_ids
+from services.settings import Settings
+
+
+def test_reliability_settings() -> None:
+    app = make_celery(Settings(broker_url="redis://127.0.0.1:6379/9", visibility_timeout_s=7200))
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.worker_max_tasks_per_child == 50
+    assert conf.broker_transport_options["visibility_timeout"] == 7200
+    assert not conf.task_always_eager
+    assert conf.result_backend == "redis://127.0.0.1:6379/9"
+
+
+def test_no_broker_means_eager() -> None:
+    app = make_celery(Settings(broker_url=None))
+    assert app.conf.task_always_eager and app.conf.task_eager_propagates
+
+
+def test_every_task_is_routed_to_a_known_queue() -> None:
+    app = make_celery(Settings(broker_url=None))
+    ours = {name for name in app.tasks if name.startswith("clustermass.")}
+    assert ours == set(TASK_ROUTES)  # an unrouted task would wait forever on a default queue
+    assert {r["queue"] for r in TASK_ROUTES.values()} <= set(QUEUES)
+    gpu = {n for n, r in TASK_ROUTES.items() if r["queue"] == "gpu"}
+    assert gpu == {"clustermass.train_fold", "clustermass.predict", "clustermass.attribute"}
+
+
+def test_tasks_acknowledge_late_and_retry_transient_errors_only() -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    app = make_celery(Settings(broker_url=None))
+    task = app.tasks["clustermass.train_fold"]
+    assert task.acks_late
+    assert OperationalError in task.autoretry_for
+    assert IntegrityError not in task.autoretry_for
+
+
+@pytest.mark.parametrize(("visible", "expected"), [("0,1", ["0", "1"]), ("", []), ("-1", [])])
+def test_gpu_ids_from_visible_devices(
+    monkeypatch: pytest.MonkeyPatch, visible: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert gpu_ids() == expected
+
+
+def test_worker_refuses_to_start_without_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+    from services.settings import get_settings
+
+    monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["worker", "--queue", "gpu"])
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "CLUSTERMASS_BROKER_URL" in result.output
