@@ -402,7 +402,9 @@ def _read_map(path: Path, cid: str, nb: int) -> dict:
     raw = path.read_bytes()
     try:
         hdus = fitsio.read_hdus(raw)
-    except (fitsio.FitsParseError, KeyError, ValueError):
+        if not hdus:
+            raise fitsio.FitsParseError("no HDU")
+    except Exception:  # noqa: BLE001 - any damage: astropy re-reads strictly and names the file
         return _read_map_astropy(path, cid, nb)
     by_name = {str(h.get("EXTNAME", "PRIMARY")).strip(): (h, d) for h, d in hdus}
     if hdus[0][0].get("CLUSTER") != cid:

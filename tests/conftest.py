@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+pytest_plugins = ["tests.services_fixtures"]
+
 LOCAL_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

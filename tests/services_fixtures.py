@@ -1,4 +1,6 @@
-"""Real services for integration tests: a Redis broker and Celery worker processes.
+"""Real services for integration and reliability tests: Redis broker, Celery worker processes.
+
+Loaded as a pytest plugin by ``tests/conftest.py``.
 
 The broker is ``CLUSTERMASS_TEST_BROKER_URL`` (default ``redis://127.0.0.1:6379/15``); the
 database is the session's throwaway database. Workers are real ``clustermass worker``
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _broker_url() -> str:
