@@ -304,4 +304,8 @@ def demo(
     step("report")
     out = report_flow(train_cat["catalogue_name"], [r["run_id"] for r in runs], 200)
     _print_report(out)
+    console.print(
+        f"[dim]demo settings ({n} clusters, <= {epochs} epochs per fold): the networks are barely "
+        "trained; see docs/benchmark.md for the full 3,300-cluster run.[/]"
+    )
     step("done")
