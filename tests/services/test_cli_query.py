@@ -182,3 +182,24 @@ def test_errors_are_one_line(owner_env: Seeded) -> None:
     assert "strictly increasing" in out
     out = run_cli("query", "scatter", "--run", "1", "--by", "snapshot", code=2)
     assert "choose from" in out
+
+
+def test_query_sessions_run_as_the_reader_role_by_default(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    from services.commands.query import reader_session
+    from services.settings import get_settings
+
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", database_url)
+    monkeypatch.delenv("CLUSTERMASS_READ_ONLY_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with reader_session() as session:
+            assert session.scalar(sa.text("SELECT current_user")) == "clustermass_reader"
+            with pytest.raises(sa.exc.DBAPIError), session.begin_nested():
+                session.execute(sa.text("SELECT count(*) FROM clusters"))  # base tables: no
+            assert session.scalar(sa.text("SELECT count(*) FROM v_runs")) >= 0  # views: yes
+    finally:
+        get_settings.cache_clear()
