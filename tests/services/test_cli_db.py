@@ -84,6 +84,6 @@ def test_no_credentials_committed() -> None:
         if path.suffix in {".png", ".fits", ".gz", ".npz", ".pt"} or not path.is_file():
             continue
         for m in pattern.finditer(path.read_text(errors="ignore")):
-            if not m.group(2).startswith(("${", "***", "PASSWORD")):
+            if not m.group(2).startswith(("${", "{", "***", "PASSWORD")):
                 leaks.append(f"{name}: {m.group(0)}")
     assert not leaks, leaks
