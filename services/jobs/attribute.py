@@ -54,6 +54,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+UNDEFINED_SLOPE = "undefined: N_phot does not rise with mass"
+
+
 def _nphot_slopes(arrays: Any) -> tuple[np.ndarray, str]:
     """Slope of ln N_phot on ln M for the proxy weight: per snapshot (as the authors), else pooled.
 
@@ -71,7 +74,23 @@ def _nphot_slopes(arrays: Any) -> tuple[np.ndarray, str]:
         return nphot_slope(labels, n_phot, strata), "per-snapshot"
     except (AttributionError, ProxyError) as exc:
         log.warning("%s: using one N_phot slope fitted over all snapshots", exc)
-    return nphot_slope(labels, n_phot, np.zeros(len(arrays), int)), "pooled"
+    try:
+        return nphot_slope(labels, n_phot, np.zeros(len(arrays), int)), "pooled"
+    except (AttributionError, ProxyError) as exc:
+        # N_phot does not rise with mass (background-dominated maps, tiny samples): the proxy
+        # weight, and with it the core radius, is undefined; the saliency itself is not.
+        log.warning("%s: no proxy weight, core radii left undefined", exc)
+    return np.full(len(arrays), np.nan), UNDEFINED_SLOPE
+
+
+def _drop_core_radii(res: Any) -> None:
+    """Blank every core-radius number (they need the N_phot proxy weight)."""
+    for key in list(res.per_cluster):
+        if "r_core" in key:
+            res.per_cluster[key] = np.full(len(res), np.nan)
+    for key in list(res.summary):
+        if "r_core" in key:
+            res.summary[key] = None
 
 
 def attribute_job(
@@ -127,7 +146,8 @@ def attribute_job(
         r500c_pix,
         methods=tuple(methods),
         index=candidates,
-        alpha_nphot=alpha,
+        # an undefined slope: a placeholder keeps the maps; every core radius is dropped below
+        alpha_nphot=np.where(np.isfinite(alpha), alpha, 1.0),
         config=SummaryConfig(n_boot=n_boot, keep_maps=keep_maps),
         device=settings.device,
         progress=progress,
@@ -135,6 +155,8 @@ def attribute_job(
     out: dict[str, Any] = {}
     folder = report_dir(settings, run_id) / "attribution"
     for method, res in results.items():
+        if alpha_fit == UNDEFINED_SLOPE:
+            _drop_core_radii(res)
         npz = res.to_arrays()
         stored = products.store_arrays(settings.data_dir, npz)
         figures = write_figures(
