@@ -192,6 +192,17 @@ def test_small_sql_table_does_not_claim_the_target() -> None:
     text = report.render([_run(sql=_entry("sql", _sql(big=200_000)))])
     assert "does not test the target" in text
     assert "**met**" not in text and "**not met**" not in text
+    assert "**Design choices the numbers support.**" in text
+
+
+def test_sql_design_statement_follows_the_numbers() -> None:
+    data = _sql()
+    for row in data["rows"]:
+        if row["kind"] == "baseline 3":  # the baseline faster than the functions
+            row["p50"] /= 4
+    text = report.render([_run(sql=_entry("sql", data))])
+    assert "**Design choices against the numbers**" in text
+    assert "0.5x faster than baseline 3" in text
 
 
 def test_keras_missing_failed_and_partial_runs() -> None:
