@@ -3,7 +3,8 @@
 The authors' architecture and training call (Ho et al. 2023; McWilliamsCenter/halo_cnn): Conv2D
 24@5 -> Conv2D 10@3 -> MaxPool 4 -> Conv2D 24@5 -> Conv2D 10@3 -> MaxPool 2 -> Dense 128 -> 128
 -> 64 -> 1, ReLU, L2(1e-4) on kernels, Adam 1e-3, MSE, ``model.fit`` with batch 50.
-Prints one JSON line: {"img_per_s": [...], "params": N, "tf": version, "keras": version}.
+Prints one JSON line: {"img_per_s": [...], "params": N, "tf": version, "keras": version,
+"onednn": setting, "gpus": number of GPUs tensorflow sees}.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main() -> None:
                 "tf": tf.__version__,
                 "keras": keras.__version__,
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+                "gpus": len(tf.config.list_physical_devices("GPU")),
             }
         )
     )

@@ -9,6 +9,7 @@ Usage::
 
     python benchmarks/bench_inference.py [--n 512] [--threads 2] [--device cpu]
         [--models single,multi] [--batches 1,50,256] [--json out.json]
+    python -m benchmarks --only inference     # the same, into docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -69,31 +70,39 @@ def rate(kind: str, arrays: ClusterArrays, batch: int, channels_last: bool, devi
     return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=512)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--models", default="single,multi")
-    ap.add_argument("--batches", default="1,50,256")
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(
+    n: int = 512,
+    threads: int | None = None,
+    device: str = "cpu",
+    models: list[str] | None = None,
+    batches: list[int] | None = None,
+) -> dict:
+    """Maps/s of every model x batch size x memory format; ratios against batch 1 NCHW.
+
+    The multimodal network (KDE cubes precomputed) is timed on at most 64 maps; the batch-1
+    baseline of every model on at most 64 maps.
+    """
+    threads = threads or os.cpu_count() or 1
+    models = models or ["single", "multi"]
+    batches = batches or [1, 50, 256]
+    torch.set_num_threads(threads)
     results = []
-    for kind in args.models.split(","):
+    for kind in models:
         with_kde = kind == "multimodal"
-        n = min(args.n, 64) if with_kde else args.n
-        arrays = _arrays(n, with_kde, 64)
-        base = rate(kind, arrays.subset(np.arange(min(n, 64))), 1, False, args.device)
+        n_kind = min(n, 64) if with_kde else n
+        arrays = _arrays(n_kind, with_kde, 64)
+        n_base = min(n_kind, 64)
+        base = rate(kind, arrays.subset(np.arange(n_base)), 1, False, device)
         results.append(
-            {"model": kind, "batch": 1, "channels_last": False, "maps_per_s": base, "ratio": 1.0}
-        )
+            {"model": kind, "batch": 1, "channels_last": False, "maps_per_s": base, "ratio": 1.0,
+             "n_maps": n_base}
+        )  # fmt: skip
         print(f"{kind:10s} batch   1 NCHW           {base:8.1f} maps/s (baseline)", flush=True)
-        for batch in (int(b) for b in args.batches.split(",")):
+        for batch in batches:
             for cl in (False, True):
                 if batch == 1 and not cl:
                     continue
-                r = rate(kind, arrays, batch, cl, args.device)
+                r = rate(kind, arrays, batch, cl, device)
                 results.append(
                     {
                         "model": kind,
@@ -101,6 +110,7 @@ def main() -> None:
                         "channels_last": cl,
                         "maps_per_s": r,
                         "ratio": r / base,
+                        "n_maps": n_kind,
                     }
                 )
                 fmt = "channels_last" if cl else "NCHW"
@@ -108,11 +118,43 @@ def main() -> None:
                     f"{kind:10s} batch {batch:3d} {fmt:14s} {r:8.1f} maps/s  x{r / base:.2f}",
                     flush=True,
                 )
-    meta = {"threads": args.threads, "device": args.device, "torch": torch.__version__,
-            "load_avg_end": os.getloadavg(), "results": results}  # fmt: skip
+    return {
+        "params": {
+            "n": n,
+            "threads": threads,
+            "device": device,
+            "models": models,
+            "batches": batches,
+        },  # fmt: skip
+        "threads": threads,
+        "device": device,
+        "torch": torch.__version__,
+        "load_avg_end": list(os.getloadavg()),
+        "results": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, measure, optionally save the result."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--models", default="single,multi")
+    ap.add_argument("--batches", default="1,50,256")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    meta = measure(
+        args.n,
+        args.threads,
+        args.device,
+        [m.strip() for m in args.models.split(",") if m.strip()],
+        [int(b) for b in args.batches.split(",") if b.strip()],
+    )
     if args.json:
         args.json.write_text(json.dumps(meta, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

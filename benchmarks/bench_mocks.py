@@ -11,7 +11,8 @@ generator instead draws Poisson totals and samples photon positions by inverse C
 
 Usage::
 
-    python benchmarks/bench_mocks.py --n 3300 --seed 1 [--json out.json]
+    python benchmarks/bench_mocks.py --n 3300 --seed 1 [--baseline-n 400] [--json out.json]
+    python -m benchmarks --only mocks     # the same, into docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -79,23 +80,23 @@ def _pixel_baseline(cat, rows: np.ndarray, rng: np.random.Generator) -> float:  
     return time.perf_counter() - start
 
 
-def main() -> None:
-    """Run the benchmark and print (and optionally save) the numbers."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=3300)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--baseline-n", type=int, default=400, help="clusters for the baseline")
-    ap.add_argument("--json", type=str, default=None)
-    args = ap.parse_args()
+def measure(n: int = 3300, seed: int = 1, baseline_n: int = 400) -> dict:
+    """Generate ``n`` clusters, render ``baseline_n`` of them naively, write and read them back.
 
-    cfg = MockConfig(n_clusters=args.n, seed=args.seed)
+    Returns
+    -------
+    dict
+        Seconds and rates of each step; ``speedup_vs_baseline`` is the generator's clusters/s over
+        the naive renderer's, both measured here on one thread.
+    """
+    cfg = MockConfig(n_clusters=n, seed=seed)
     generate(MockConfig(n_clusters=20, seed=99))  # warm caches (colossus tables, ARF)
     t0 = time.perf_counter()
     cat = generate(cfg)
     t_gen = time.perf_counter() - t0
 
     rng = np.random.default_rng(0)
-    rows = rng.choice(len(cat), size=min(args.baseline_n, len(cat)), replace=False)
+    rows = rng.choice(len(cat), size=min(baseline_n, len(cat)), replace=False)
     t_base = _pixel_baseline(cat, rows, rng)
     rate_base = len(rows) / t_base
 
@@ -108,26 +109,44 @@ def main() -> None:
         t_read = time.perf_counter() - t2
 
     rate = len(cat) / t_gen
-    res = {
+    return {
+        "params": {"n": n, "seed": seed, "baseline_n": baseline_n},
+        "threads": 1,
         "n_clusters": len(cat),
-        "generate_s": round(t_gen, 2),
-        "clusters_per_s_per_core": round(rate, 1),
-        "baseline_pixel_renderer_maps_only_clusters_per_s": round(rate_base, 1),
-        "speedup_vs_baseline": round(rate / rate_base, 2),
-        "write_files_per_s": round(len(cat) / t_write, 1),
-        "read_files_per_s": round(len(cat) / t_read, 1),
-        "mean_photons_per_cluster": round(float(cat.counts_total.sum()) / len(cat), 1),
-        "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "generate_s": t_gen,
+        "clusters_per_s_per_core": rate,
+        "baseline_n": len(rows),
+        "baseline_s": t_base,
+        "baseline_clusters_per_s": rate_base,
+        "speedup_vs_baseline": rate / rate_base,
+        "write_s": t_write,
+        "write_files_per_s": len(cat) / t_write,
+        "read_s": t_read,
+        "read_files_per_s": len(cat) / t_read,
+        "mean_photons_per_cluster": float(cat.counts_total.sum()) / len(cat),
+        "cpu": platform.processor() or platform.machine(),
+        "load_avg_end": list(os.getloadavg()),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print (and optionally save) the numbers."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=3300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--baseline-n", type=int, default=400, help="clusters for the baseline")
+    ap.add_argument("--json", type=str, default=None)
+    args = ap.parse_args(argv)
+    res = measure(args.n, args.seed, args.baseline_n)
     width = max(map(len, res))
     for key, val in res.items():
-        print(f"{key:<{width}}  {val}")
+        shown = f"{val:.2f}" if isinstance(val, float) else val
+        print(f"{key:<{width}}  {shown}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

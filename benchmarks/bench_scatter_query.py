@@ -14,17 +14,17 @@ it and times warm queries (client round trip, rows fetched) ``--repeats`` times 
 * baseline 3: the functions with the two covering indexes of revision 0002 dropped.
 
 Ratios are against the measurements of the same invocation. This is a benchmark, not a test:
-run it by hand (``python benchmarks/bench_scatter_query.py``) and paste the table into
-docs/benchmarks.md with the machine description.
+``python benchmarks/bench_scatter_query.py [--json out.json]`` prints the table;
+``python -m benchmarks --only sql`` writes it into docs/benchmarks.md with the machine
+description.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -32,20 +32,22 @@ from pathlib import Path
 
 import numpy as np
 import psycopg2
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._db import (  # noqa: E402
+    copy_columns,
+    create_database,
+    default_admin_url,
+    drop_database,
+    dsn,
+    server_description,
+)
 from db import migrate  # noqa: E402
 
-LOCAL_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAPER_SIZE = 3285  # clusters in Ho et al. (2023)
 MASS_EDGES = np.array([13.5, 13.75, 14.0, 14.25, 14.5, 15.1])
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 JOIN_BASELINE = """
@@ -59,31 +61,12 @@ WHERE p.run_id = %s AND p.input_domain = 'mock' AND c.log10_m500c IS NOT NULL
 GROUP BY 1 ORDER BY 1"""
 
 
-def create_database(admin_url: str) -> str:
-    name = f"cmbench_{os.getpid()}_{int(time.time())}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, float]:
+    """Load one catalogue, ``n_big`` clusters and three runs (``n_big``, ``n_small``, 3,285).
 
-
-def drop_database(admin_url: str, url: str) -> None:
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
-
-
-def _copy(cur, table: str, columns: list[str], arrays: list[np.ndarray], fmt: str) -> None:
-    buf = io.StringIO()
-    np.savetxt(buf, np.column_stack(arrays), fmt=fmt, delimiter="\t")
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
-
-
-def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
-    """Load one catalogue, ``n_big`` clusters and two runs (``n_big`` and ``n_small`` preds)."""
+    Returns the seconds of each step (``copy_clusters_s``, ``copy_predictions_s``,
+    ``vacuum_analyze_s``); the runs have ids 1 (big), 2 (small) and 3 (paper).
+    """
     rng = np.random.default_rng(seed)
     # Steep mass function above 10^13.5 (exponential in log M, ~ dn/dlnM slope -2.5) and a
     # uniform redshift range like the paper's snapshots (z = 0.066-0.47).
@@ -91,7 +74,7 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
     z = rng.uniform(0.066, 0.47, n_big)
     snap = np.floor((z - 0.066) / 0.0368).astype(int)
     ids = np.arange(1, n_big + 1)
-    with psycopg2.connect(_dsn(url)) as conn, conn.cursor() as cur:
+    with psycopg2.connect(dsn(url)) as conn, conn.cursor() as cur:
         cur.execute(
             "INSERT INTO catalogues (id, name, kind, cosmology) "
             "VALUES (1, 'bench', 'simulation', '{}')"
@@ -103,7 +86,7 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
             "(3, 'paper', 'paper', 'multimodal', '{}', 0, 'octant', 'done')"
         )
         t0 = time.perf_counter()
-        _copy(
+        copy_columns(
             cur,
             "clusters",
             ["id", "catalogue_id", "external_id", "snapshot", "redshift", "log10_m500c"],
@@ -113,7 +96,7 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
         t_clusters = time.perf_counter() - t0
         pred = log_m + rng.normal(-0.0015, 0.07, n_big)
         t0 = time.perf_counter()
-        _copy(
+        copy_columns(
             cur,
             "predictions",
             ["run_id", "cluster_id", "fold", "log10_m500c_pred"],
@@ -122,7 +105,7 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
         )
         for run_id, n in ((2, n_small), (3, PAPER_SIZE)):
             sub = rng.choice(ids, n, replace=False)
-            _copy(
+            copy_columns(
                 cur,
                 "predictions",
                 ["run_id", "cluster_id", "fold", "log10_m500c_pred"],
@@ -135,7 +118,7 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
-    conn = psycopg2.connect(_dsn(url))
+    conn = psycopg2.connect(dsn(url))
     conn.autocommit = True
     t0 = time.perf_counter()
     with conn.cursor() as cur:
@@ -145,9 +128,14 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, int]:
     n_preds = n_big + n_small + PAPER_SIZE
     print(
         f"COPY: {n_big:,} clusters in {t_clusters:.1f} s, {n_preds:,} predictions in "
-        f"{t_preds:.1f} s (incl. index maintenance); VACUUM ANALYZE {t_vacuum:.1f} s"
+        f"{t_preds:.1f} s (incl. index maintenance); VACUUM ANALYZE {t_vacuum:.1f} s",
+        flush=True,
     )
-    return {"big": 1, "small": 2, "paper": 3}
+    return {
+        "copy_clusters_s": t_clusters,
+        "copy_predictions_s": t_preds,
+        "vacuum_analyze_s": t_vacuum,
+    }
 
 
 def copy_cost(conn, n: int, seed: int) -> dict[str, float]:
@@ -167,7 +155,7 @@ def copy_cost(conn, n: int, seed: int) -> dict[str, float]:
             if not trigger:
                 cur.execute("ALTER TABLE predictions DISABLE TRIGGER predictions_from_clusters")
             t0 = time.perf_counter()
-            _copy(
+            copy_columns(
                 cur,
                 "predictions",
                 ["run_id", "cluster_id", "log10_m500c_pred"],
@@ -192,29 +180,172 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float
     return out
 
 
-def _machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({model}), load average {load}"
-
-
-def _summary(ms: list[float]) -> tuple[float, float, float, float]:
+def _summary(ms: list[float]) -> dict[str, float]:
     q = np.percentile(ms, [50, 90, 99])
-    return float(q[0]), float(q[1]), float(q[2]), min(ms)
+    return {"p50": float(q[0]), "p90": float(q[1]), "p99": float(q[2]), "min": min(ms)}
+
+
+def _row(query: str, kind: str, run_size: int | None, ms: list[float]) -> dict:
+    return {"query": query, "kind": kind, "run_size": run_size, "ms": ms, "runs": len(ms),
+            **_summary(ms)}  # fmt: skip
+
+
+FUNCTIONS = ("scatter_by_mass", "scatter_by_z", "scatter_by_mass_z")
+TUNING = "SET work_mem = '64MB', jit = off"
+
+
+def measure(
+    admin_url: str | None = None,
+    n_predictions: int = 1_000_000,
+    small_run: int = 100_000,
+    repeats: int = 50,
+    big_repeats: int = 20,
+    seed: int = 2023,
+    keep: bool = False,
+) -> dict:
+    """Load the throwaway database, time every query, drop the database.
+
+    Returns
+    -------
+    dict
+        ``rows``: one dict per timed query (``query``, ``kind`` in {"function", "summary",
+        "tuned", "baseline 1", "baseline 2", "baseline 3"}, ``run_size``, ``ms`` and
+        ``p50``/``p90``/``p99``/``min`` [ms], ``ratio``: p50 over the p50 of
+        ``scatter_by_mass`` on a run of the same size); load, refresh and trigger write-cost
+        timings [s]; the server's version and settings; ``EXPLAIN ANALYZE`` plans.
+    """
+    admin_url = admin_url or default_admin_url()
+    n_big, n_small = int(n_predictions), int(small_run)
+    if n_big < max(n_small, PAPER_SIZE):
+        raise ValueError(
+            f"--n-predictions ({n_big:,}) must be at least --small-run ({n_small:,}) and the "
+            f"paper's {PAPER_SIZE:,} (every run draws its clusters from the big run's)"
+        )
+    url = create_database(admin_url)
+    rows: list[dict] = []
+    try:
+        t0 = time.perf_counter()
+        migrate.upgrade(url, "head")
+        t_migrate = time.perf_counter() - t0
+        print(f"database {make_url(url).database}: migrated in {t_migrate:.1f} s", flush=True)
+        load_s = load(url, n_big, n_small, seed)
+        conn = psycopg2.connect(dsn(url))
+        conn.autocommit = True
+        cur = conn.cursor()
+
+        def q(sql: str, *params: object) -> Callable[[], object]:
+            def run() -> object:
+                cur.execute(sql, params)
+                return cur.fetchall()
+
+            return run
+
+        sizes = {1: n_big, 2: n_small, 3: PAPER_SIZE}
+        reps = {n: big_repeats if n == n_big else repeats for n in sizes.values()}
+        t0 = time.perf_counter()
+        cur.execute("SELECT refresh_results()")
+        t_refresh = time.perf_counter() - t0
+        print(f"refresh_results(): {t_refresh:.1f} s", flush=True)
+
+        for run_id, n in sizes.items():
+            for fn in FUNCTIONS:
+                ms = timed(q(f"SELECT * FROM {fn}(%s)", run_id), reps[n])
+                rows.append(_row(f"{fn}, run of {n:,}", "function", n, ms))
+        rows.append(
+            _row(
+                "v_scatter_summary, all runs, axis 'mass' (materialised)",
+                "summary",
+                None,
+                timed(
+                    q("SELECT * FROM v_scatter_summary WHERE axis = 'mass' ORDER BY subject, bin"),
+                    repeats,
+                ),
+            )
+        )
+        cur.execute("SET work_mem = '64MB'")
+        cur.execute("SET jit = off")
+        for fn in ("scatter_by_mass", "scatter_by_mass_z"):
+            ms = timed(q(f"SELECT * FROM {fn}(%s)", 1), big_repeats)
+            rows.append(_row(f"{fn}, run of {n_big:,}, `{TUNING}`", "tuned", n_big, ms))
+        cur.execute("RESET work_mem")
+        cur.execute("RESET jit")
+        # Baseline 1: the same statistics joined with clusters (no trigger-kept copies).
+        for run_id, n in sizes.items():
+            ms = timed(q(JOIN_BASELINE, run_id), reps[n])
+            rows.append(_row(f"mass bins via JOIN clusters, run of {n:,}", "baseline 1", n, ms))
+
+        def client_numpy() -> object:
+            cur.execute(
+                "SELECT log10_m500c, residual_dex FROM v_residuals "
+                "WHERE run_id = %s AND input_domain = 'mock'",
+                (1,),
+            )
+            a = np.array(cur.fetchall(), dtype=float)
+            idx = np.searchsorted(MASS_EDGES, a[:, 0], side="right")
+            return [
+                (np.std(r, ddof=1), np.percentile(r, [16, 50, 84]))
+                for r in (a[idx == i, 1] for i in range(1, len(MASS_EDGES)))
+            ]
+
+        ms = timed(client_numpy, max(3, big_repeats // 4), warmup=1)
+        rows.append(_row(f"client fetch + numpy, run of {n_big:,}", "baseline 2", n_big, ms))
+        write_cost = copy_cost(conn, n_small, seed)
+        plans = {}
+        for run_id, n in sizes.items():
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM scatter_by_mass(%s)", (run_id,))
+            plans[str(n)] = "\n".join(r[0] for r in cur.fetchall())
+        cur.execute("DROP INDEX ix_predictions_run_mass")
+        cur.execute("DROP INDEX ix_predictions_run_redshift")
+        cur.execute("ANALYZE predictions")
+        for run_id, n in sizes.items():
+            ms = timed(q("SELECT * FROM scatter_by_mass(%s)", run_id), reps[n])
+            rows.append(
+                _row(f"scatter_by_mass, run of {n:,}, no covering indexes", "baseline 3", n, ms)
+            )
+        conn.close()
+        server = server_description(url)
+    finally:
+        if keep:
+            print(f"kept {url}")
+        else:
+            drop_database(admin_url, url)
+
+    ref = {
+        r["run_size"]: r["p50"]
+        for r in rows
+        if r["kind"] == "function" and r["query"].startswith("scatter_by_mass,")
+    }
+    for r in rows:
+        r["ratio"] = r["p50"] / ref[r["run_size"]] if r["run_size"] in ref else None
+    return {
+        "params": {
+            "n_predictions": n_big,
+            "small_run": n_small,
+            "paper_run": PAPER_SIZE,
+            "repeats": repeats,
+            "big_repeats": big_repeats,
+            "seed": seed,
+        },  # fmt: skip
+        "n_clusters": n_big,
+        "n_predictions_total": n_big + n_small + PAPER_SIZE,
+        "migrate_s": t_migrate,
+        **load_s,
+        "refresh_results_s": t_refresh,
+        "trigger_write_cost_s": write_cost,
+        "server": server,
+        "python": platform.python_version(),
+        "load_avg_end": list(os.getloadavg()),
+        "rows": rows,
+        "plans": plans,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, measure, print the table (and optionally save the result)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--admin-url",
-        default=os.environ.get("CLUSTERMASS_TEST_DATABASE_URL", LOCAL_ADMIN_URL),
+        default=default_admin_url(),
         help="URL of a database on a server where this user may CREATE DATABASE",
     )
     ap.add_argument("--n-predictions", type=float, default=1e6)
@@ -225,124 +356,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    ap.add_argument("--plans", action="store_true", help="print the EXPLAIN ANALYZE plans")
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    n_big, n_small = int(args.n_predictions), int(args.small_run)
-
-    machine_start = _machine()
-    url = create_database(args.admin_url)
+    load_start = os.getloadavg()
     try:
-        t0 = time.perf_counter()
-        migrate.upgrade(url, "head")
-        print(f"database {make_url(url).database}: migrated in {time.perf_counter() - t0:.1f} s")
-        runs = load(url, n_big, n_small, args.seed)
-        conn = psycopg2.connect(_dsn(url))
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SELECT version()")
-        server = cur.fetchone()[0]
-
-        def q(sql: str, *params: object) -> Callable[[], object]:
-            def run() -> object:
-                cur.execute(sql, params)
-                return cur.fetchall()
-
-            return run
-
-        sizes = {runs["big"]: n_big, runs["small"]: n_small, runs["paper"]: PAPER_SIZE}
-        cases: dict[str, Callable[[], object]] = {}
-        for run_id, n in sizes.items():
-            for fn in ("scatter_by_mass", "scatter_by_z", "scatter_by_mass_z"):
-                cases[f"{fn}, run of {n:,}"] = q(f"SELECT * FROM {fn}(%s)", run_id)
-        for run_id, n in sizes.items():
-            # The same statistics joined with clusters (no trigger-kept copies): the design
-            # revision 0002 replaced (baseline 1).
-            cases[f"mass bins via JOIN clusters, run of {n:,} (baseline 1)"] = q(
-                JOIN_BASELINE, run_id
-            )
-        cases["v_scatter_summary, all runs, axis 'mass'"] = q(
-            "SELECT * FROM v_scatter_summary WHERE axis = 'mass' ORDER BY subject, bin"
-        )
-
-        def client_numpy() -> object:
-            cur.execute(
-                "SELECT log10_m500c, residual_dex FROM v_residuals "
-                "WHERE run_id = %s AND input_domain = 'mock'",
-                (runs["big"],),
-            )
-            a = np.array(cur.fetchall(), dtype=float)
-            idx = np.searchsorted(MASS_EDGES, a[:, 0], side="right")
-            return [
-                (np.std(r, ddof=1), np.percentile(r, [16, 50, 84]))
-                for r in (a[idx == i, 1] for i in range(1, len(MASS_EDGES)))
-            ]
-
-        results: dict[str, list[float]] = {}
-        t0 = time.perf_counter()
-        cur.execute("SELECT refresh_results()")
-        print(f"refresh_results(): {time.perf_counter() - t0:.1f} s")
-
-        def reps(name: str) -> int:
-            return args.big_repeats if f"run of {n_big:,}" in name else args.repeats
-
-        for name, fn in cases.items():
-            results[name] = timed(fn, reps(name))
-        results[f"client fetch + numpy, run of {n_big:,} (baseline 2)"] = timed(
-            client_numpy, max(3, args.big_repeats // 4), warmup=1
-        )
-        # Session tuning for very large runs: in-memory percentile sorts, no JIT compilation.
-        cur.execute("SET work_mem = '64MB'")
-        cur.execute("SET jit = off")
-        for fn in ("scatter_by_mass", "scatter_by_mass_z"):
-            name = f"{fn}, run of {n_big:,}, SET work_mem = '64MB', jit = off"
-            results[name] = timed(q(f"SELECT * FROM {fn}(%s)", runs["big"]), args.big_repeats)
-        cur.execute("RESET work_mem")
-        cur.execute("RESET jit")
-        write_cost = copy_cost(conn, n_small, args.seed)
-        plans = {}
-        for run_id, n in sizes.items():
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM scatter_by_mass(%s)", (run_id,))
-            plans[n] = "\n".join(r[0] for r in cur.fetchall())
-        cur.execute("DROP INDEX ix_predictions_run_mass")
-        cur.execute("DROP INDEX ix_predictions_run_redshift")
-        cur.execute("ANALYZE predictions")
-        for n in sizes.values():
-            results[f"scatter_by_mass, run of {n:,}, no covering indexes (baseline 3)"] = timed(
-                cases[f"scatter_by_mass, run of {n:,}"], reps(f"run of {n:,}")
-            )
-        conn.close()
-    finally:
-        if args.keep:
-            print(f"kept {url}")
-        else:
-            drop_database(args.admin_url, url)
-
-    ref = {n: statistics.median(results[f"scatter_by_mass, run of {n:,}"]) for n in sizes.values()}
+        res = measure(
+            args.admin_url, int(args.n_predictions), int(args.small_run), args.repeats,
+            args.big_repeats, args.seed, args.keep,
+        )  # fmt: skip
+    except ValueError as exc:
+        ap.error(str(exc))
     print()
-    print(f"machine at start: {machine_start}")
-    print(f"machine at end:   {_machine()}")
-    print(
-        f"python {platform.python_version()}; repeats={args.repeats} ({args.big_repeats} on the "
-        "big run), warm, after 3 warm-ups; latencies are client round trips (rows fetched)"
-    )
-    print(f"server: {server}")
+    print(f"{os.cpu_count()} CPUs; load average at start {load_start[0]:.1f}, at end "
+          f"{res['load_avg_end'][0]:.1f}; server: {res['server'].get('version')}")  # fmt: skip
     print("ratio: p50 / p50 of scatter_by_mass on a run of the same size (same invocation)")
-    print()
     print("| query | runs | p50 ms | p90 ms | p99 ms | min ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, ms in results.items():
-        p50, p90, p99, lo = _summary(ms)
-        same = [n for n in ref if f"run of {n:,}" in name]
-        ratio = f"{p50 / ref[same[0]]:.2f}" if same else ""
-        print(f"| {name} | {len(ms)} | {p50:.1f} | {p90:.1f} | {p99:.1f} | {lo:.1f} | {ratio} |")
-    print()
+    for r in res["rows"]:
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"| {r['kind']}: {r['query']} | {r['runs']} | {r['p50']:.1f} | {r['p90']:.1f} | "
+              f"{r['p99']:.1f} | {r['min']:.1f} | {ratio} |")  # fmt: skip
     print(
-        f"COPY of {n_small:,} predictions of a new run (4 indexes, foreign keys): "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in write_cost.items())
+        f"COPY of {args.small_run:,.0f} predictions of a new run (4 indexes, foreign keys): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in res["trigger_write_cost_s"].items())
     )
-    for n, plan in plans.items():
-        print()
-        print(f"plan of scatter_by_mass on the run of {n:,} (with the covering indexes):")
-        print(plan)
+    if args.plans:
+        for n, plan in res["plans"].items():
+            print(
+                f"\nplan of scatter_by_mass on the run of {int(n):,} (with the covering indexes):"
+            )
+            print(plan)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.commands import dbcmd, ingest, mock, pipeline, query, train, worker
+from services.commands import bench, dbcmd, ingest, mock, pipeline, query, train, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
@@ -40,6 +40,7 @@ app.command("attribute")(pipeline.attribute)
 app.command("report")(pipeline.report)
 app.command("serve")(pipeline.serve)
 app.command("demo")(pipeline.demo)
+app.command("bench")(bench.bench)
 
 
 @app.callback()

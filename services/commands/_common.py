@@ -18,7 +18,7 @@ err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_OWN_PACKAGES = {"db", "mocks", "models", "flows", "services"}
+_OWN_PACKAGES = {"db", "mocks", "models", "flows", "services", "benchmarks"}
 
 
 def is_user_error(exc: BaseException) -> bool:
