@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from db.survey import IngestReport
+from flows._common import transient_only
 from flows.ingest import (
     CrossmatchReport,
     crossmatch_catalogues,
@@ -27,34 +28,15 @@ from flows.ingest import (
     ingest_path,
 )
 
-__all__ = ["ingest_survey", "crossmatch_survey", "ingest_inbox", "is_transient", "ingest_path"]
+__all__ = ["ingest_survey", "crossmatch_survey", "ingest_inbox", "ingest_path"]
 
 _RETRY_DELAYS = [2, 5, 15]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether an exception is a transient database failure worth retrying."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    from db.errors import DatabaseUnavailableError
-
-    if isinstance(exc, OperationalError | DatabaseUnavailableError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:  # the task's exception, re-raised by the state
-        return is_transient(exc)
-    return False
 
 
 _db_task = task(
     retries=len(_RETRY_DELAYS),
     retry_delay_seconds=_RETRY_DELAYS,
-    retry_condition_fn=_retry_on_transient,
+    retry_condition_fn=transient_only,
     cache_policy=NO_CACHE,
 )
 

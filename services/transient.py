@@ -31,9 +31,22 @@ TRANSIENT_ERRORS = _transient_types()
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """Whether ``exc`` (or its cause) is a transient infrastructure error."""
+    """Whether ``exc`` (or its cause) is a transient infrastructure error.
+
+    Transient: a lost or refused connection (database, broker, result backend), a server
+    restarting, a serialization failure or deadlock, an unreachable configured server. Not
+    transient: bad input, constraint violations, programming errors: retrying cannot help.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from db.errors import DatabaseUnavailableError
+
     seen = 0
     while exc is not None and seen < 5:
+        if isinstance(exc, DatabaseUnavailableError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
         if isinstance(exc, TRANSIENT_ERRORS):
             # A data error surfacing as OperationalError (e.g. division by zero) is not transient.
             orig = getattr(exc, "orig", None)

@@ -75,12 +75,12 @@ def test_ingest_survey_flow_and_inbox(prefect_harness: None, flow_env: sa.Engine
 def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
     from prefect import flow, task
 
-    from flows.ingest_survey import _retry_on_transient
+    from flows._common import transient_only
     from flows.survey.errors import CatalogueReadError
 
     calls = {"transient": 0, "bad": 0}
 
-    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=_retry_on_transient)
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_only)
     def flaky(kind: str) -> str:
         calls[kind] += 1
         if kind == "transient" and calls[kind] < 3:
@@ -101,7 +101,7 @@ def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
 
 def test_transient_errors_are_retried_others_not() -> None:
     from db.errors import DatabaseUnavailableError
-    from flows.ingest_survey import is_transient
+    from services.transient import is_transient
     from flows.survey.errors import CatalogueReadError
 
     assert is_transient(OperationalError("select 1", {}, Exception("server closed")))
