@@ -11,6 +11,7 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,38 @@ def drop_database(admin_url: str, url: str) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@contextmanager
+def service_environment(
+    admin_url: str, data_dir: Path, *, prefix: str, migrated: bool = True
+) -> Iterator[str]:
+    """A private database plus ``CLUSTERMASS_*`` settings pointing at it (Celery eager).
+
+    For tests whose code commits (flows, jobs, the CLI): they get their own database, so row
+    counts start at zero. Every cached settings object, engine and Celery app is rebuilt.
+    """
+    from db import migrate
+    from services.celery_app import get_celery
+    from services.database import _engine_for
+    from services.settings import get_settings
+
+    url = create_database(admin_url, prefix)
+    caches = (get_settings, get_celery, _engine_for)
+    try:
+        if migrated:
+            migrate.upgrade(url, "head")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CLUSTERMASS_DATABASE_URL", url)
+            mp.setenv("CLUSTERMASS_DATA_DIR", str(data_dir))
+            mp.delenv("CLUSTERMASS_BROKER_URL", raising=False)
+            for cache in caches:
+                cache.cache_clear()
+            yield url
+    finally:
+        for cache in caches:
+            cache.cache_clear()
+        drop_database(admin_url, url)
 
 
 @pytest.fixture

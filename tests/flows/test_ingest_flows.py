@@ -101,8 +101,8 @@ def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
 
 def test_transient_errors_are_retried_others_not() -> None:
     from db.errors import DatabaseUnavailableError
-    from services.transient import is_transient
     from flows.survey.errors import CatalogueReadError
+    from services.transient import is_transient
 
     assert is_transient(OperationalError("select 1", {}, Exception("server closed")))
     assert is_transient(DatabaseUnavailableError("down"))

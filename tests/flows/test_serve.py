@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import yaml
 
 from flows.serve import build_deployments, inbox_files
-from tests.conftest import create_database, drop_database
+from tests.conftest import service_environment
 from tests.survey.conftest import make_catalogue, tiny_spec
 
 
@@ -49,22 +49,9 @@ def test_deployments_schedule_the_inbox(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def eager_env(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    from db import migrate
-    from services.celery_app import get_celery
-    from services.settings import get_settings
-
-    url = create_database(admin_url, "cmserve")
-    migrate.upgrade(url, "head")
-    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", url)
-    monkeypatch.setenv("CLUSTERMASS_DATA_DIR", str(tmp_path / "store"))
-    monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)
-    get_settings.cache_clear()
-    get_celery.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    get_celery.cache_clear()
-    drop_database(admin_url, url)
+def eager_env(admin_url: str, tmp_path: Path) -> Iterator[str]:
+    with service_environment(admin_url, tmp_path / "store", prefix="cmserve") as url:
+        yield url
 
 
 def test_watch_inbox_ingests_each_file_once(

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import service_environment
 
 pytestmark = pytest.mark.db
 
@@ -17,23 +17,9 @@ TABLES = ("catalogues", "clusters", "observables", "products")
 
 
 @pytest.fixture
-def ingest_env(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    from db import migrate
-    from services.celery_app import get_celery
-    from services.database import _engine_for
-    from services.settings import get_settings
-
-    url = create_database(admin_url, "cmfault")
-    migrate.upgrade(url, "head")
-    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", url)
-    monkeypatch.setenv("CLUSTERMASS_DATA_DIR", str(tmp_path / "store"))
-    monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)
-    for cache in (get_settings, get_celery, _engine_for):
-        cache.cache_clear()
-    yield url
-    for cache in (get_settings, get_celery, _engine_for):
-        cache.cache_clear()
-    drop_database(admin_url, url)
+def ingest_env(admin_url: str, tmp_path: Path) -> Iterator[str]:
+    with service_environment(admin_url, tmp_path / "store", prefix="cmfault") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,26 +13,16 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import service_environment
 
 pytestmark = pytest.mark.db
 
 
 @pytest.fixture
-def demo_env(admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    from services.celery_app import get_celery
-    from services.settings import get_settings
-
-    url = create_database(admin_url, "cmdemo")
-    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", url)
-    monkeypatch.setenv("CLUSTERMASS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)
-    get_settings.cache_clear()
-    get_celery.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    get_celery.cache_clear()
-    drop_database(admin_url, url)
+def demo_env(admin_url: str, tmp_path: Path) -> Iterator[str]:
+    # not migrated: the demo upgrades the database itself, as on a first run
+    with service_environment(admin_url, tmp_path / "data", prefix="cmdemo", migrated=False) as url:
+        yield url
 
 
 def test_demo_runs_the_whole_chain(prefect_harness: None, demo_env: str) -> None:

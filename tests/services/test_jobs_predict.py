@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import service_environment
 from tests.survey.conftest import make_image
 
 pytestmark = pytest.mark.db
@@ -22,27 +22,12 @@ pytestmark = pytest.mark.db
 
 @pytest.fixture(scope="module")
 def jobs_env(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    from db import migrate
     from mocks import MockConfig, generate
-    from services.celery_app import get_celery
-    from services.database import _engine_for
-    from services.settings import get_settings
 
-    mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("jobs")
-    url = create_database(admin_url, "cmjobs")
-    migrate.upgrade(url, "head")
-    mp.setenv("CLUSTERMASS_DATABASE_URL", url)
-    mp.setenv("CLUSTERMASS_DATA_DIR", str(root / "store"))
-    mp.delenv("CLUSTERMASS_BROKER_URL", raising=False)
-    for cache in (get_settings, get_celery, _engine_for):
-        cache.cache_clear()
     generate(MockConfig(n_clusters=24, seed=31)).write(root / "mock")
-    yield {"url": url, "root": root}
-    for cache in (get_settings, get_celery, _engine_for):
-        cache.cache_clear()
-    mp.undo()
-    drop_database(admin_url, url)
+    with service_environment(admin_url, root / "store", prefix="cmjobs") as url:
+        yield {"url": url, "root": root}
 
 
 @pytest.fixture(scope="module")
