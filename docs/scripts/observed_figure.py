@@ -1,7 +1,11 @@
 """Make docs/img/observed_a3158.png: raw ROSAT image of A3158 and the model input built from it.
 
-Run from the repository root: ``python docs/scripts/observed_figure.py [OUT.png]``.
-Uses only the pure readers (no database). Needs the shared data (CLUSTERMASS_SHARED_DATA_DIR).
+Run from the repository root: ``python docs/scripts/observed_figure.py [OUT.png] [--run ID]``.
+Without ``--run`` it uses only the pure readers (no database). With ``--run ID`` it loads the
+fold models of that single-band run from the configured database (CLUSTERMASS_DATABASE_URL and
+CLUSTERMASS_DATA_DIR) and adds a fifth panel: the saliency |d log10 M / d input| of A3158's
+model input, averaged over the run's fold models, with their mean prediction. Needs the shared
+data (CLUSTERMASS_SHARED_DATA_DIR).
 """
 
 from __future__ import annotations
@@ -45,7 +49,25 @@ def _quantize(path: Path, colours: int = 128) -> None:
     Image.open(path).convert("RGB").quantize(colours).save(path, optimize=True)
 
 
-def main(out: Path) -> None:
+def _saliency(run_id: int, image: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """Mean saliency map over the fold models of ``run_id``, each model's prediction, its kind."""
+    from models import ClusterArrays
+    from models.attribution.methods import attribute_clusters
+    from services.jobs.predict import run_models
+    from services.settings import get_settings
+
+    run, models = run_models(run_id, get_settings())
+    arrays = ClusterArrays(images=image[None].astype(np.float32), redshift=np.array([z]))
+    maps, preds = [], []
+    for states, pre in models.values():
+        for state in states:
+            att = attribute_clusters(state, pre, arrays, method="saliency")
+            maps.append(att.image[0].sum(axis=0))
+            preds.append(float(att.log10_m[0]))
+    return np.mean(maps, axis=0), np.array(preds), str(run.kind)
+
+
+def main(out: Path, run_id: int | None = None) -> None:
     """Write the figure to ``out`` and print the numbers it shows."""
     shared = shared_data_dir()
     if shared is None:
@@ -58,7 +80,8 @@ def main(out: Path) -> None:
     )
     eimage, emeta = model_input(egrid, "multi")
 
-    fig, ax = plt.subplots(1, 4, figsize=(16, 4.3))
+    panels = 4 if run_id is None else 5
+    fig, ax = plt.subplots(1, panels, figsize=(4 * panels, 4.3))
     raw = gaussian_filter(b.counts, 1.5)
     ax[0].imshow(np.log10(raw + 1e-2), origin="lower", cmap="magma")
     ax[0].contour(np.asarray(b.exposure) > 0, levels=[0.5], colors="cyan", linewidths=0.6)
@@ -87,6 +110,20 @@ def main(out: Path) -> None:
         + " keV",
         fontsize=9,
     )
+    if run_id is not None:
+        sal, preds, kind = _saliency(run_id, image, row.redshift)
+        if kind != "single":
+            raise SystemExit(
+                f"--run {run_id} is a {kind} run; the A3158 panel needs a single-band run"
+            )
+        ax[4].imshow(np.log10(gaussian_filter(sal, 1.0) + 1e-12), origin="lower", cmap="inferno")
+        ax[4].contour(grid.mask, levels=[0.5], colors="cyan", linewidths=0.6)
+        ax[4].set_title(
+            f"saliency, run {run_id} (mean of {len(preds)} fold models), log10\n"
+            f"predicted log10 M500c = {preds.mean():.2f} +- {preds.std(ddof=1):.2f} (fold spread)",
+            fontsize=9,
+        )
+        print(f"A3158 run {run_id}: per-fold log10 M500c", np.round(preds, 3))
     for a in ax:
         a.set_xticks([])
         a.set_yticks([])
@@ -108,4 +145,10 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/img/observed_a3158.png"))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", nargs="?", type=Path, default=Path("docs/img/observed_a3158.png"))
+    ap.add_argument("--run", type=int, default=None, help="single-band model run id (needs the DB)")
+    args = ap.parse_args()
+    main(args.out, args.run)
