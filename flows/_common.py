@@ -10,7 +10,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from services.transient import is_transient
 
-__all__ = ["run_celery", "submit_celery", "transient_only", "table_artifact", "image_markdown"]
+__all__ = [
+    "run_celery",
+    "submit_celery",
+    "transient_only",
+    "transient_retries",
+    "table_artifact",
+    "image_markdown",
+]
 
 
 def submit_celery(name: str, *args: Any, **kwargs: Any):  # noqa: ANN201 - celery AsyncResult
@@ -34,6 +41,15 @@ def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:  # noqa: BLE001 - classifying
         return is_transient(exc)
     return False
+
+
+def transient_retries(*delays_s: float) -> dict[str, Any]:
+    """Prefect ``@task`` options: one retry per delay (seconds), on transient errors only."""
+    return {
+        "retries": len(delays_s),
+        "retry_delay_seconds": list(delays_s),
+        "retry_condition_fn": transient_only,
+    }
 
 
 def table_artifact(key: str, rows: list[dict[str, Any]], description: str) -> None:

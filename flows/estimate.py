@@ -6,18 +6,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows._common import markdown_artifact, run_celery, table_artifact, transient_only
+from flows._common import markdown_artifact, run_celery, table_artifact, transient_retries
 from flows.train import resolve_catalogue
 
 __all__ = ["predict", "attribute"]
 
 
-@task(
-    name="predict-catalogue",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="predict-catalogue", **transient_retries(5, 30, 120))
 def predict_task(run_id: int, catalogue_id: int) -> dict[str, Any]:
     """Predict on a gpu worker."""
     return run_celery("clustermass.predict", run_id, catalogue_id)
@@ -54,12 +49,7 @@ def predict(run_id: int, catalogue: str) -> dict[str, Any]:
     return report
 
 
-@task(
-    name="attribute-run",
-    retries=2,
-    retry_delay_seconds=[30, 300],
-    retry_condition_fn=transient_only,
-)
+@task(name="attribute-run", **transient_retries(30, 300))
 def attribute_task(
     run_id: int, methods: list[str], max_clusters: int | None, n_boot: int
 ) -> dict[str, Any]:

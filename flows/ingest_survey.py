@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from db.survey import IngestReport
-from flows._common import transient_only
+from flows._common import transient_retries
 from flows.ingest import (
     CrossmatchReport,
     crossmatch_catalogues,
@@ -30,15 +30,7 @@ from flows.ingest import (
 
 __all__ = ["ingest_survey", "crossmatch_survey", "ingest_inbox", "ingest_path"]
 
-_RETRY_DELAYS = [2, 5, 15]
-
-
-_db_task = task(
-    retries=len(_RETRY_DELAYS),
-    retry_delay_seconds=_RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-)
+_db_task = task(**transient_retries(2, 5, 15), cache_policy=NO_CACHE)
 
 
 @_db_task

@@ -11,19 +11,14 @@ from flows._common import (
     markdown_artifact,
     run_celery,
     table_artifact,
-    transient_only,
+    transient_retries,
 )
 from flows.train import resolve_catalogue
 
 __all__ = ["report"]
 
 
-@task(
-    name="build-report",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="build-report", **transient_retries(5, 30, 120))
 def report_task(catalogue_id: int, run_ids: list[int] | None, n_boot: int) -> dict[str, Any]:
     """Build the report on a cpu worker."""
     return run_celery("clustermass.report", catalogue_id, run_ids, n_boot)

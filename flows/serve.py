@@ -19,7 +19,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows._common import run_celery, table_artifact, transient_only
+from flows._common import run_celery, table_artifact, transient_retries
 
 __all__ = ["watch_inbox", "inbox_files", "build_deployments", "serve_all"]
 
@@ -78,12 +78,7 @@ def _referenced_by_manifests(files: list[Path]) -> set[Path]:
     return referenced
 
 
-@task(
-    name="ingest-file",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="ingest-file", **transient_retries(5, 30, 120))
 def ingest_file_task(path: str) -> dict[str, Any]:
     """Ingest one inbox file on a cpu worker (idempotent by checksum)."""
     return run_celery("clustermass.ingest_survey_file", path)

@@ -7,25 +7,18 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows._common import run_celery, table_artifact, transient_only
+from flows._common import run_celery, table_artifact, transient_retries
 
 __all__ = ["ingest_simulation"]
 
 
-@task(
-    name="generate-mock", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=transient_only
-)
+@task(name="generate-mock", **transient_retries(10, 60))
 def generate_task(config: dict[str, Any], out_dir: str) -> str:
     """Generate the mock on a cpu worker (reused when the directory already matches)."""
     return run_celery("clustermass.generate_mock", config, out_dir)
 
 
-@task(
-    name="ingest-mock",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="ingest-mock", **transient_retries(5, 30, 120))
 def ingest_task(mock_dir: str, catalogue_name: str | None) -> dict[str, Any]:
     """Ingest the mock directory (an upsert: re-running writes nothing twice)."""
     return run_celery("clustermass.ingest_simulation", mock_dir, catalogue_name)

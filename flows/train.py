@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from prefect import flow, get_run_logger, task
 
-from flows._common import run_celery, submit_celery, table_artifact, transient_only
+from flows._common import run_celery, submit_celery, table_artifact, transient_retries
 
 __all__ = ["train_models", "resolve_catalogue"]
 
@@ -42,20 +42,13 @@ class CatalogueNotFound(LookupError):
     """No catalogue with that name or id."""
 
 
-@task(
-    name="create-run",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="create-run", **transient_retries(5, 30, 120))
 def create_run_task(catalogue_id: int, config: dict[str, Any], name: str | None) -> dict:
     """Create (or find) the run row and its fold rows."""
     return run_celery("clustermass.create_run", catalogue_id, config, name)
 
 
-@task(
-    name="train-folds", retries=2, retry_delay_seconds=[30, 300], retry_condition_fn=transient_only
-)
+@task(name="train-folds", **transient_retries(30, 300))
 def train_folds_task(run_id: int, folds: list[int]) -> list[dict[str, Any]]:
     """Submit every fold to the gpu queue at once, then wait for all of them."""
     logger = get_run_logger()
@@ -73,12 +66,7 @@ def train_folds_task(run_id: int, folds: list[int]) -> list[dict[str, Any]]:
     return results
 
 
-@task(
-    name="finalize-run",
-    retries=3,
-    retry_delay_seconds=[5, 30, 120],
-    retry_condition_fn=transient_only,
-)
+@task(name="finalize-run", **transient_retries(5, 30, 120))
 def finalize_task(run_id: int) -> dict[str, Any]:
     """Metrics of the run from its stored out-of-fold predictions."""
     return run_celery("clustermass.finalize_run", run_id)
