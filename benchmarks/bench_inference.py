@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI (services/cli.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI (cli/main.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

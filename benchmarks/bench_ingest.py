@@ -46,6 +46,11 @@ from benchmarks._db import (  # noqa: E402
     dsn,
     server_description,
 )
+from db import migrate  # noqa: E402
+from mocks import MockConfig, generate  # noqa: E402
+from services.database import get_engine  # noqa: E402
+from services.jobs.simulation import ingest_mock_directory  # noqa: E402
+from services.settings import Settings  # noqa: E402
 
 TABLES = ("catalogues", "clusters", "observables", "products")
 
@@ -69,7 +74,6 @@ def _counts(cur) -> dict[str, int]:  # noqa: ANN001
 
 def _timed_ingest(mock_dir: Path, settings: object) -> dict[str, float]:
     """Run ``ingest_mock_directory`` once; total seconds and the database part after the store."""
-    from services.jobs.simulation import ingest_mock_directory
 
     stamps: list[float] = []
     t0 = time.perf_counter()
@@ -126,9 +130,6 @@ def measure(
         dict per timed path: ``name``, ``seconds``, ``rows_per_s``, ``ratio`` against the raw
         COPY), the mock's generation and writing times [s] and the server description.
     """
-    from mocks import MockConfig, generate
-    from services.database import get_engine
-    from services.settings import Settings
 
     admin_url = admin_url or default_admin_url()
     with tempfile.TemporaryDirectory(prefix="cmbench-ingest-") as tmp:
@@ -148,8 +149,6 @@ def measure(
         url = create_database(admin_url)
         settings = Settings(database_url=url, data_dir=Path(tmp) / "store")
         try:
-            from db import migrate
-
             t0 = time.perf_counter()
             migrate.upgrade(url, "head")
             t_migrate = time.perf_counter() - t0

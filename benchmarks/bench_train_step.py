@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-# As the CLI does (services/cli.py): OpenMP threads sleep at barriers instead of spinning.
+# As the CLI does (cli/main.py): OpenMP threads sleep at barriers instead of spinning.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]

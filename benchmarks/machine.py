@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks._db import server_description
+
 __all__ = [
     "cpu_model",
     "cpu_flags",
@@ -124,7 +126,6 @@ def describe(admin_url: str | None = None, *, device: str = "cpu") -> dict[str, 
     device : {"cpu", "cuda"}
         With ``"cuda"`` the GPU is described (needs torch and a CUDA device).
     """
-    from benchmarks._db import server_description
 
     try:
         usable = len(os.sched_getaffinity(0))

@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mocks import read_catalogue  # noqa: E402
 from models.attribution.figures import write_figures  # noqa: E402
 from models.attribution.methods import AttributionSettings  # noqa: E402
 from models.attribution.population import SummaryConfig, attribute_population  # noqa: E402
@@ -43,6 +44,7 @@ from models.attribution.sanity import randomisation_check  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.crossval import ensure_kde  # noqa: E402
 from models.data import ClusterArrays, column_values  # noqa: E402
+from models.pipeline import run_training  # noqa: E402
 
 log = logging.getLogger("attribution")
 
@@ -61,10 +63,6 @@ PAPER_ROWS = {
 
 
 def _catalogue(data: Path):
-    try:
-        from mocks import read_catalogue
-    except ImportError as exc:  # the mocks package lives on its own branch
-        raise SystemExit(f"reading {data} needs mocks.read_catalogue: {exc}") from exc
     return read_catalogue(data)
 
 
@@ -72,7 +70,7 @@ def _synthetic(
     n: int, out: Path, device: str, runs: list[Path]
 ) -> tuple[object, list[Path], np.ndarray]:
     """Synthetic catalogue; train the two tiny CNNs unless ``runs`` (trained on it) are given."""
-    from models.pipeline import run_training
+    # lazy: the test package, --synthetic only
     from tests.models.synthetic import make_catalogue
 
     cat = make_catalogue(n, 32, seed=0)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from models.benchmark import shape_checks, table_markdown  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.pipeline import run_benchmark, run_training  # noqa: E402
-from services.commands.train import load_catalogue_arrays  # noqa: E402
+from services.jobs.data import mock_directory_arrays  # noqa: E402
 
 CONFIGS = {"single": "single.yaml", "multi": "multi.yaml", "multimodal": "multimodal.yaml"}
 
@@ -54,7 +54,7 @@ def main() -> None:
     for k in kinds:
         name = "multimodal_cpu.yaml" if (k == "multimodal" and args.cpu) else CONFIGS[k]
         configs[k] = RunConfig.from_config(ROOT / "configs" / name, **over)
-    arrays = load_catalogue_arrays(args.data)
+    arrays = mock_directory_arrays(args.data)
     t0 = time.perf_counter()
     res = run_benchmark(arrays, args.out, configs=configs, models=kinds, n_boot=args.n_boot)
     seconds = time.perf_counter() - t0

@@ -28,6 +28,8 @@ from typing import Any, Literal
 from benchmarks import machine
 from benchmarks._db import default_admin_url
 from benchmarks.errors import BenchmarkError
+from benchmarks.registry import BENCHMARKS, TRAIN_VARIANTS, Benchmark, is_complete
+from benchmarks.report import render
 
 __all__ = [
     "BENCHMARKS",
@@ -47,87 +49,6 @@ JSON_FORMAT = 1
 MARKER = re.compile(r"<!-- benchmarks: quick=(\d) complete=(\d)")
 Device = Literal["cpu", "cuda"]
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One benchmark: its module under ``benchmarks/`` and its arguments at each size."""
-
-    key: str
-    module: str
-    title: str
-    full: tuple[str, ...]
-    quick: tuple[str, ...]
-    uses_device: bool = False
-    uses_database: bool = False
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    b.key: b
-    for b in (
-        Benchmark(
-            "mocks",
-            "bench_mocks",
-            "mock generation",
-            ("--n", "3300", "--seed", "1", "--baseline-n", "400"),
-            ("--n", "40", "--seed", "1", "--baseline-n", "10"),
-        ),
-        Benchmark(
-            "ingest",
-            "bench_ingest",
-            "ingest vs raw COPY",
-            ("--n", "3300", "--seed", "1"),
-            ("--n", "20", "--seed", "1"),
-            uses_database=True,
-        ),
-        Benchmark(
-            "train",
-            "bench_train_step",
-            "train step vs Keras",
-            ("--rounds", "3", "--steps", "10", "--repeats", "3"),
-            ("--rounds", "1", "--steps", "2", "--repeats", "1"),
-            uses_device=True,
-        ),
-        Benchmark(
-            "inference",
-            "bench_inference",
-            "inference maps/s",
-            ("--n", "512", "--models", "single,multi,multimodal", "--batches", "1,10,50,256"),
-            ("--n", "16", "--models", "single,multimodal", "--batches", "1,8"),
-            uses_device=True,
-        ),
-        Benchmark(
-            "sql",
-            "bench_scatter_query",
-            "results SQL scatter latency",
-            (
-                "--n-predictions",
-                "1e6",
-                "--small-run",
-                "1e5",
-                "--repeats",
-                "50",
-                "--big-repeats",
-                "20",
-            ),
-            (
-                "--n-predictions",
-                "2e4",
-                "--small-run",
-                "5e3",
-                "--repeats",
-                "5",
-                "--big-repeats",
-                "3",
-            ),
-            uses_database=True,
-        ),  # fmt: skip
-    )
-}
-TRAIN_VARIANTS: dict[str, str] = {
-    "cpu": "nchw,channels_last,channels_last+micro10",
-    "cuda": "nchw,channels_last,channels_last+amp",
-}
 
 
 @dataclass
@@ -249,12 +170,6 @@ def load_runs(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return runs
 
 
-def is_complete(runs: Sequence[dict[str, Any]]) -> bool:
-    """Whether every benchmark has a successful result in at least one of ``runs``."""
-    done = {k for r in runs for k, v in r["results"].items() if v.get("status") == "ok"}
-    return set(BENCHMARKS) <= done
-
-
 def check_target(out: Path, *, quick: bool, complete: bool, force: bool) -> None:
     """Refuse to replace a full report with a quick or partial one (unless ``force``).
 
@@ -307,8 +222,6 @@ def run_benchmarks(options: RunOptions, progress: Progress | None = None) -> dic
 
 def write_outputs(runs: list[dict[str, Any]], options: RunOptions) -> str:
     """Render the Markdown of ``runs`` into ``options.out`` and save the runs as JSON."""
-    from benchmarks.report import render
-
     text = render(runs)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(text)

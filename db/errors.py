@@ -7,6 +7,8 @@ __all__ = [
     "DatabaseUnavailableError",
     "SchemaOutOfDateError",
     "ClusterNotFoundError",
+    "CatalogueNotFoundError",
+    "CatalogueKindError",
     "RunNotFoundError",
     "ProductIntegrityError",
     "EmbeddedServerError",
@@ -34,6 +36,14 @@ class EmbeddedServerError(DatabaseError):
 
 class ClusterNotFoundError(DatabaseError, LookupError):
     """No cluster matches the given name or id."""
+
+
+class CatalogueNotFoundError(DatabaseError, LookupError):
+    """No catalogue with that name or id."""
+
+
+class CatalogueKindError(DatabaseError, ValueError):
+    """A catalogue name is held by a catalogue of another kind (kinds never change)."""
 
 
 class RunNotFoundError(DatabaseError, LookupError):

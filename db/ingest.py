@@ -1,4 +1,8 @@
-"""Bulk, idempotent writes of catalogues, clusters and observables (upserts on natural keys)."""
+"""Bulk, idempotent writes of catalogues, clusters and observables (upserts on natural keys).
+
+The one home of these upserts: simulation ingest (:mod:`services.jobs.simulation`) and survey
+ingest (:mod:`db.survey`, :mod:`db.survey_products`) both write through them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from db.errors import CatalogueKindError
 from db.tables import Catalogue, Cluster, Observable
 
 __all__ = ["upsert_catalogue", "upsert_clusters", "upsert_observables", "chunks"]
@@ -23,11 +28,27 @@ def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def upsert_catalogue(session: Session, *, name: str, kind: str, **fields: Any) -> int:
-    """Insert or update the catalogue called ``name``; return its id."""
+    """Insert or update the catalogue called ``name``; return its id.
+
+    A catalogue's kind never changes: a simulation can never take over a survey catalogue's
+    name, nor the other way round.
+
+    Raises
+    ------
+    CatalogueKindError
+        A catalogue of that name exists with another kind.
+    """
+    existing = session.scalar(select(Catalogue.kind).where(Catalogue.name == name))
+    if existing is not None and existing != kind:
+        raise CatalogueKindError(
+            f"catalogue {name!r} already exists as a {existing} catalogue; a {kind} catalogue "
+            "cannot take its name: choose another name"
+        )
     values = {"name": name, "kind": kind, **fields}
     stmt = insert(Catalogue).values(**values)
     stmt = stmt.on_conflict_do_update(
-        constraint="uq_catalogues_name", set_={k: stmt.excluded[k] for k in values if k != "name"}
+        constraint="uq_catalogues_name",
+        set_={k: stmt.excluded[k] for k in values if k not in ("name", "kind")},
     )
     return session.scalar(stmt.returning(Catalogue.id))
 
@@ -54,7 +75,11 @@ def upsert_clusters(
 
 
 def upsert_observables(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Upsert observables keyed by ``(cluster_id, name)``; return the number of rows written."""
+    """Upsert observables keyed by ``(cluster_id, name)``; return the number of rows written.
+
+    Each row holds :class:`db.tables.Observable` column values (``cluster_id``, ``name``,
+    ``value``, optional ``unit``, ``error``, ``note``).
+    """
     n = 0
     for part in chunks(rows):
         stmt = insert(Observable).values(list(part))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-import migrations
 from db.errors import SchemaOutOfDateError
 
 __all__ = [
@@ -20,9 +20,30 @@ __all__ = [
     "head_revision",
     "current_revision",
     "check_schema",
+    "url_from_environment",
 ]
 
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# The Alembic scripts: the ``migrations`` package installed beside ``db`` (a path, not an import:
+# migrations import db, never the other way round).
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+URL_ENV = "CLUSTERMASS_DATABASE_URL"
+
+
+def url_from_environment() -> str:
+    """Return the database URL for a bare ``alembic`` command (``CLUSTERMASS_DATABASE_URL``).
+
+    Raises
+    ------
+    SchemaOutOfDateError
+        The variable is not set (the embedded server is started by ``clustermass db upgrade``).
+    """
+    url = os.environ.get(URL_ENV, "").strip()
+    if not url:
+        raise SchemaOutOfDateError(
+            f"alembic needs {URL_ENV} (or sqlalchemy.url); to migrate the embedded default "
+            "database run `clustermass db upgrade`"
+        )
+    return url
 
 
 def alembic_config(url: str | None = None) -> Config:

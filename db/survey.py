@@ -13,16 +13,20 @@ Images and galaxies are in :mod:`db.survey_products`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from db.errors import ClusterNotFoundError, DatabaseError
-from db.tables import Catalogue, Cluster, ClusterMatch, IngestFile, IngestReject, Observable
-from flows.survey.catalogues import ObservableValue, ParsedCatalogue, Reject
+from db.errors import CatalogueKindError, ClusterNotFoundError
+from db.ingest import upsert_catalogue, upsert_observables
+from db.session import session_scope
+from db.tables import Catalogue, Cluster, ClusterMatch, IngestFile, IngestReject
+from survey.catalogues import ObservableValue, ParsedCatalogue, Reject
 
 __all__ = [
     "IngestReport",
@@ -32,8 +36,8 @@ __all__ = [
     "ingest_parsed_catalogue",
     "record_file",
     "record_refused",
-    "upsert_catalogue",
-    "upsert_observables",
+    "record_refusal",
+    "observable_rows",
     "catalogue_positions",
     "store_matches",
     "count_matches",
@@ -41,10 +45,6 @@ __all__ = [
 
 IngestStatus = Literal["ingested", "partial", "rejected", "skipped"]
 _MAX_REJECT_VALUE = 200
-
-
-class CatalogueKindError(DatabaseError, ValueError):
-    """A survey ingest would overwrite a catalogue of another kind (e.g. a mock run)."""
 
 
 @dataclass
@@ -108,64 +108,12 @@ def already_ingested_report(row: IngestFile, path: str) -> IngestReport:
     )
 
 
-def upsert_catalogue(
-    session: Session,
-    *,
-    name: str,
-    description: str = "",
-    citation: str | None = None,
-    cosmology: dict[str, Any],
-    config: dict[str, Any] | None = None,
-    source_path: str | None = None,
-    source_sha256: str | None = None,
-) -> int:
-    """Insert or update a survey catalogue by name; return its id.
-
-    Raises
-    ------
-    CatalogueKindError
-        A catalogue of that name exists with another kind (a simulation).
-    """
-    kind = session.scalar(select(Catalogue.kind).where(Catalogue.name == name))
-    if kind is not None and kind != "survey":
-        raise CatalogueKindError(
-            f"catalogue {name!r} already exists as a {kind!r} catalogue; give the survey spec "
-            "another name"
-        )
-    values = dict(
-        name=name,
-        kind="survey",
-        description=description,
-        citation=citation,
-        cosmology=cosmology,
-        config=config or {},
-        source_path=source_path,
-        source_sha256=source_sha256,
-    )
-    stmt = insert(Catalogue).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_catalogues_name",
-        set_={k: stmt.excluded[k] for k in values if k not in ("name", "kind")},
-    )
-    return session.scalar(stmt.returning(Catalogue.id))
-
-
-def upsert_observables(session: Session, rows: list[tuple[int, ObservableValue]]) -> int:
-    """Upsert ``(cluster_id, observable)`` pairs keyed by (cluster_id, name); return the count."""
-    if not rows:
-        return 0
-    values = [
+def observable_rows(rows: list[tuple[int, ObservableValue]]) -> list[dict[str, Any]]:
+    """Turn ``(cluster_id, ObservableValue)`` pairs into ``observables`` rows."""
+    return [
         dict(cluster_id=cid, name=o.name, value=o.value, unit=o.unit, error=o.error, note=o.note)
         for cid, o in rows
     ]
-    stmt = insert(Observable.__table__)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_observables_cluster_id_name",
-        set_={k: stmt.excluded[k] for k in ("value", "unit", "error", "note")},
-    )
-    # Core executemany (insertmanyvalues): one statement per ~1000 rows, not one per row
-    session.connection().execute(stmt, values)
-    return len(values)
 
 
 def record_file(
@@ -238,6 +186,14 @@ def record_refused(
     return IngestReport(path, kind, sha256, "rejected", message, file_id=file_id)
 
 
+def record_refusal(
+    engine: Engine, path: Path | str, sha: str, size: int, kind: str, exc: Exception
+) -> None:
+    """Record a refused file in its own transaction (never overwrites a success)."""
+    with session_scope(engine) as s:
+        record_refused(s, path=str(path), sha256=sha, size_bytes=size, kind=kind, message=str(exc))
+
+
 def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> IngestReport:
     """Write a parsed catalogue (catalogue, clusters, observables, file, rejects).
 
@@ -247,6 +203,7 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
     cat_id = upsert_catalogue(
         session,
         name=spec.name,
+        kind="survey",
         description=spec.description,
         citation=spec.citation or None,
         cosmology=spec.cosmology.record(),
@@ -287,7 +244,8 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
         )
         ids = {ext: cid for cid, ext in result}
     upsert_observables(
-        session, [(ids[r.external_id], o) for r in parsed.rows for o in r.observables]
+        session,
+        observable_rows([(ids[r.external_id], o) for r in parsed.rows for o in r.observables]),
     )
     n_rej = parsed.n_skipped
     n_drop = sum(1 for r in parsed.rejects if not r.row_skipped)

@@ -8,7 +8,7 @@ An image set becomes, per cluster and label ``"<instrument>/<lo>-<hi>keV"``:
 * ``mask``: 1 where a grid pixel is outside the footprint or unexposed.
 
 Their ``meta`` holds the grid WCS, cosmology, reprojection settings and source-file checksums;
-:func:`load_grid` rebuilds a :class:`flows.survey.images.GridImages` from them, so the model
+:func:`load_grid` rebuilds a :class:`survey.images.GridImages` from them, so the model
 input can be made for any model kind later. Galaxies become a ``galaxies`` product (mock
 convention: ``x_mpc_h``, ``y_mpc_h``, ``v_los_km_s``, ``is_member``) plus observables.
 """
@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session
 
 from db import products
 from db.errors import ClusterNotFoundError
-from db.survey import upsert_catalogue
+from db.ingest import upsert_catalogue
 from db.tables import Catalogue, Cluster, Product
-from flows.survey.cosmology import PLANCK18
-from flows.survey.images import GridImages
-from flows.survey.specs import ClusterRef
+from survey.cosmology import PLANCK18
+from survey.images import GridImages
+from survey.specs import ClusterRef
 
 __all__ = [
+    "cluster_identity",
     "TARGETS_CATALOGUE",
     "resolve_cluster",
     "image_label",
@@ -116,6 +117,7 @@ def _nearest_or_new(session: Session, ref: ClusterRef) -> Cluster:
     cat_id = upsert_catalogue(
         session,
         name=TARGETS_CATALOGUE,
+        kind="survey",
         description="Clusters named by image sets or galaxy tables, not in any ingested catalogue",
         cosmology=PLANCK18.record(),
     )
@@ -257,6 +259,22 @@ def load_grid(
         pixel_scale_arcsec=meta["pixel_scale_arcsec"],
         meta=meta,
     )
+
+
+def cluster_identity(session: Session, cluster_id: int) -> dict[str, Any]:
+    """Return a cluster's identity and catalogue mass (for the meta of a model input)."""
+    cl = session.get(Cluster, int(cluster_id))
+    if cl is None:
+        raise ClusterNotFoundError(f"cluster id {cluster_id} is not in the database")
+    cat = session.scalar(select(Catalogue.name).where(Catalogue.id == cl.catalogue_id))
+    return {
+        "cluster_id": cl.id,
+        "cluster": cl.name or cl.external_id,
+        "catalogue": cat,
+        "catalogue_log10_m500c": cl.log10_m500c,
+        "catalogue_log10_m500c_err": cl.log10_m500c_err,
+        "catalogue_mass_note": cl.mass_note,
+    }
 
 
 def store_galaxies(

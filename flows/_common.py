@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from services.celery_app import get_celery
 from services.transient import is_transient
 
 __all__ = [
@@ -22,8 +23,6 @@ __all__ = [
 
 def submit_celery(name: str, *args: Any, **kwargs: Any):  # noqa: ANN201 - celery AsyncResult
     """Submit the Celery task ``name`` (routed to its queue); eager mode runs it here and now."""
-    from services.celery_app import get_celery
-
     app = get_celery()
     return app.tasks[name].apply_async(args=args, kwargs=kwargs)
 

@@ -6,8 +6,15 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows._common import markdown_artifact, run_celery, table_artifact, transient_retries
-from flows.train import resolve_catalogue
+from flows._common import (
+    image_markdown,
+    markdown_artifact,
+    run_celery,
+    table_artifact,
+    transient_retries,
+)
+from services.jobs.data import resolve_catalogue_id
+from services.jobs.params import AttributeParams
 
 __all__ = ["predict", "attribute"]
 
@@ -27,7 +34,7 @@ def predict(run_id: int, catalogue: str) -> dict[str, Any]:
     the training domain: the caveats are logged and published with the table.
     """
     logger = get_run_logger()
-    report = predict_task(run_id, resolve_catalogue(catalogue))
+    report = predict_task(run_id, resolve_catalogue_id(catalogue))
     logger.info(
         "run %s on %s: %d predicted, %d already had one or were skipped",
         run_id,
@@ -50,25 +57,17 @@ def predict(run_id: int, catalogue: str) -> dict[str, Any]:
 
 
 @task(name="attribute-run", **transient_retries(30, 300))
-def attribute_task(
-    run_id: int, methods: list[str], max_clusters: int | None, n_boot: int
-) -> dict[str, Any]:
+def attribute_task(params: AttributeParams) -> dict[str, Any]:
     """Attribute on a gpu worker."""
-    return run_celery("clustermass.attribute", run_id, methods, max_clusters, n_boot)
+    return run_celery("clustermass.attribute", params.model_dump(mode="json"))
 
 
 @flow(name="attribute")
-def attribute(
-    run_id: int,
-    methods: list[str] | None = None,
-    max_clusters: int | None = None,
-    n_boot: int = 1000,
-) -> dict[str, Any]:
+def attribute(params: AttributeParams) -> dict[str, Any]:
     """Saliency maps (and integrated gradients / SmoothGrad) of a run, with population summaries."""
-    from flows._common import image_markdown
-
+    run_id = params.run_id
     logger = get_run_logger()
-    out = attribute_task(run_id, methods or ["saliency"], max_clusters, n_boot)
+    out = attribute_task(params)
     for method, res in out.items():
         s = res["summary"]
         logger.info("%s: %d clusters; summary keys %s", method, res["n_clusters"], sorted(s)[:8])

@@ -1,4 +1,4 @@
-"""Prefect flows for observed images and member galaxies (work in :mod:`flows.observed`)."""
+"""Prefect flows for observed images and member galaxies (work in :mod:`services.jobs.ingest_observed`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from prefect import flow, get_run_logger
 
 from db.survey import IngestReport
 from flows.ingest_survey import _db_task, publish
-from flows.observed import ingest_galaxy_table, ingest_image_set
-from flows.survey.specs import ClusterRef
+from services.jobs.ingest_observed import ingest_galaxy_table, ingest_image_set
+from survey.specs import ClusterRef
 
 __all__ = ["ingest_images", "ingest_galaxies"]
 

@@ -1,9 +1,9 @@
-"""Prefect flows for survey ingestion (thin: the work is in :mod:`flows.ingest`).
+"""Prefect flows for survey ingestion (thin: the work is in :mod:`services.jobs.ingest_catalogues`).
 
 * ``ingest_survey(path, spec=None, force=False)`` - one catalogue file;
 * ``crossmatch_survey(catalogue_a, catalogue_b, ...)`` - sky matches between two catalogues;
 * ``ingest_inbox(paths)`` - what a deployment watching an inbox directory runs for new files
-  (each file through :func:`flows.ingest.ingest_path`, idempotent by checksum).
+  (each file through :func:`services.jobs.ingest_inbox.ingest_path`, idempotent by checksum).
 
 Tasks that touch the database retry only on transient database errors (connection lost,
 server restarting); bad input fails at once with the reader's message. Each flow publishes a
@@ -21,12 +21,12 @@ from prefect.cache_policies import NO_CACHE
 
 from db.survey import IngestReport
 from flows._common import transient_retries
-from flows.ingest import (
+from services.jobs.ingest_catalogues import (
     CrossmatchReport,
     crossmatch_catalogues,
     ingest_catalogue_file,
-    ingest_path,
 )
+from services.jobs.ingest_inbox import ingest_path
 
 __all__ = ["ingest_survey", "crossmatch_survey", "ingest_inbox", "ingest_path"]
 

@@ -13,7 +13,7 @@ from flows._common import (
     table_artifact,
     transient_retries,
 )
-from flows.train import resolve_catalogue
+from services.jobs.data import resolve_catalogue_id
 
 __all__ = ["report"]
 
@@ -30,7 +30,7 @@ def report(catalogue: str, run_ids: list[int] | None = None, n_boot: int = 1000)
     from pathlib import Path
 
     logger = get_run_logger()
-    out = report_task(resolve_catalogue(catalogue), run_ids, n_boot)
+    out = report_task(resolve_catalogue_id(catalogue), run_ids, n_boot)
     keep = (
         "observable",
         "n",

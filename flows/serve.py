@@ -18,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.schedules import Cron, Interval
 
 from flows._common import run_celery, table_artifact, transient_retries
+from flows.estimate import attribute, predict
+from flows.report import report
+from flows.simulate import ingest_simulation
+from flows.train import train_models
+from services.settings import get_settings
 
 __all__ = ["watch_inbox", "inbox_files", "build_deployments", "serve_all"]
 
@@ -87,8 +93,6 @@ def ingest_file_task(path: str) -> dict[str, Any]:
 @flow(name="watch-inbox")
 def watch_inbox(inbox: str | None = None) -> list[dict[str, Any]]:
     """Ingest every new file in the inbox directory; files already ingested are skipped."""
-    from services.settings import get_settings
-
     logger = get_run_logger()
     folder = Path(inbox) if inbox else get_settings().inbox_dir
     if folder is None:
@@ -116,10 +120,6 @@ def build_deployments(
     inbox: Path | None, *, inbox_interval_s: int = 600, nightly_cron: str = "0 2 * * *"
 ) -> list[Any]:
     """Return the deployments ``clustermass serve`` runs (inbox watcher scheduled)."""
-    from prefect.schedules import Cron, Interval
-
-    from flows.simulate import ingest_simulation
-
     deployments = []
     if inbox is not None:
         deployments.append(
@@ -137,17 +137,8 @@ def build_deployments(
     deployments.append(
         ingest_simulation.to_deployment(name="on-demand", tags=["ingest", "simulation"])
     )
-    for module, name in (
-        ("flows.train", "train_models"),
-        ("flows.estimate", "predict"),
-        ("flows.estimate", "attribute"),
-        ("flows.report", "report"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:  # pragma: no cover - every flow module ships with the package
-            continue
-        deployments.append(getattr(mod, name).to_deployment(name="on-demand"))
+    for on_demand in (train_models, predict, attribute, report):
+        deployments.append(on_demand.to_deployment(name="on-demand"))
     return deployments
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from flows._common import run_celery, table_artifact, transient_retries
+from services.settings import get_settings
 
 __all__ = ["ingest_simulation"]
 
@@ -43,8 +44,6 @@ def ingest_simulation(
     mock_dir : str, optional
         Where the mock is (or is to be) written; default ``<data_dir>/mocks/s<seed>-n<n>``.
     """
-    from services.settings import get_settings
-
     logger = get_run_logger()
     cfg = {**(config or {}), "n_clusters": n_clusters, "seed": seed}
     out = mock_dir or str(Path(get_settings().data_dir) / "mocks" / f"s{seed}-n{n_clusters}")

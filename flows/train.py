@@ -6,40 +6,17 @@ flow waits for all folds, then finalises the run (metrics from the out-of-fold p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import flow, get_run_logger, task
 
 from flows._common import run_celery, submit_celery, table_artifact, transient_retries
+from models.config import RunConfig, deep_update
+from services.jobs.data import resolve_catalogue_id
 
-__all__ = ["train_models", "resolve_catalogue"]
+__all__ = ["train_models", "load_config"]
 
-
-def resolve_catalogue(catalogue: str | int) -> int:
-    """Catalogue id from an id or a name."""
-    from sqlalchemy import select
-
-    from db.session import session_scope
-    from db.tables import Catalogue
-    from services.database import ready_engine
-
-    with session_scope(ready_engine()) as session:
-        if isinstance(catalogue, int) or str(catalogue).isdigit():
-            found = session.get(Catalogue, int(catalogue))
-        else:
-            found = session.scalar(select(Catalogue).where(Catalogue.name == catalogue))
-        if found is None:
-            names = session.scalars(select(Catalogue.name).order_by(Catalogue.name)).all()
-            raise CatalogueNotFound(
-                f"no catalogue {catalogue!r}; known: {', '.join(names) or 'none'}"
-            )
-        return found.id
-
-
-class CatalogueNotFound(LookupError):
-    """No catalogue with that name or id."""
+ALL_KINDS = ("single", "multi", "multimodal")
 
 
 @task(name="create-run", **transient_retries(5, 30, 120))
@@ -60,7 +37,7 @@ def train_folds_task(run_id: int, folds: list[int]) -> list[dict[str, Any]]:
             "run %s fold %s: %s",
             run_id,
             fold,
-            {k: out.get(k) for k in ("sigma_lnm", "bias_dex", "seconds")},
+            {k: out.get(k) for k in ("sigma_lnM", "bias_dex", "seconds")},
         )
         results.append(out)
     return results
@@ -73,14 +50,12 @@ def finalize_task(run_id: int) -> dict[str, Any]:
 
 
 def load_config(kind: str, config_path: str | None, overrides: dict[str, Any] | None) -> dict:
-    """Build a run config mapping: the file (if any), the kind, then overrides."""
-    from models.config import deep_update
+    """Validate a run config here, before any task is queued: file, then kind, then overrides.
 
-    base: dict[str, Any] = {}
-    if config_path:
-        base = yaml.safe_load(Path(config_path).read_text()) or {}
-    base = deep_update(base, {"model": {"kind": kind}})
-    return deep_update(base, overrides or {})
+    Returns the complete :class:`models.RunConfig` (paper defaults filled in) as a JSON mapping.
+    """
+    merged = deep_update({"model": {"kind": kind}}, overrides or {})
+    return RunConfig.from_config(config_path, **merged).model_dump(mode="json")
 
 
 @flow(name="train-models")
@@ -104,10 +79,10 @@ def train_models(
         Nested settings merged last, e.g. ``{"training": {"max_epochs": 5}}``.
     """
     logger = get_run_logger()
-    cat_id = resolve_catalogue(catalogue)
+    cat_id = resolve_catalogue_id(catalogue)
+    configs = {k: load_config(k, config_path, overrides) for k in kinds or ALL_KINDS}
     summaries = []
-    for kind in kinds or ["single", "multi", "multimodal"]:
-        cfg = load_config(kind, config_path, overrides)
+    for kind, cfg in configs.items():
         created = create_run_task(cat_id, cfg, None)
         run_id, folds = created["run_id"], created["folds"]
         logger.info("%s: run %s, folds %s", kind, run_id, folds)
@@ -122,9 +97,9 @@ def train_models(
                         "run_id",
                         "status",
                         "n",
-                        "sigma_lnm",
-                        "sigma_lnm_lo",
-                        "sigma_lnm_hi",
+                        "sigma_lnM",
+                        "sigma_lnM_lo",
+                        "sigma_lnM_hi",
                         "bias_dex",
                     )
                 },

@@ -1,4 +1,4 @@
-"""Alembic environment: URL from the settings (or the caller), metadata from ``db.tables``."""
+"""Alembic environment: URL from the caller (or ``CLUSTERMASS_DATABASE_URL``), metadata from ``db.tables``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from db import tables
+from db.migrate import url_from_environment
 
 config = context.config
 target_metadata = tables.Base.metadata
@@ -15,9 +16,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from services.database import database_url
-
-    return database_url()
+    return url_from_environment()
 
 
 def _include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001

@@ -11,7 +11,6 @@ Ho et al. (2023).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +19,7 @@ import numpy as np
 from astropy.cosmology import FLRW, WMAP9, Planck15, Planck18
 from numpy.typing import ArrayLike, NDArray
 
+from astro.cosmology import colossus_from_astropy
 from mocks.errors import MockParameterError
 
 __all__ = [
@@ -48,25 +48,17 @@ def get_cosmology(name: str) -> FLRW:
 
 @lru_cache(maxsize=4)
 def colossus_cosmology(name: str):  # noqa: ANN201 - colossus has no type hints
-    """Set and return colossus's global cosmology matching the astropy one (no disk cache).
+    """Return colossus's cosmology matching the astropy one of that name (no disk cache).
 
     sigma8 and n_s come from colossus's parameter set of the same name (e.g. Planck 2018:
-    sigma8 = 0.8102, n_s = 0.9665). colossus ignores the massive neutrinos of the astropy model.
+    sigma8 = 0.8102, n_s = 0.9665); the conversion is :func:`astro.cosmology.colossus_from_astropy`.
     """
-    from colossus.cosmology import cosmology
+    from colossus.cosmology import cosmology  # colossus is heavy: loaded on first use
 
-    astro = get_cosmology(name)
     params = cosmology.cosmologies[_COLOSSUS_NAME[name]]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*massive neutrinos.*")
-        cosmo = cosmology.fromAstropy(
-            astro,
-            sigma8=params["sigma8"],
-            ns=params["ns"],
-            cosmo_name=f"clustermass-{name}",
-            persistence="",
-        )
-    return cosmo
+    return colossus_from_astropy(
+        get_cosmology(name), sigma8=params["sigma8"], ns=params["ns"], name=name
+    )
 
 
 def use_colossus(name: str):  # noqa: ANN201

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.cosmology import FLRW
 
+from mocks import MockConfig, generate
 from mocks.catalogue import MockCatalogue
 from mocks.validation import PAPER_TABLE, scatter_table
 
@@ -161,8 +162,6 @@ def plot_scatter_table(table: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Generate a catalogue and write the documentation figures into OUT_DIR."""
-    from mocks import MockConfig, generate
-
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--n", type=int, default=3300)

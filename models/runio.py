@@ -29,15 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from models.baselines import dl_estimates
 from models.config import RunConfig
 from models.crossval import CVResult
 from models.data import ClusterArrays
 from models.errors import CheckpointError
 from models.inference import ModelState
+from models.metrics import mass_metrics, residual_summary
 from models.preprocessing import Preprocessing
 from models.training import FoldResult
-from models.uncertainty import calibration_report
 
 __all__ = [
     "run_dir_name",
@@ -153,25 +152,18 @@ def run_metrics(
 ) -> dict[str, Any]:
     """Scatter and bias with bootstrap intervals, plus calibration when sigmas exist."""
     true = arrays.require_labels()
-    ok = np.isfinite(result.prediction)
     snap = arrays.snapshot if arrays.snapshot is not None else np.zeros(len(arrays), int)
-    scatter, bias = dl_estimates(
-        result.prediction[ok], true[ok], snap[ok], n_boot=n_boot, level=level, seed=seed
+    metrics = mass_metrics(
+        result.prediction, true, snap, result.sigma, n_boot=n_boot, level=level, seed=seed
     )
-    out: dict[str, Any] = {"n_clusters": int(ok.sum()), "ci_level": level, "n_boot": n_boot}
-    out |= scatter.as_dict("sigma_lnM") | bias.as_dict("bias_dex")
-    per_fold = {}
-    for f in np.unique(result.folds[ok]):
-        sel = ok & (result.folds == f)
-        d = result.prediction[sel] - true[sel]
-        per_fold[int(f)] = {
-            "n": int(sel.sum()),
-            "sigma_lnM": float(np.std(d) * np.log(10)),
-            "bias_dex": float(d.mean()),
-        }
-    out["per_fold"] = per_fold
-    if result.sigma is not None:
-        out["calibration"] = calibration_report(result.prediction[ok], result.sigma[ok], true[ok])
+    out: dict[str, Any] = {"n_clusters": metrics.pop("n"), **metrics}
+    ok = np.isfinite(result.prediction)
+    out["per_fold"] = {
+        int(f): residual_summary(
+            result.prediction[ok & (result.folds == f)], true[ok & (result.folds == f)]
+        )
+        for f in np.unique(result.folds[ok])
+    }
     return out
 
 

@@ -31,8 +31,10 @@ def get_engine(settings: Settings | None = None) -> Engine:
     return _engine_for(database_url(settings))
 
 
-def ready_engine(settings: Settings | None = None) -> Engine:
+def ready_engine(settings: Settings | None = None, *, engine: Engine | None = None) -> Engine:
     """Return an engine after checking the connection and that the schema is at head.
+
+    A given ``engine`` (tests, callers that hold one) is returned as it is, unchecked.
 
     Raises
     ------
@@ -41,6 +43,8 @@ def ready_engine(settings: Settings | None = None) -> Engine:
     db.errors.SchemaOutOfDateError
         The schema is not at the migration head (run ``clustermass db upgrade``).
     """
+    if engine is not None:
+        return engine
     engine = get_engine(settings)
     check_connection(engine)
     migrate.check_schema(engine)

@@ -6,11 +6,13 @@ infrastructure errors, with exponential back-off.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from celery import shared_task
 
+from services.jobs.params import AttributeParams
 from services.transient import TRANSIENT_ERRORS
 
 _RETRY = dict(
@@ -26,6 +28,7 @@ _RETRY = dict(
 @shared_task(name="clustermass.generate_mock", **_RETRY)
 def generate_mock(config: dict[str, Any], out_dir: str) -> str:
     """Generate a mock catalogue into ``out_dir`` (reused if it already matches ``config``)."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.simulation import generate_mock as job
 
     return str(job(config, Path(out_dir)))
@@ -34,6 +37,7 @@ def generate_mock(config: dict[str, Any], out_dir: str) -> str:
 @shared_task(name="clustermass.ingest_simulation", **_RETRY)
 def ingest_simulation(mock_dir: str, catalogue_name: str | None = None) -> dict[str, Any]:
     """Ingest a mock directory; return the row counts."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.simulation import ingest_mock_directory
 
     return ingest_mock_directory(Path(mock_dir), catalogue_name=catalogue_name).as_dict()
@@ -42,9 +46,8 @@ def ingest_simulation(mock_dir: str, catalogue_name: str | None = None) -> dict[
 @shared_task(name="clustermass.ingest_survey_file", **_RETRY)
 def ingest_survey_file(path: str) -> dict[str, Any]:
     """Ingest one survey file (catalogue, image-set or galaxy manifest), idempotent by checksum."""
-    from dataclasses import asdict
-
-    from flows.ingest import ingest_path
+    # lazy: the job's science (torch) loads only where the task runs
+    from services.jobs.ingest_inbox import ingest_path
 
     return asdict(ingest_path(path))
 
@@ -52,6 +55,7 @@ def ingest_survey_file(path: str) -> dict[str, Any]:
 @shared_task(name="clustermass.create_run", **_RETRY)
 def create_run(catalogue_id: int, config: dict[str, Any], name: str | None = None) -> dict:
     """Create (or find) a training run; return its id and folds."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.training import create_run as job
 
     run_id, folds = job(catalogue_id, config, name=name)
@@ -61,6 +65,7 @@ def create_run(catalogue_id: int, config: dict[str, Any], name: str | None = Non
 @shared_task(name="clustermass.train_fold", **_RETRY)
 def train_fold(run_id: int, fold: int) -> dict[str, Any]:
     """Train one cross-validation fold of a run (skipped if already done)."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.training import train_fold_job
 
     result = train_fold_job(run_id, fold)
@@ -71,6 +76,7 @@ def train_fold(run_id: int, fold: int) -> dict[str, Any]:
 @shared_task(name="clustermass.finalize_run", **_RETRY)
 def finalize_run(run_id: int) -> dict[str, Any]:
     """Compute a run's metrics from its predictions; mark it done when every fold is."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.training import finalize_run as job
 
     return job(run_id)
@@ -79,29 +85,28 @@ def finalize_run(run_id: int) -> dict[str, Any]:
 @shared_task(name="clustermass.predict", **_RETRY)
 def predict(run_id: int, catalogue_id: int) -> dict[str, Any]:
     """Predict the clusters of a catalogue that have no prediction from this run yet."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.predict import predict_job
 
     return predict_job(run_id, catalogue_id).as_dict()
 
 
 @shared_task(name="clustermass.attribute", **_RETRY)
-def attribute(
-    run_id: int,
-    methods: list[str] | None = None,
-    max_clusters: int | None = None,
-    n_boot: int = 1000,
-) -> dict[str, Any]:
-    """Saliency (and friends) of a run's clusters, stored per cluster and summarised."""
+def attribute(params: dict[str, Any]) -> dict[str, Any]:
+    """Saliency (and friends) of a run's clusters, stored per cluster and summarised.
+
+    ``params`` is :class:`services.jobs.params.AttributeParams` as JSON.
+    """
+    # lazy: torch loads only where it runs
     from services.jobs.attribute import attribute_job
 
-    return attribute_job(
-        run_id, methods=tuple(methods or ("saliency",)), max_clusters=max_clusters, n_boot=n_boot
-    )
+    return attribute_job(AttributeParams.model_validate(params))
 
 
 @shared_task(name="clustermass.report", **_RETRY)
 def report(catalogue_id: int, run_ids: list[int] | None = None, n_boot: int = 1000) -> dict:
     """Benchmark table, scatter by mass and redshift bin, bootstrap intervals, figures."""
+    # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.report import report_job
 
     return report_job(catalogue_id, run_ids=run_ids, n_boot=n_boot)

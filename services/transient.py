@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from db.errors import DatabaseUnavailableError
+
 __all__ = ["TRANSIENT_ERRORS", "is_transient"]
 
 
@@ -38,8 +40,6 @@ def is_transient(exc: BaseException | None) -> bool:
     transient: bad input, constraint violations, programming errors: retrying cannot help.
     """
     from sqlalchemy.exc import DBAPIError
-
-    from db.errors import DatabaseUnavailableError
 
     seen = 0
     while exc is not None and seen < 5:

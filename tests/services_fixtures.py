@@ -97,7 +97,7 @@ class WorkerProcs:
             [
                 sys.executable,
                 "-m",
-                "services.cli",
+                "cli.main",
                 "worker",
                 "--queue",
                 queue,

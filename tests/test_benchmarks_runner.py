@@ -302,7 +302,7 @@ def test_machine_description(admin_url: str) -> None:
 
 
 def test_cli_bench_renders_and_rejects_bad_options(tmp_path: Path) -> None:
-    from services.cli import app
+    from cli.main import app
 
     saved = tmp_path / "saved.json"
     saved.write_text(json.dumps({"format": runner.JSON_FORMAT, "runs": [_run()]}))

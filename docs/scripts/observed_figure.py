@@ -23,12 +23,12 @@ from scipy.ndimage import gaussian_filter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from flows.survey.catalogues import read_catalogue  # noqa: E402
-from flows.survey.cosmology import PLANCK18  # noqa: E402
-from flows.survey.images import load_band_images, model_grid_wcs, reproject_to_grid  # noqa: E402
-from flows.survey.model_input import model_input  # noqa: E402
-from flows.survey.specs import SPEC_DIR, load_image_set  # noqa: E402
 from services.paths import shared_data_dir  # noqa: E402
+from survey.catalogues import read_catalogue  # noqa: E402
+from survey.cosmology import PLANCK18  # noqa: E402
+from survey.images import load_band_images, model_grid_wcs, reproject_to_grid  # noqa: E402
+from survey.model_input import model_input  # noqa: E402
+from survey.specs import SPEC_DIR, load_image_set  # noqa: E402
 
 
 def _grid(name: str, catalogue: str, ext_id: str, shared: Path):

@@ -6,7 +6,7 @@ Create Date: 2026-11-25 11:36:25.764712
 
 Creates (see docs/sql.md for the user-facing description):
 
-* tables ``proxy_estimates`` and ``scatter_bootstrap`` (ORM in ``db/tables_results.py``);
+* tables ``proxy_estimates`` and ``scatter_bootstrap`` (ORM in ``db/tables/results.py``);
 * columns ``predictions.cluster_log10_m500c`` / ``cluster_redshift`` (copies of the cluster's
   values kept by triggers) and a covering index, so a binned query reads one index;
 * views ``v_runs``, ``v_clusters``, ``v_observables``, ``v_attributions``, ``v_residuals``,

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from models.attribution.radial import core_radius
+from models.attribution.results import PROFILE_KEYS, PopulationAttribution
 from models.attribution.stats import (
     bootstrap_estimate,
     bootstrap_weights,
     estimate_from_replicates,
 )
-
-if TYPE_CHECKING:
-    from models.attribution.population import PopulationAttribution
 
 __all__ = ["PAPER", "population_summary", "stacked_profiles"]
 
@@ -117,8 +115,6 @@ def population_summary(
     ``kde_fraction_mean`` and ``ig_abs_delta_median`` where they apply, counts and settings, and
     the paper's values under ``paper``.
     """
-    from models.attribution.population import PROFILE_KEYS
-
     cfg = res.config
     pc, hist = res.per_cluster, res.histograms
     strata = np.asarray(pc["strata"])

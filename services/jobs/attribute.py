@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm.attributes import flag_modified
 
-from db import products
+from db import products, runs
 from db.errors import RunNotFoundError
 from db.session import session_scope
-from db.tables import Attribution, ModelRun
+from models import RunConfig
+from models.attribution import SummaryConfig, attribute_population, r500c_pixels
+from models.attribution.errors import AttributionError
+from models.attribution.figures import write_figures
+from models.attribution.population import nphot_slope
+from models.crossval import ensure_kde
+from models.cv import make_folds
+from models.errors import ProxyError
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
+from services.jobs.params import AttributeParams
 from services.jobs.predict import run_models
 from services.settings import Settings, get_settings
 
@@ -63,10 +70,6 @@ def _nphot_slopes(arrays: Any) -> tuple[np.ndarray, str]:
     With few clusters per snapshot, or maps dominated by background, a snapshot's fit can come
     out non-positive; the slope fitted over all clusters at once is then used and recorded.
     """
-    from models.attribution.errors import AttributionError
-    from models.attribution.population import nphot_slope
-    from models.errors import ProxyError
-
     labels = arrays.require_labels()
     n_phot = arrays.images.reshape(len(arrays), -1).sum(axis=1).astype(np.float64)
     strata = arrays.snapshot if arrays.snapshot is not None else np.zeros(len(arrays), int)
@@ -94,12 +97,8 @@ def _drop_core_radii(res: Any) -> None:
 
 
 def attribute_job(
-    run_id: int,
+    params: AttributeParams,
     *,
-    methods: Sequence[str] = ("saliency",),
-    max_clusters: int | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
     keep_maps: bool = True,
     settings: Settings | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -111,14 +110,7 @@ def attribute_job(
     dict
         Per method: the population summary and the figure paths.
     """
-    from dataclasses import replace
-
-    from models import RunConfig
-    from models.attribution import SummaryConfig, attribute_population, r500c_pixels
-    from models.attribution.figures import write_figures
-    from models.crossval import ensure_kde
-    from models.cv import make_folds
-
+    run_id, seed, max_clusters = params.run_id, params.seed, params.max_clusters
     settings = settings or get_settings()
     engine = ready_engine(settings)
     run, models = run_models(run_id, settings)
@@ -144,11 +136,11 @@ def attribute_job(
         data.counts_agn,
         data.counts_icm,
         r500c_pix,
-        methods=tuple(methods),
+        methods=params.methods,
         index=candidates,
         # an undefined slope: a placeholder keeps the maps; every core radius is dropped below
         alpha_nphot=np.where(np.isfinite(alpha), alpha, 1.0),
-        config=SummaryConfig(n_boot=n_boot, keep_maps=keep_maps),
+        config=SummaryConfig(n_boot=params.n_boot, keep_maps=keep_maps),
         device=settings.device,
         progress=progress,
     )
@@ -189,24 +181,13 @@ def attribute_job(
                         "summary": _json_safe({**(row.get("summary") or {}), "product_index": k}),
                     }
                 )
-            for start in range(0, len(rows), 500):
-                stmt = insert(Attribution).values(rows[start : start + 500])
-                stmt = stmt.on_conflict_do_update(
-                    constraint="uq_attributions_run_id_cluster_id_method",
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in rows[0]
-                        if c not in ("run_id", "cluster_id", "method")
-                    },
-                )
-                session.execute(stmt)
-            model_run = session.get(ModelRun, run_id)
-            metrics = dict(model_run.metrics or {})
-            metrics.setdefault("attribution", {})[method] = _json_safe(
-                {**res.summary, "alpha_nphot_fit": alpha_fit}
+            runs.upsert_attributions(session, rows)
+            runs.merge_run_metrics(
+                session,
+                run_id,
+                ("attribution", method),
+                _json_safe({**res.summary, "alpha_nphot_fit": alpha_fit}),
             )
-            model_run.metrics = metrics
-            flag_modified(model_run, "metrics")
         out[method] = {
             "n_clusters": len(res),
             "summary": _json_safe(res.summary),

@@ -15,14 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from db import products
-from db.tables import Catalogue, Cluster, Observable, Product
+from db import catalogues, products
+from db.errors import CatalogueNotFoundError
+from db.session import session_scope
+from mocks import read_catalogue, read_map_file
+from models import ClusterArrays, RaggedGalaxies
+from services.database import ready_engine
+from services.settings import Settings, get_settings
 
-__all__ = ["CatalogueData", "load_catalogue_data", "clear_cache"]
+__all__ = [
+    "CatalogueData",
+    "resolve_catalogue_id",
+    "load_catalogue_data",
+    "mock_directory_arrays",
+    "clear_cache",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +82,6 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _scalars(session: Session, cluster_ids: np.ndarray) -> dict[str, np.ndarray]:
-    rows = session.execute(
-        select(Observable.cluster_id, Observable.name, Observable.value)
-        .join(Cluster, Cluster.id == Observable.cluster_id)
-        .where(Observable.cluster_id.in_(cluster_ids.tolist()))
-    ).all()
-    out: dict[str, np.ndarray] = {}
-    pos = {int(c): i for i, c in enumerate(cluster_ids)}
-    for cid, name, value in rows:
-        arr = out.setdefault(name, np.full(len(cluster_ids), np.nan))
-        arr[pos[cid]] = value
-    return out
-
-
 def load_catalogue_data(
     engine: Engine,
     catalogue_id: int,
@@ -101,31 +97,16 @@ def load_catalogue_data(
     CatalogueDataError
         Unknown catalogue, no clusters, or clusters without map products.
     """
-    from mocks import read_map_file
-    from models import ClusterArrays, RaggedGalaxies
-
     with Session(engine) as session:
-        cat = session.get(Catalogue, catalogue_id)
-        if cat is None:
-            raise CatalogueDataError(f"no catalogue with id {catalogue_id}")
-        newest = session.scalar(
-            select(func.max(Product.id))
-            .join(Cluster, Cluster.id == Product.cluster_id)
-            .where(Cluster.catalogue_id == catalogue_id)
-        )
+        try:
+            cat = catalogues.get_catalogue(session, catalogue_id)
+        except CatalogueNotFoundError as exc:
+            raise CatalogueDataError(str(exc)) from exc
+        newest = catalogues.newest_product_id(session, catalogue_id)
         key = (str(engine.url), catalogue_id, newest, str(data_dir))
         if use_cache and key in _CACHE:
             return _CACHE[key]
-        rows = session.execute(
-            select(Cluster, Product.path)
-            .join(
-                Product,
-                (Product.cluster_id == Cluster.id) & (Product.kind == "xray_total"),
-                isouter=True,
-            )
-            .where(Cluster.catalogue_id == catalogue_id)
-            .order_by(Cluster.id)
-        ).all()
+        rows = catalogues.clusters_with_maps(session, catalogue_id)
         if not rows:
             raise CatalogueDataError(f"catalogue {cat.name!r} (id {catalogue_id}) has no clusters")
         no_map = [c.external_id for c, path in rows if path is None]
@@ -135,7 +116,7 @@ def load_catalogue_data(
                 f"(first: {no_map[:3]}); re-run the ingestion"
             )
         cluster_ids = np.array([c.id for c, _ in rows], dtype=np.int64)
-        scalars = _scalars(session, cluster_ids)
+        scalars = catalogues.observable_table(session, cluster_ids)
         box = cat.box_size_mpc_h
         clusters = [c for c, _ in rows]
         paths = [p for _, p in rows]
@@ -195,3 +176,29 @@ class _Rel:
 
     path: str
     sha256: str = ""
+
+
+def mock_directory_arrays(data: Path) -> ClusterArrays:
+    """Read a mock catalogue directory (no database) into :class:`models.ClusterArrays`.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``data`` does not exist.
+    """
+    if not data.exists():
+        raise FileNotFoundError(f"catalogue directory {data} does not exist")
+    cat = read_catalogue(data)
+    return ClusterArrays.from_parts(cat.truth, cat.counts_total, getattr(cat, "galaxies", None))
+
+
+def resolve_catalogue_id(ref: str | int, settings: Settings | None = None) -> int:
+    """Return the id of the catalogue named ``ref`` (or with id ``ref``).
+
+    Raises
+    ------
+    db.errors.CatalogueNotFoundError
+        No such catalogue (the message lists the known names).
+    """
+    with session_scope(ready_engine(settings or get_settings())) as session:
+        return catalogues.resolve_catalogue(session, ref).id

@@ -4,7 +4,7 @@
   :func:`predict_job` leaves them alone.
 * Any other cluster (another mock catalogue, or an observed cluster) gets the mean over the
   run's fold models (and ensemble members) with their spread as the uncertainty, stored with
-  ``fold = NULL``. Observed inputs are built by :func:`flows.observed.observed_model_input`,
+  ``fold = NULL``. Observed inputs are built by :func:`services.jobs.ingest_observed.observed_model_input`,
   stored with ``input_domain = 'observed'`` and the instrument, and every result carries the
   caveats: a model trained on eROSITA-like mocks applied to another instrument is out of its
   training domain.
@@ -13,17 +13,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
+from db import catalogues, runs
 from db.errors import RunNotFoundError
 from db.session import session_scope
-from db.tables import Catalogue, Cluster, ModelRun, ModelRunFold, Prediction, Product
+from db.tables import ModelRun
+from models import ClusterArrays, RunConfig, predict
+from models.crossval import ensure_kde
 from services.database import ready_engine
-from services.jobs.training import load_fold_model, upsert_predictions
+from services.jobs.data import load_catalogue_data
+from services.jobs.ingest_observed import observed_model_input
+from services.jobs.training import load_fold_model
 from services.settings import Settings, get_settings
 
 __all__ = ["PredictionReport", "predict_job", "run_models"]
@@ -58,14 +62,8 @@ def run_models(run_id: int, settings: Settings) -> tuple[ModelRun, dict[int, tup
     """Return the run and, per trained fold, ``([ModelState per member], Preprocessing)``."""
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        run = session.get(ModelRun, run_id)
-        if run is None:
-            raise RunNotFoundError(f"no model run with id {run_id}")
-        folds = session.scalars(
-            select(ModelRunFold.fold).where(
-                ModelRunFold.run_id == run_id, ModelRunFold.status == "done"
-            )
-        ).all()
+        run = runs.get_run(session, run_id)
+        folds = runs.done_folds(session, run_id)
         session.expunge(run)
     if not folds:
         raise RunNotFoundError(f"run {run_id} has no trained fold: train it first")
@@ -76,8 +74,6 @@ def _ensemble_predict(
     models: dict[int, tuple[list, Any]], arrays: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation over every fold model and member (dex)."""
-    from models import predict
-
     preds = [predict(state, pre, arrays) for states, pre in models.values() for state in states]
     stack = np.stack(preds)
     return stack.mean(axis=0), stack.std(axis=0, ddof=1) if len(preds) > 1 else np.full(
@@ -97,16 +93,8 @@ def predict_job(
     engine = ready_engine(settings)
     run, models = run_models(run_id, settings)
     with session_scope(engine) as session:
-        cat = session.get(Catalogue, catalogue_id)
-        if cat is None:
-            raise RunNotFoundError(f"no catalogue with id {catalogue_id}")
-        have = set(
-            session.scalars(
-                select(Prediction.cluster_id)
-                .join(Cluster, Cluster.id == Prediction.cluster_id)
-                .where(Prediction.run_id == run_id, Cluster.catalogue_id == catalogue_id)
-            ).all()
-        )
+        cat = catalogues.get_catalogue(session, catalogue_id)
+        have = runs.predicted_cluster_ids(session, run_id, catalogue_id)
         kind, name = cat.kind, cat.name
     report = PredictionReport(run_id, name, n_skipped=len(have))
     if kind == "simulation":
@@ -124,12 +112,6 @@ def _predict_simulated(
     report: PredictionReport,
     settings: Settings,
 ) -> None:
-    from dataclasses import replace
-
-    from models import RunConfig
-    from models.crossval import ensure_kde
-    from services.jobs.data import load_catalogue_data
-
     engine = ready_engine(settings)
     data = load_catalogue_data(engine, catalogue_id, settings.data_dir)
     todo = np.array([i for i, c in enumerate(data.cluster_ids) if int(c) not in have], dtype=int)
@@ -153,7 +135,7 @@ def _predict_simulated(
         for i, m, s in zip(todo, mean, spread, strict=True)
     ]
     with session_scope(engine) as session:
-        upsert_predictions(session, rows)
+        runs.upsert_predictions(session, rows)
     report.n_predicted = len(rows)
 
 
@@ -165,18 +147,10 @@ def _predict_observed(
     settings: Settings,
     training_exposure_s: float,
 ) -> None:
-    from flows.observed import observed_model_input
-    from models import ClusterArrays
 
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        clusters = session.execute(
-            select(Cluster.id, Cluster.name, Cluster.redshift, Cluster.log10_m500c)
-            .join(Product, Product.cluster_id == Cluster.id)
-            .where(Cluster.catalogue_id == catalogue_id, Product.kind == "xray_observed")
-            .distinct()
-            .order_by(Cluster.id)
-        ).all()
+        clusters = runs.observed_image_clusters(session, catalogue_id)
     rows = []
     for cid, name, z, catalogue_mass in clusters:
         try:
@@ -188,7 +162,7 @@ def _predict_observed(
                 data_dir=settings.data_dir,
             )
         except Exception as exc:  # noqa: BLE001 - reported per cluster, the rest go on
-            if type(exc).__module__.split(".")[0] not in {"flows", "db", "models"}:
+            if type(exc).__module__.split(".")[0] not in {"survey", "db", "models"}:
                 raise
             report.rows.append({"cluster": name, "status": "skipped", "reason": str(exc)})
             report.n_skipped += 1
@@ -222,5 +196,5 @@ def _predict_observed(
             if caveat not in report.caveats:
                 report.caveats.append(caveat)
     with session_scope(engine) as session:
-        upsert_predictions(session, rows)
+        runs.upsert_predictions(session, rows)
     report.n_predicted = len(rows)

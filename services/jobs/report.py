@@ -18,46 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from db import bootstrap, proxy_masses, results
-from db.errors import ProxyFitError, RunNotFoundError
+from db import bootstrap, catalogues, proxy_masses, results
+from db import runs as db_runs
+from db.errors import ProxyFitError
 from db.session import session_scope
-from db.tables import Catalogue, ModelRun, Prediction
+from models.benchmark import (
+    DEFAULT_PROXIES,
+    benchmark_figure,
+    benchmark_table,
+    table_markdown,
+    write_table_csv,
+)
+from models.cv import make_folds
+from models.oracle import oracle_predictions
+from models.pipeline import CNN_LABELS
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
 from services.settings import Settings, get_settings
 
-__all__ = ["report_job", "catalogue_runs"]
+__all__ = ["report_job"]
 
 log = logging.getLogger(__name__)
 
 
-def catalogue_runs(
-    session: Any, catalogue_id: int, run_ids: Sequence[int] | None
-) -> list[ModelRun]:
-    """Return the named runs, or the newest finished run of each kind on the catalogue."""
-    if run_ids:
-        runs = [session.get(ModelRun, r) for r in run_ids]
-        missing = [r for r, run in zip(run_ids, runs, strict=True) if run is None]
-        if missing:
-            raise RunNotFoundError(f"no model runs with ids {missing}")
-        return runs
-    newest: dict[str, ModelRun] = {}
-    for run in session.scalars(
-        select(ModelRun)
-        .where(ModelRun.catalogue_id == catalogue_id, ModelRun.status == "done")
-        .order_by(ModelRun.id)
-    ):
-        newest[run.kind] = run
-    order = {"single": 0, "multi": 1, "multimodal": 2}
-    return sorted(newest.values(), key=lambda r: order[r.kind])
-
-
 def _proxy_columns(arrays: Any) -> list[str]:
     """Return the benchmark's single-proxy columns this catalogue has (T, L_X, M_gas, ...)."""
-    from models.benchmark import DEFAULT_PROXIES
-
     names = [p.columns[0] for p in DEFAULT_PROXIES if len(p.columns) == 1]
     return [n for n in names if n in arrays.scalars]
 
@@ -79,16 +65,6 @@ def report_job(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build the benchmark and scatter-by-bin tables; return them with the file paths."""
-    from models.benchmark import (
-        benchmark_figure,
-        benchmark_table,
-        table_markdown,
-        write_table_csv,
-    )
-    from models.cv import make_folds
-    from models.oracle import oracle_predictions
-    from models.pipeline import CNN_LABELS
-
     settings = settings or get_settings()
     engine = ready_engine(settings)
     data = load_catalogue_data(engine, catalogue_id, settings.data_dir)
@@ -97,15 +73,10 @@ def report_job(
     predictions: dict[str, np.ndarray] = {}
     run_info = []
     with session_scope(engine) as session:
-        cat = session.get(Catalogue, catalogue_id)
-        runs = catalogue_runs(session, catalogue_id, run_ids)
-        for run in runs:
+        cat = catalogues.get_catalogue(session, catalogue_id)
+        for run in db_runs.catalogue_runs(session, catalogue_id, run_ids):
             pred = np.full(len(arrays), np.nan)
-            for cid, value in session.execute(
-                select(Prediction.cluster_id, Prediction.log10_m500c_pred).where(
-                    Prediction.run_id == run.id, Prediction.input_domain == "mock"
-                )
-            ):
+            for cid, value in db_runs.run_predictions(session, run.id).items():
                 if cid in pos:
                     pred[pos[cid]] = value
             label = CNN_LABELS[run.kind]

@@ -24,6 +24,7 @@ from astropy.table import QTable
 
 from db import ingest, products
 from db.session import session_scope
+from mocks import MockConfig, generate, read_catalogue
 from services.database import ready_engine
 from services.settings import Settings, get_settings
 
@@ -84,8 +85,6 @@ def generate_mock(
 
     Idempotent: a directory whose manifest already holds the same configuration is reused.
     """
-    from mocks import MockConfig, generate
-
     cfg = MockConfig(**config)
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.json"
@@ -147,8 +146,6 @@ def _unit_string(col: Any) -> str:
 
 def read_mock_directory(mock_dir: Path) -> tuple[dict[str, Any], QTable]:
     """Read and check a mock directory's manifest and truth table (maps are not loaded)."""
-    from mocks import read_catalogue
-
     mock_dir = Path(mock_dir)
     cat = read_catalogue(mock_dir, load_maps=False, verify=False)
     manifest = json.loads((mock_dir / "manifest.json").read_text())

@@ -21,15 +21,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 
-from db import products
+from db import catalogues, products, runs
 from db.errors import RunNotFoundError
 from db.session import session_scope
-from db.tables import Catalogue, Cluster, ModelRun, ModelRunFold, Prediction, Product
+from models import ModelState, Preprocessing, RunConfig, train_fold
+from models.crossval import ensure_kde
+from models.cv import make_folds, octant_folds, snapshot_folds
+from models.metrics import mass_metrics, residual_summary
+from models.runio import provenance
+from models.uncertainty import combine_ensemble
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
 from services.settings import Settings, get_settings
@@ -62,25 +64,14 @@ def create_run(
 
     ``config`` is a :class:`models.RunConfig` mapping (paper defaults filled in for the kind).
     """
-    from models import RunConfig
-    from models.cv import octant_folds, snapshot_folds
-    from models.runio import provenance
-
     settings = settings or get_settings()
     cfg = RunConfig.from_config(None, **config)
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        cat = session.get(Catalogue, catalogue_id)
-        if cat is None:
-            raise RunNotFoundError(f"no catalogue with id {catalogue_id}")
-        rows = session.execute(
-            select(Cluster.pos_x_mpc_h, Cluster.pos_y_mpc_h, Cluster.pos_z_mpc_h, Cluster.snapshot)
-            .where(Cluster.catalogue_id == catalogue_id)
-            .order_by(Cluster.id)
-        ).all()
-        if not rows:
+        cat = catalogues.get_catalogue(session, catalogue_id)
+        arr = catalogues.cluster_positions(session, catalogue_id)
+        if not len(arr):
             raise RunNotFoundError(f"catalogue {cat.name!r} has no clusters to train on")
-        arr = np.array([[r[0], r[1], r[2], r[3] if r[3] is not None else -1] for r in rows], float)
         if cfg.cv.scheme == "octants":
             box = cat.box_size_mpc_h or cfg.cv.box_size
             folds = octant_folds(arr[:, :3], box)
@@ -89,7 +80,7 @@ def create_run(
         present = sorted(set(int(f) for f in folds))
         wanted = present if cfg.cv.folds is None else [f for f in cfg.cv.folds if f in present]
         prov = provenance(cfg)
-        stmt = insert(ModelRun).values(
+        values = dict(
             run_key=_run_key(cfg.key(), cat.name),
             name=name or cfg.name or f"{cfg.model.kind}-{cat.name}",
             kind=cfg.model.kind,
@@ -101,15 +92,7 @@ def create_run(
             fold_scheme=_SCHEME_DB[cfg.cv.scheme],
             status="pending",
         )
-        stmt = stmt.on_conflict_do_update(
-            constraint="uq_model_runs_run_key", set_={"name": stmt.excluded.name}
-        )
-        run_id = session.scalar(stmt.returning(ModelRun.id))
-        session.execute(
-            insert(ModelRunFold)
-            .values([{"run_id": run_id, "fold": f, "status": "pending"} for f in wanted])
-            .on_conflict_do_nothing(constraint="uq_model_run_folds_run_id_fold")
-        )
+        run_id = runs.upsert_run(session, values, wanted)
     return run_id, wanted
 
 
@@ -117,27 +100,17 @@ def run_folds(run_id: int, *, settings: Settings | None = None) -> dict[int, str
     """Fold -> status of a run."""
     engine = ready_engine(settings or get_settings())
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(ModelRunFold.fold, ModelRunFold.status).where(ModelRunFold.run_id == run_id)
-        ).all()
-    return {f: s for f, s in rows}
+        return runs.fold_statuses(session, run_id)
 
 
 def load_fold_model(
     run_id: int, fold: int, *, settings: Settings | None = None
 ) -> tuple[list[Any], Any]:
     """Return ``([ModelState per ensemble member], Preprocessing)`` of a trained fold."""
-    from models import ModelState, Preprocessing
-
     settings = settings or get_settings()
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        row = session.scalar(
-            select(ModelRunFold).where(ModelRunFold.run_id == run_id, ModelRunFold.fold == fold)
-        )
-        if row is None or row.status != "done" or row.weights_product_id is None:
-            raise RunNotFoundError(f"run {run_id} has no trained fold {fold}")
-        prod = session.get(Product, row.weights_product_id)
+        row, prod = runs.weights_product(session, run_id, fold)
         path = products.resolve(settings.data_dir, prod, verify=True)
         pre = Preprocessing.from_dict(row.preprocessing)
     blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -153,22 +126,11 @@ def train_fold_job(
     progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Train fold ``fold`` of run ``run_id`` and store weights, metrics and predictions."""
-    from models import RunConfig, train_fold
-    from models.crossval import ensure_kde
-    from models.cv import make_folds
-    from models.uncertainty import combine_ensemble
-
     settings = settings or get_settings()
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        run = session.get(ModelRun, run_id)
-        if run is None:
-            raise RunNotFoundError(f"no model run with id {run_id}")
-        fold_row = session.scalar(
-            select(ModelRunFold).where(ModelRunFold.run_id == run_id, ModelRunFold.fold == fold)
-        )
-        if fold_row is None:
-            raise RunNotFoundError(f"run {run_id} has no fold {fold}")
+        run = runs.get_run(session, run_id)
+        fold_row = runs.get_fold(session, run_id, fold)
         if fold_row.status == "done":
             log.info("run %s fold %s already done: nothing to do", run_id, fold)
             return {"run_id": run_id, "fold": fold, "status": "done", **fold_row.metrics}
@@ -192,11 +154,11 @@ def train_fold_job(
     )
     test = first.split.test
     truth = arrays.log10_m500c[test]
-    resid = pred - truth
+    summary = residual_summary(pred, truth)
     metrics = {
-        "n_test": int(test.size),
-        "sigma_lnm": float(np.std(resid) * np.log(10)),
-        "bias_dex": float(np.mean(resid)),
+        "n_test": summary["n"],
+        "sigma_lnM": summary["sigma_lnM"],
+        "bias_dex": summary["bias_dex"],
         "seconds": float(sum(r.seconds for r in results)),
         "device": first.device,
         "members": [r.history for r in results],
@@ -228,20 +190,17 @@ def train_fold_job(
             }
             for k, (i, p) in enumerate(zip(test, pred, strict=True))
         ]
-        upsert_predictions(session, rows)
-        session.execute(
-            update(ModelRunFold)
-            .where(ModelRunFold.run_id == run_id, ModelRunFold.fold == fold)
-            .values(
-                status="done",
-                weights_product_id=wid,
-                preprocessing=first.preprocessing.to_dict(),
-                metrics=metrics,
-                n_train=int(first.split.train.size),
-                n_val=int(first.split.val.size),
-                n_test=int(test.size),
-                finished_at=dt.datetime.now(dt.UTC),
-            )
+        runs.upsert_predictions(session, rows)
+        runs.finish_fold(
+            session,
+            run_id,
+            fold,
+            weights_product_id=wid,
+            preprocessing=first.preprocessing.to_dict(),
+            metrics=metrics,
+            n_train=int(first.split.train.size),
+            n_val=int(first.split.val.size),
+            n_test=int(test.size),
         )
     return {"run_id": run_id, "fold": fold, "status": "done", **metrics}
 
@@ -259,61 +218,20 @@ def _state_bytes_members(states: list[Any]) -> bytes:
     return buf.getvalue()
 
 
-def upsert_predictions(session: Any, rows: list[dict[str, Any]]) -> None:
-    """Upsert predictions keyed by ``(run_id, cluster_id)``."""
-    for start in range(0, len(rows), 1000):
-        part = rows[start : start + 1000]
-        if not part:
-            continue
-        stmt = insert(Prediction).values(part)
-        cols = set(part[0]) - {"run_id", "cluster_id"}
-        stmt = stmt.on_conflict_do_update(
-            constraint="uq_predictions_run_id_cluster_id",
-            set_={c: stmt.excluded[c] for c in cols},
-        )
-        session.execute(stmt)
-
-
 def finalize_run(
     run_id: int, *, n_boot: int = 1000, seed: int = 0, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Compute a run's metrics from its stored predictions; mark it done when all folds are."""
-    from models.baselines import dl_estimates
-    from models.uncertainty import calibration_report
-
     settings = settings or get_settings()
     engine = ready_engine(settings)
     with session_scope(engine) as session:
-        run = session.get(ModelRun, run_id)
-        if run is None:
-            raise RunNotFoundError(f"no model run with id {run_id}")
-        statuses = dict(
-            session.execute(
-                select(ModelRunFold.fold, ModelRunFold.status).where(ModelRunFold.run_id == run_id)
-            ).all()
+        run = runs.get_run(session, run_id)
+        statuses = runs.fold_statuses(session, run_id)
+        p = runs.mock_predictions(session, run_id)
+        metrics: dict[str, Any] = {"folds": statuses}
+        metrics |= mass_metrics(
+            p["pred"], p["true"], p["snapshot"], p["err"], n_boot=n_boot, seed=seed
         )
-        rows = session.execute(
-            select(
-                Prediction.log10_m500c_pred,
-                Prediction.log10_m500c_pred_err,
-                Cluster.log10_m500c,
-                Cluster.snapshot,
-            )
-            .join(Cluster, Cluster.id == Prediction.cluster_id)
-            .where(Prediction.run_id == run_id, Prediction.input_domain == "mock")
-        ).all()
-        pred = np.array([r[0] for r in rows], float)
-        err = np.array([np.nan if r[1] is None else r[1] for r in rows], float)
-        true = np.array([np.nan if r[2] is None else r[2] for r in rows], float)
-        snap = np.array([-1 if r[3] is None else r[3] for r in rows], int)
-        metrics: dict[str, Any] = {"n": int(len(rows)), "folds": statuses}
-        if len(rows) >= 2:
-            scatter, bias = dl_estimates(pred, true, snap, n_boot=n_boot, seed=seed)
-            metrics.update(scatter.as_dict("sigma_lnm"))
-            metrics.update(bias.as_dict("bias_dex"))
-            metrics["bootstrap"] = {"n_boot": n_boot, "seed": seed, "level": scatter.level}
-            if np.isfinite(err).any():
-                metrics["calibration"] = calibration_report(pred, err, true)
         done = bool(statuses) and all(s == "done" for s in statuses.values())
         run.metrics = metrics
         run.status = "done" if done else run.status

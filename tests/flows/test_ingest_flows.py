@@ -76,7 +76,7 @@ def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
     from prefect import flow, task
 
     from flows._common import transient_only
-    from flows.survey.errors import CatalogueReadError
+    from survey.errors import CatalogueReadError
 
     calls = {"transient": 0, "bad": 0}
 
@@ -101,8 +101,8 @@ def test_db_tasks_retry_only_transient_errors(prefect_harness: None) -> None:
 
 def test_transient_errors_are_retried_others_not() -> None:
     from db.errors import DatabaseUnavailableError
-    from flows.survey.errors import CatalogueReadError
     from services.transient import is_transient
+    from survey.errors import CatalogueReadError
 
     assert is_transient(OperationalError("select 1", {}, Exception("server closed")))
     assert is_transient(DatabaseUnavailableError("down"))

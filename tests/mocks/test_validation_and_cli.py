@@ -12,9 +12,9 @@ import pytest
 from astropy.table import Table
 from typer.testing import CliRunner
 
+from cli.main import app
 from mocks import MockParameterError
 from mocks.validation import proxy_scatter
-from services.cli import app
 
 
 def _synthetic(n: int = 20000, seed: int = 0) -> Table:

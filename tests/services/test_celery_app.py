@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cli.commands.worker import gpu_ids
 from services.celery_app import QUEUES, TASK_ROUTES, make_celery
-from services.commands.worker import gpu_ids
 from services.settings import Settings
 
 
@@ -55,7 +55,7 @@ def test_gpu_ids_from_visible_devices(
 def test_worker_refuses_to_start_without_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from services.cli import app
+    from cli.main import app
     from services.settings import get_settings
 
     monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)

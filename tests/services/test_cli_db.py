@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import app
+from cli.main import app
 from services.settings import get_settings
 
 runner = CliRunner()

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from services.cli import app
+from cli.main import app
 from tests.conftest import create_database, drop_database
 from tests.survey.conftest import make_catalogue, make_image, tiny_spec
 

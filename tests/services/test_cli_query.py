@@ -11,8 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from cli.main import app
 from db import results
-from services.cli import app
 from services.settings import get_settings
 from tests.results_data import Seeded, seeded_database
 
@@ -189,7 +189,7 @@ def test_query_sessions_run_as_the_reader_role_by_default(
 ) -> None:
     import sqlalchemy as sa
 
-    from services.commands.query import reader_session
+    from cli.commands.query import reader_session
     from services.settings import get_settings
 
     monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", database_url)

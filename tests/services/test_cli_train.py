@@ -9,8 +9,6 @@ whether or not the real package is present.
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from services.cli import app
+from cli.main import app
 from tests.models.synthetic import make_catalogue
 
 runner = CliRunner()
@@ -30,9 +28,9 @@ def fake_mocks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     data = tmp_path / "catalogue"
     data.mkdir()
     cat = make_catalogue(64, 64, seed=3)
-    module = types.ModuleType("mocks")
-    module.read_catalogue = lambda path: cat  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mocks", module)
+    import services.jobs.data
+
+    monkeypatch.setattr(services.jobs.data, "read_catalogue", lambda path: cat)
     return data
 
 
@@ -89,14 +87,12 @@ def test_bad_model_name_is_one_line(fake_mocks: Path, tmp_path: Path) -> None:
     assert "choose one of ['single', 'multi', 'multimodal']" in res.output
 
 
-def test_missing_mocks_package_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "mocks", None)  # makes `import mocks` raise ImportError
+def test_a_folder_that_is_not_a_mock_catalogue_is_a_clear_error(tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["train", "--model", "single", "--data", str(tmp_path), "--out", str(tmp_path)]
     )
-    assert res.exit_code == 2 and "needs the mocks package" in res.output
+    assert res.exit_code == 2
+    assert "manifest.json" in res.output and "not a mock catalogue folder" in res.output
 
 
 def test_model_and_config_must_agree(fake_mocks: Path, tmp_path: Path) -> None:

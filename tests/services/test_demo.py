@@ -26,7 +26,7 @@ def demo_env(admin_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def test_demo_runs_the_whole_chain(prefect_harness: None, demo_env: str) -> None:
-    from services.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(
         app, ["demo", "--n", "48", "--epochs", "1", "--attribute-clusters", "8"]

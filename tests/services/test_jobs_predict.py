@@ -94,8 +94,8 @@ def test_predicting_the_rest_of_the_mock_uses_the_fold_ensemble(
 def test_observed_cluster_prediction_records_domain_and_caveats(
     jobs_env: dict, trained: dict
 ) -> None:
-    from flows.observed import ingest_image_set
     from services.database import get_engine
+    from services.jobs.ingest_observed import ingest_image_set
     from services.jobs.predict import predict_job
     from services.settings import get_settings
 
@@ -126,12 +126,13 @@ def test_observed_cluster_prediction_records_domain_and_caveats(
 
 def test_attribution_rows_and_product(jobs_env: dict, trained: dict) -> None:
     from services.jobs.attribute import attribute_job
+    from services.jobs.params import AttributeParams
 
     url, run_id = jobs_env["url"], trained["run_id"]
-    out = attribute_job(run_id, methods=("saliency",), max_clusters=4, n_boot=20)
+    out = attribute_job(AttributeParams(run_id=run_id, max_clusters=4, n_boot=20))
     assert out["saliency"]["n_clusters"] == 4
     assert _scalar(url, "SELECT count(*) FROM attributions WHERE run_id = :r", r=run_id) == 4
-    again = attribute_job(run_id, methods=("saliency",), max_clusters=4, n_boot=20)
+    again = attribute_job(AttributeParams(run_id=run_id, max_clusters=4, n_boot=20))
     assert again["saliency"]["n_clusters"] == 4
     assert _scalar(url, "SELECT count(*) FROM attributions WHERE run_id = :r", r=run_id) == 4
     assert _scalar(url, "SELECT count(*) FROM products WHERE kind = 'saliency'") == 1

@@ -14,7 +14,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from sqlalchemy.engine import Engine
 
-from flows.survey.specs import CatalogueSpec
+from survey.specs import CatalogueSpec
 from tests.conftest import create_database, drop_database
 
 

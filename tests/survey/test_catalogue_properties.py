@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.survey.catalogues import read_catalogue
-from flows.survey.errors import SurveyError
+from survey.catalogues import read_catalogue
+from survey.errors import SurveyError
 from tests.survey.conftest import make_catalogue, tiny_spec
 
 _values = st.one_of(

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.survey.catalogues import r500c_from_m500c, read_catalogue
-from flows.survey.cosmology import convert_mass_definition
-from flows.survey.errors import CatalogueColumnError, CatalogueReadError, SurveyError
+from survey.catalogues import r500c_from_m500c, read_catalogue
+from survey.cosmology import convert_mass_definition
+from survey.errors import CatalogueColumnError, CatalogueReadError, SurveyError
 from tests.survey.conftest import make_catalogue, tiny_spec, write_table
 
 

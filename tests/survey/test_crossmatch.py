@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.survey.crossmatch import crossmatch, describe_method
+from survey.crossmatch import crossmatch, describe_method
 
 
 def _offset(ra: np.ndarray, dec: np.ndarray, arcsec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,11 +12,16 @@ from sqlalchemy.engine import Engine
 
 from db import tables as t
 from db.errors import ClusterNotFoundError
-from flows.ingest import crossmatch_catalogues, ingest_catalogue_file, ingest_path
-from flows.observed import ingest_galaxy_table, ingest_image_set, observed_model_input
-from flows.survey.errors import CatalogueReadError, ImageError
-from flows.survey.galaxies import C_KMS
-from flows.survey.specs import ClusterRef
+from services.jobs.ingest_catalogues import crossmatch_catalogues, ingest_catalogue_file
+from services.jobs.ingest_inbox import ingest_path
+from services.jobs.ingest_observed import (
+    ingest_galaxy_table,
+    ingest_image_set,
+    observed_model_input,
+)
+from survey.errors import CatalogueReadError, ImageError
+from survey.galaxies import C_KMS
+from survey.specs import ClusterRef
 from tests.survey.conftest import make_catalogue, make_image, tiny_spec
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from flows.survey.cosmology import PLANCK18, comoving_transverse_mpc_h, convert_mass_definition
-from flows.survey.errors import GalaxyTableError
-from flows.survey.galaxies import (
+from survey.cosmology import PLANCK18, comoving_transverse_mpc_h, convert_mass_definition
+from survey.errors import GalaxyTableError
+from survey.galaxies import (
     C_KMS,
     EVRARD08,
     analyse_galaxies,

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from flows.survey.cosmology import PLANCK18, comoving_transverse_mpc_h
-from flows.survey.errors import BandError, ImageError
-from flows.survey.images import load_band_images, model_grid_wcs, read_fits_image, reproject_to_grid
-from flows.survey.model_input import model_input, plan_bands
-from flows.survey.specs import ImageSetSpec
+from survey.cosmology import PLANCK18, comoving_transverse_mpc_h
+from survey.errors import BandError, ImageError
+from survey.images import load_band_images, model_grid_wcs, read_fits_image, reproject_to_grid
+from survey.model_input import model_input, plan_bands
+from survey.specs import ImageSetSpec
 from tests.survey.conftest import make_image
 
 Z = 0.3  # model field ~0.28 deg wide
@@ -159,7 +159,7 @@ def test_multiband_sums_bands_after_exposure_correction(tmp_path: Path) -> None:
 
 
 def test_count_rate_scale_and_response_ratio(tmp_path: Path) -> None:
-    from flows.survey.responses import AreaCurve, count_rate_ratio
+    from survey.responses import AreaCurve, count_rate_ratio
 
     e = np.linspace(0.1, 10, 200)
     flat = AreaCurve(e[:-1], e[1:], np.full(199, 100.0))

@@ -12,10 +12,10 @@ from astropy.table import Table
 from sqlalchemy.engine import Engine
 
 from db import tables as t
-from flows.ingest import crossmatch_catalogues, ingest_catalogue_file
-from flows.observed import ingest_image_set, observed_model_input
-from flows.survey.errors import BandError
-from flows.survey.specs import SPEC_DIR
+from services.jobs.ingest_catalogues import crossmatch_catalogues, ingest_catalogue_file
+from services.jobs.ingest_observed import ingest_image_set, observed_model_input
+from survey.errors import BandError
+from survey.specs import SPEC_DIR
 
 EXPECTED_ROWS = {"mcxc.fits": 1743, "efeds_masstable.fits": 542, "spiders_codex_dr16.fits": 2740}
 
@@ -131,7 +131,7 @@ def test_efeds_image_gives_three_bands(
 
 
 def test_rosat_to_erosita_count_rate_ratio(shared_data: Path) -> None:
-    from flows.survey.responses import count_rate_ratio, read_area_curve
+    from survey.responses import count_rate_ratio, read_area_curve
 
     rosat = read_area_curve(shared_data / "images/a3158_rosat/pspcb_gain2_256.rsp", (0.4, 2.0))
     erosita = read_area_curve(

@@ -7,8 +7,8 @@ from pathlib import Path
 import astropy.units as u
 import pytest
 
-from flows.survey.errors import SpecError, UnitParseError
-from flows.survey.specs import (
+from survey.errors import SpecError, UnitParseError
+from survey.specs import (
     CatalogueSpec,
     GalaxySpec,
     ImageSetSpec,
@@ -17,7 +17,7 @@ from flows.survey.specs import (
     load_spec,
     shipped_specs,
 )
-from flows.survey.units import parse_unit
+from survey.units import parse_unit
 
 
 @pytest.mark.parametrize(
@@ -117,12 +117,12 @@ def test_galaxy_spec_guess_and_load_any(tmp_path: Path) -> None:
 
 
 def test_survey_package_is_pure() -> None:
-    """flows.survey imports no database, Prefect or service code."""
+    """survey imports no database, Prefect or service code."""
     import subprocess
     import sys
 
     code = (
-        "import sys, flows.survey, flows.survey.responses\n"
+        "import sys, survey, survey.responses\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('db', 'services', 'sqlalchemy', 'prefect', 'celery')]\n"
         "print(','.join(bad))"

@@ -1,0 +1,60 @@
+"""Helpers shared by CLI commands: one-line errors instead of tracebacks, a console."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+__all__ = ["console", "err_console", "cli_errors", "is_user_error"]
+
+console = Console(soft_wrap=True, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_OWN_PACKAGES = {"cli", "db", "mocks", "survey", "models", "flows", "services", "benchmarks"}
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error this project raises on purpose, with a message for the user.
+
+    Those are the exception types defined in the project's packages (``db.errors``,
+    ``mocks.errors``, ...), settings validation errors and missing input files. Anything else is
+    a bug and keeps its traceback.
+    """
+    if isinstance(exc, ValidationError | FileNotFoundError):
+        return True
+    return type(exc).__module__.split(".")[0] in _OWN_PACKAGES
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return "invalid settings: " + "; ".join(parts)
+    return str(exc).strip().replace("\n", " ")
+
+
+def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's own errors into one red line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if not is_user_error(exc):
+                raise
+            err_console.print(
+                f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from exc
+
+    return wrapper

@@ -1,0 +1,97 @@
+"""``clustermass db``: create, migrate and inspect the database; stop the embedded server."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, select
+
+from cli.commands._common import cli_errors, console
+from db import embedded, migrate, tables
+from db.session import check_connection, make_engine, redact
+from services.database import database_url
+from services.settings import get_settings
+
+app = typer.Typer(help="Database: migrations, status, embedded server.", no_args_is_help=True)
+
+
+def _url_checked() -> str:
+    url = database_url()
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+@app.command()
+@cli_errors
+def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    url = _url_checked()
+    migrate.upgrade(url, revision)
+    engine = make_engine(url)
+    console.print(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+@app.command()
+@cli_errors
+def downgrade(
+    revision: str = typer.Argument(..., help="Target revision, e.g. 'base' or '-1'"),
+) -> None:
+    """Revert migrations down to REVISION."""
+    url = _url_checked()
+    migrate.downgrade(url, revision)
+    engine = make_engine(url)
+    console.print(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+@app.command()
+@cli_errors
+def status() -> None:
+    """Show the server, the schema revision and row counts of the main tables."""
+    settings = get_settings()
+    url = _url_checked()
+    engine = make_engine(url)
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    where = "embedded" if not settings.database_url else "configured"
+    console.print(f"server   : {redact(url)} ({where})")
+    console.print(
+        f"revision : {current} (head {head}){'' if current == head else '  <- run `clustermass db upgrade`'}"
+    )
+    console.print(f"data dir : {settings.data_dir}")
+    if current == head:
+        table = Table(title="rows")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        with engine.connect() as conn:
+            for t in (
+                tables.Catalogue,
+                tables.Cluster,
+                tables.Observable,
+                tables.Product,
+                tables.ModelRun,
+                tables.Prediction,
+                tables.Attribution,
+            ):
+                n = conn.scalar(select(func.count()).select_from(t))
+                table.add_row(t.__tablename__, str(n))
+        console.print(table)
+    engine.dispose()
+
+
+@app.command()
+@cli_errors
+def stop() -> None:
+    """Stop the embedded PostgreSQL server (no-op when a server URL is configured)."""
+    settings = get_settings()
+    if settings.database_url:
+        console.print("CLUSTERMASS_DATABASE_URL is set: no embedded server to stop")
+        return
+    stopped = embedded.stop(settings.embedded_pg_dir)
+    console.print(
+        f"embedded server in {settings.embedded_pg_dir} {'stopped' if stopped else 'was not running'}"
+    )

@@ -1,0 +1,324 @@
+"""Service commands: each runs a Prefect flow (tasks on Celery workers, or in-process).
+
+``simulate`` (mock -> ingest), ``fit`` (cross-validated training), ``predict``, ``attribute``,
+``report``, ``serve`` (scheduled deployments) and ``demo`` (the whole chain on a small mock).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.commands._common import cli_errors, console
+from services.jobs.params import AttributeParams
+
+__all__ = ["simulate", "fit", "predict", "attribute", "report", "serve", "demo"]
+
+_KINDS = ("single", "multi", "multimodal")
+
+
+def _prefect_quiet() -> None:
+    """Offline defaults for Prefect's ephemeral mode (no telemetry, no update checks)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _fmt(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}" if pct else f"{value:.4f}"
+    return str(value)
+
+
+def print_benchmark(rows: list[dict[str, Any]], title: str) -> None:
+    """Rich table of the benchmark rows (sigma_lnM in percent, as the paper)."""
+    table = Table(title=title)
+    for col in ("observable", "sigma_lnM [%]", "68% interval", "bias [dex]", "paper [%]"):
+        table.add_column(col, justify="left" if col == "observable" else "right")
+    for r in rows:
+        table.add_row(
+            r["observable"],
+            _fmt(r.get("sigma_lnM"), pct=True),
+            f"{_fmt(r.get('sigma_lnM_lo'), True)} - {_fmt(r.get('sigma_lnM_hi'), True)}",
+            _fmt(r.get("bias_dex")),
+            _fmt(r.get("paper_sigma_lnM"), pct=True),
+        )
+    console.print(table)
+
+
+def print_bins(bins: list[dict[str, Any]], title: str) -> None:
+    """Rich table of scatter-by-bin rows."""
+    table = Table(title=title)
+    for col in ("bin", "N", "bias [dex]", "sigma_lnM", "p16", "p50", "p84"):
+        table.add_column(col, justify="right")
+    for b in bins:
+        if b.get("mass_lo") is not None:
+            label = f"{b['mass_lo']:.2f} <= log M < {b['mass_hi']:.2f}"
+        else:
+            label = f"{b['z_lo']:.2f} <= z < {b['z_hi']:.2f}"
+        table.add_row(
+            label,
+            str(b["n"]),
+            _fmt(b.get("bias_dex")),
+            _fmt(b.get("sigma_lnm")),
+            _fmt(b.get("p16_dex")),
+            _fmt(b.get("p50_dex")),
+            _fmt(b.get("p84_dex")),
+        )
+    console.print(table)
+
+
+@cli_errors
+def simulate(
+    n: Annotated[int, typer.Option("--n", help="Number of clusters")] = 3300,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    out: Annotated[
+        Path | None, typer.Option(help="Mock directory (default in the data dir)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Catalogue name (default from seed/size)")
+    ] = None,
+) -> None:
+    """Generate a mock catalogue and ingest it (flow ingest-simulation; idempotent)."""
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.simulate import ingest_simulation
+
+    summary = ingest_simulation(
+        n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name
+    )
+    console.print(
+        f"catalogue [bold]{summary['catalogue_name']}[/] (id {summary['catalogue_id']}): "
+        f"{summary['n_clusters']} clusters, {summary['n_observables']} observables, "
+        f"{summary['n_products']} products"
+    )
+
+
+@cli_errors
+def fit(
+    catalogue: Annotated[str, typer.Option(help="Catalogue name or id (an ingested simulation)")],
+    models: Annotated[
+        str, typer.Option(help="Comma-separated networks")
+    ] = "single,multi,multimodal",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override training.max_epochs")] = None,
+) -> None:
+    """Cross-validated training of the networks on an ingested catalogue (flow train-models)."""
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.train import train_models
+
+    overrides = {"training": {"max_epochs": epochs}} if epochs else None
+    runs = train_models(catalogue, _split(models), str(config) if config else None, overrides)
+    table = Table(title=f"runs on {catalogue}")
+    for col in ("kind", "run", "status", "N", "sigma_lnM", "bias [dex]"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(
+            r["kind"],
+            str(r["run_id"]),
+            r["status"],
+            str(r["n"]),
+            _fmt(r.get("sigma_lnM")),
+            _fmt(r.get("bias_dex")),
+        )
+    console.print(table)
+
+
+@cli_errors
+def predict(
+    run: Annotated[int, typer.Option(help="Model run id")],
+    catalogue: Annotated[str, typer.Option(help="Catalogue name or id")],
+) -> None:
+    """Predict a catalogue's masses with a trained run (flow predict)."""
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.estimate import predict as flow
+
+    out = flow(run, catalogue)
+    console.print(
+        f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
+        f"{out['n_skipped']} already predicted or skipped"
+    )
+    if out["rows"]:
+        table = Table(title="predictions")
+        for col in ("cluster", "status", "instrument", "log10 M500c pred", "spread", "catalogue"):
+            table.add_column(col)
+        for r in out["rows"]:
+            table.add_row(
+                r["cluster"] or "",
+                r["status"],
+                r.get("instrument", ""),
+                _fmt(r.get("log10_m500c_pred")),
+                _fmt(r.get("fold_spread_dex")),
+                _fmt(r.get("log10_m500c_catalogue"))
+                if r["status"] == "predicted"
+                else r.get("reason", ""),
+            )
+        console.print(table)
+    for caveat in out["caveats"]:
+        console.print(f"[yellow]caveat:[/] {caveat}")
+
+
+@cli_errors
+def attribute(
+    run: Annotated[int, typer.Option(help="Model run id")],
+    methods: Annotated[
+        str, typer.Option(help="saliency, integrated_gradients, smoothgrad")
+    ] = "saliency",
+    max_clusters: Annotated[int | None, typer.Option(help="Random subset size (seeded)")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
+) -> None:
+    """Saliency maps and their population summaries for a run (flow attribute)."""
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.estimate import attribute as flow
+
+    params = AttributeParams(
+        run_id=run, methods=tuple(_split(methods)), max_clusters=max_clusters, n_boot=n_boot
+    )
+    out = flow(params)
+    for method, res in out.items():
+        s = res["summary"]
+        console.print(f"[bold]{method}[/]: {res['n_clusters']} clusters")
+        for key in sorted(
+            k for k, v in s.items() if isinstance(v, int | float) and not k.endswith(("_lo", "_hi"))
+        ):
+            lo, hi = s.get(f"{key}_lo"), s.get(f"{key}_hi")
+            interval = f"  [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else ""
+            console.print(f"  {key}: {_fmt(s[key])}{interval}")
+        for name, path in res["figures"].items():
+            console.print(f"  figure {name}: {path}")
+
+
+@cli_errors
+def report(
+    catalogue: Annotated[str, typer.Option(help="Catalogue name or id")],
+    runs: Annotated[
+        str | None, typer.Option(help="Comma-separated run ids (default newest per kind)")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
+) -> None:
+    """Benchmark table and scatter by mass and redshift bin (flow report)."""
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.report import report as flow
+
+    run_ids = [int(r) for r in _split(runs) or []] or None
+    out = flow(catalogue, run_ids, n_boot)
+    _print_report(out)
+
+
+def _print_report(out: dict[str, Any]) -> None:
+    print_benchmark(out["benchmark"], f"benchmark on {out['catalogue']}")
+    labels = {str(r["run_id"]): r["label"] for r in out["runs"]}
+    for run_id, axes in out["scatter_by_bin"].items():
+        for axis, bins in axes.items():
+            print_bins(
+                bins,
+                f"{labels.get(run_id, run_id)} (run {run_id}): scatter by {'mass' if axis == 'mass' else 'redshift'}",
+            )
+    console.print(f"files: {', '.join(out['files'].values())}")
+
+
+@cli_errors
+def serve(
+    inbox: Annotated[
+        Path | None, typer.Option(help="Inbox directory (default CLUSTERMASS_INBOX_DIR)")
+    ] = None,
+    interval: Annotated[int, typer.Option(help="Inbox scan interval [s]")] = 600,
+) -> None:
+    """Serve the flows as Prefect deployments (inbox watcher scheduled; the rest on demand)."""
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from flows.serve import serve_all
+    from services.settings import get_settings
+
+    serve_all(inbox or get_settings().inbox_dir, inbox_interval_s=interval)
+
+
+@cli_errors
+def demo(
+    n: Annotated[int, typer.Option("--n", help="Clusters in the training mock")] = 320,
+    seed: Annotated[int, typer.Option(help="Random seed of the mock")] = 7,
+    models: Annotated[str, typer.Option(help="Networks to train")] = "single",
+    epochs: Annotated[int, typer.Option(help="Max epochs per fold")] = 5,
+    attribute_clusters: Annotated[int, typer.Option(help="Clusters to attribute")] = 48,
+) -> None:
+    """Run the whole chain on a small mock: mock, ingest, train, predict, attribute, report.
+
+    With no server configured it uses the embedded PostgreSQL, runs Celery tasks in-process
+    and Prefect in ephemeral mode, so it needs nothing but this package.
+    """
+    _prefect_quiet()
+    # lazy: start-up (torch/Prefect load only for the command that runs)
+    from db import migrate
+    from flows.estimate import attribute as attribute_flow
+    from flows.estimate import predict as predict_flow
+    from flows.report import report as report_flow
+    from flows.simulate import ingest_simulation
+    from flows.train import train_models
+    from services.database import database_url
+    from services.settings import get_settings
+
+    settings = get_settings()
+    t0 = time.perf_counter()
+
+    def step(text: str) -> None:
+        console.print(f"[bold cyan][{time.perf_counter() - t0:6.1f} s][/] {text}")
+
+    where = "embedded PostgreSQL" if not settings.database_url else "the configured server"
+    mode = "in-process (eager)" if settings.celery_eager else f"workers via {settings.broker_url}"
+    step(f"database: {where}; Celery tasks: {mode}; data: {settings.data_dir}")
+    migrate.upgrade(database_url(), "head")
+    step(f"mock of {n} clusters (seed {seed}) -> ingest")
+    train_cat = ingest_simulation(n_clusters=n, seed=seed)
+    step(f"catalogue {train_cat['catalogue_name']}: {train_cat['n_clusters']} clusters")
+    other = ingest_simulation(n_clusters=max(40, n // 8), seed=seed + 1000)
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    kinds = _split(models) or ["single"]
+    step(f"train {', '.join(kinds)} with 8 spatial folds (<= {epochs} epochs each)")
+    runs = train_models(
+        train_cat["catalogue_name"],
+        kinds,
+        str(config) if config.exists() else None,
+        {"training": {"max_epochs": epochs}},
+    )
+    for r in runs:
+        step(
+            f"run {r['run_id']} ({r['kind']}): sigma_lnM {_fmt(r.get('sigma_lnM'))}, bias {_fmt(r.get('bias_dex'))} dex"
+        )
+    first = runs[0]["run_id"]
+    step(f"predict an independent mock ({other['n_clusters']} clusters) with run {first}")
+    pred = predict_flow(first, other["catalogue_name"])
+    step(f"{pred['n_predicted']} clusters predicted")
+    step(f"saliency of {attribute_clusters} clusters (run {first})")
+    attr = attribute_flow(
+        AttributeParams(run_id=first, max_clusters=attribute_clusters, n_boot=200)
+    )
+    sal = attr["saliency"]["summary"]
+    step(
+        "saliency summary: "
+        + ", ".join(
+            f"{k}={_fmt(v)}"
+            for k, v in sal.items()
+            if isinstance(v, float) and not k.endswith(("_lo", "_hi"))
+        )[:400]
+    )
+    step("report")
+    out = report_flow(train_cat["catalogue_name"], [r["run_id"] for r in runs], 200)
+    _print_report(out)
+    console.print(
+        f"[dim]demo settings ({n} clusters, <= {epochs} epochs per fold): the networks are barely "
+        "trained; see docs/benchmark.md for the full 3,300-cluster run.[/]"
+    )
+    step("done")

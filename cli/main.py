@@ -1,0 +1,60 @@
+"""The ``clustermass`` command line (typer). Commands parse input and call library functions."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from cli.commands import bench, dbcmd, ingest, mock, pipeline, query, train, worker
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
+# 2-core machine it can take longer than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# OpenMP threads that sleep instead of spinning at barriers: on shared CPUs a spinning torch
+# thread competes with other processes (2-core machine under load: 2 threads with the default
+# policy trained 1.5-4x slower than with PASSIVE; benchmarks/bench_train_step.py). Must be set
+# before torch is imported; an explicit environment value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+app = typer.Typer(
+    name="clustermass",
+    help="Galaxy-cluster masses from X-ray maps with deep learning (Ho et al. 2023).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(dbcmd.app, name="db")
+app.command("worker")(worker.worker)
+app.add_typer(ingest.app, name="ingest")
+app.command("crossmatch")(ingest.crossmatch)
+app.command("mock")(mock.mock)
+app.add_typer(query.app, name="query")
+app.command("train")(train.train)
+app.command("benchmark")(train.benchmark)
+app.command("simulate")(pipeline.simulate)
+app.command("fit")(pipeline.fit)
+app.command("predict")(pipeline.predict)
+app.command("attribute")(pipeline.attribute)
+app.command("report")(pipeline.report)
+app.command("serve")(pipeline.serve)
+app.command("demo")(pipeline.demo)
+app.command("bench")(bench.bench)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level")) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

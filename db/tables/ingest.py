@@ -1,0 +1,82 @@
+"""Ingest provenance: files, rejected rows and cross-matches between catalogues."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.tables.base import (
+    INGEST_STATUSES,
+    Base,
+    _created,
+    _in,
+)
+
+
+class ClusterMatch(Base):
+    """A sky cross-match between two clusters of different catalogues."""
+
+    __tablename__ = "cluster_matches"
+    __table_args__ = (
+        UniqueConstraint("cluster_id_a", "cluster_id_b"),
+        CheckConstraint("cluster_id_a <> cluster_id_b", name="distinct"),
+        {"comment": "Sky cross-matches with separation and redshift difference"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id_a: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    cluster_id_b: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    separation_arcsec: Mapped[float] = mapped_column(Float, info={"unit": "arcsec"})
+    delta_z: Mapped[float] = mapped_column(Float, info={"unit": ""}, comment="|z_a - z_b|")
+    method: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class IngestFile(Base):
+    """A source file seen by an ingester, identified by its checksum (idempotent ingestion)."""
+
+    __tablename__ = "ingest_files"
+    __table_args__ = (
+        CheckConstraint(_in("status", INGEST_STATUSES), name="status"),
+        {"comment": "Files ingested (or refused), keyed by sha256"},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32), comment="'catalogue', 'image', 'galaxies', ...")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, info={"unit": "byte"})
+    status: Mapped[str] = mapped_column(String(16))
+    n_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    n_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    catalogue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalogues.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class IngestReject(Base):
+    """A row (or field) of an ingested file that was skipped, and why."""
+
+    __tablename__ = "ingest_rejects"
+    __table_args__ = ({"comment": "Per-row rejects of ingestion, with the reason"},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_files.id", ondelete="CASCADE"), index=True
+    )
+    row_index: Mapped[int | None] = mapped_column(Integer, comment="0-based row in the file")
+    column_name: Mapped[str | None] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``clustermass`` CLI, one module per area (registered in ``services.cli``)."""

@@ -1,0 +1,501 @@
+"""Read a cluster catalogue with a mapping spec into validated rows and per-row rejects.
+
+Pipeline per file (pure: no database):
+
+1. read the table (:mod:`survey.tables`: truncated / non-FITS files fail with the file name);
+2. check every mapped column exists (one error listing all missing ones);
+3. per row: position (columns or IAU name) in range, redshift finite and > 0, unique id;
+4. masses: unit + little-h convention -> h^-1 Msun; other overdensities -> M500c (NFW with the
+   Diemer & Joyce 2019 c(M), :func:`survey.cosmology.convert_mass_definition`);
+   errors -> dex; the conversion is written into each row's ``mass_note``;
+5. R500c: a proper length or an angle (via D_A(z)) -> proper h^-1 Mpc; derived from M500c when
+   absent (R = [3 M / (4 pi 500 rho_c(z))]^(1/3));
+6. observables converted to their storage unit.
+
+A row with an invalid *required* value is skipped; an invalid optional value is dropped and the
+row kept. Both are recorded as :class:`Reject` (file, row, column, value, reason). When more than
+``spec.max_reject_fraction`` of the rows are skipped the whole file is refused (it almost always
+means the spec does not fit the file).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from survey.cosmology import convert_mass_definition
+from survey.errors import CatalogueReadError
+from survey.specs import _PHYSICAL, CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
+from survey.tables import (
+    column_unit,
+    float_column,
+    read_table,
+    require_columns,
+    sha256_path,
+    str_column,
+)
+from survey.units import ParsedUnit
+
+__all__ = [
+    "Reject",
+    "ObservableValue",
+    "ClusterRow",
+    "ParsedCatalogue",
+    "read_catalogue",
+    "parse_catalogue_table",
+    "r500c_from_m500c",
+]
+
+_LOG10_MASS_RANGE = (10.0, 16.5)  # plausible log10 M500c [h^-1 Msun]; outside = a unit mistake
+_Z_MAX = 20.0
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A skipped row (``row_skipped``) or a dropped value of a kept row, and why."""
+
+    row: int | None
+    column: str | None
+    value: str | None
+    reason: str
+    row_skipped: bool = True
+
+    def message(self, file: str | Path) -> str:
+        """One line naming the file, row and column."""
+        where = f"{file}" + (f" row {self.row}" if self.row is not None else "")
+        where += f" column {self.column!r}" if self.column else ""
+        what = "row skipped" if self.row_skipped else "value dropped, row kept"
+        return f"{where}: {self.reason} (value {self.value!r}); {what}"
+
+
+@dataclass(frozen=True)
+class ObservableValue:
+    """A scalar observable of one cluster, in ``unit`` (astropy string)."""
+
+    name: str
+    value: float
+    unit: str
+    error: float | None = None
+    note: str = ""
+
+
+@dataclass
+class ClusterRow:
+    """One validated catalogue row, in the units of the ``clusters`` table."""
+
+    row: int
+    external_id: str
+    name: str | None
+    ra_deg: float
+    dec_deg: float
+    redshift: float
+    log10_m500c: float | None = None
+    log10_m500c_err: float | None = None
+    r500c_mpc_h: float | None = None
+    mass_note: str = ""
+    observables: list[ObservableValue] = field(default_factory=list)
+
+
+@dataclass
+class ParsedCatalogue:
+    """The outcome of reading one catalogue file with a spec."""
+
+    spec: CatalogueSpec
+    path: Path
+    sha256: str
+    size_bytes: int
+    n_input: int
+    rows: list[ClusterRow]
+    rejects: list[Reject]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        """Rows skipped entirely."""
+        return len({r.row for r in self.rejects if r.row_skipped})
+
+
+class _Rows:
+    """Row validity bookkeeping shared by the steps below."""
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.ones(n, dtype=bool)
+        self.rejects: list[Reject] = []
+
+    def reject(
+        self,
+        bad: np.ndarray,
+        column: str | None,
+        values: np.ndarray,
+        reason: str,
+        *,
+        skip: bool = True,
+    ) -> None:
+        for i in np.flatnonzero(bad & self.ok):
+            self.rejects.append(Reject(int(i), column, _fmt(values[i]), reason, skip))
+        if skip:
+            self.ok &= ~bad
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float | np.floating):
+        return "nan" if np.isnan(v) else repr(float(v))
+    return str(v)
+
+
+def read_catalogue(
+    path: Path, spec: str | Path | CatalogueSpec, *, sha256: str | None = None
+) -> ParsedCatalogue:
+    """Read a catalogue file with a spec (a shipped name, a YAML path, or an object).
+
+    Raises
+    ------
+    CatalogueReadError
+        The file cannot be read, lacks mapped columns, or too many rows are invalid.
+    SpecError
+        The spec is unknown or invalid.
+    """
+    path = Path(path)
+    spec = load_spec(spec)
+    table = read_table(path, spec.format, spec.hdu)
+    parsed = parse_catalogue_table(table, spec, path=path)
+    parsed.sha256 = sha256 or sha256_path(path)
+    parsed.size_bytes = path.stat().st_size
+    return parsed
+
+
+def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> ParsedCatalogue:
+    """Validate and convert an already-read table (see module docstring)."""
+    require_columns(table, spec.required_columns(), path=path, spec_name=spec.name)
+    n = len(table)
+    rows = _Rows(n)
+    notes: list[str] = []
+
+    ids = _ids(table, spec, rows)
+    ra, dec = _positions(table, spec, rows, path)
+    zcol = spec.redshift.column
+    z = _values(table, spec, spec.redshift, "dimensionless", path)[0]
+    rows.reject(~np.isfinite(z), zcol, z, "redshift missing or not finite")
+    rows.reject(np.isfinite(z) & (z <= 0), zcol, z, "redshift must be > 0")
+    rows.reject(np.isfinite(z) & (z > _Z_MAX), zcol, z, f"redshift above {_Z_MAX}")
+
+    logm = logm_err = None
+    mass_note = ""
+    if spec.mass is not None:
+        logm, logm_err, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
+    r500 = _radii(table, spec, spec.radius, z, logm, rows, path, notes)
+    obs = _observables(table, spec, rows, path)
+
+    names = [str_column(table, c) for c in spec.name_columns]
+    out: list[ClusterRow] = []
+    for i in np.flatnonzero(rows.ok):
+        name = next((col[i] for col in names if col[i]), None)
+        out.append(
+            ClusterRow(
+                row=int(i),
+                external_id=ids[i],
+                name=name[:200] if name else None,
+                ra_deg=float(ra[i]),
+                dec_deg=float(dec[i]),
+                redshift=float(z[i]),
+                log10_m500c=_opt(logm, i),
+                log10_m500c_err=_opt(logm_err, i),
+                r500c_mpc_h=_opt(r500, i),
+                mass_note=mass_note if logm is not None and np.isfinite(logm[i]) else "",
+                observables=[o for o in (f(i) for f in obs) if o is not None],
+            )
+        )
+    parsed = ParsedCatalogue(spec, path, "", 0, n, out, rows.rejects, notes)
+    if n and parsed.n_skipped / n > spec.max_reject_fraction:
+        first = "; ".join(r.message(path.name) for r in rows.rejects[:3])
+        raise CatalogueReadError(
+            f"{path}: {parsed.n_skipped} of {n} rows are invalid under spec {spec.name!r} "
+            f"(more than max_reject_fraction={spec.max_reject_fraction}); nothing ingested. "
+            f"First problems: {first}"
+        )
+    return parsed
+
+
+def _opt(arr: np.ndarray | None, i: int) -> float | None:
+    if arr is None or not np.isfinite(arr[i]):
+        return None
+    return float(arr[i])
+
+
+def _ids(table: Table, spec: CatalogueSpec, rows: _Rows) -> list[str]:
+    n = len(table)
+    if spec.id_column is None:
+        return [str(i) for i in range(n)]
+    ids = [s[:100] for s in str_column(table, spec.id_column)]
+    arr = np.array(ids, dtype=object)
+    rows.reject(arr == "", spec.id_column, arr, "identifier missing")
+    first: dict[str, int] = {}
+    dup = np.zeros(n, dtype=bool)
+    for i, s in enumerate(ids):
+        if s and rows.ok[i]:
+            if s in first:
+                dup[i] = True
+            else:
+                first[s] = i
+    rows.reject(dup, spec.id_column, arr, "duplicate identifier (first occurrence kept)")
+    return ids
+
+
+def _values(
+    table: Table, spec: CatalogueSpec, ref: ColumnRef, physical: str | None, path: Path
+) -> tuple[np.ndarray, ParsedUnit]:
+    unit = spec.unit(ref, column_unit(table, ref.column), physical)
+    return float_column(table, ref.column, path=path), unit
+
+
+_NAME_FAIL = "cannot parse coordinates from the name"
+
+
+def _positions(
+    table: Table, spec: CatalogueSpec, rows: _Rows, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    pos = spec.position
+    n = len(table)
+    if pos.from_name is not None:
+        col = pos.from_name.column
+        names = np.array(str_column(table, col), dtype=object)
+        pattern = re.compile(pos.from_name.pattern)
+        ra, dec = np.full(n, np.nan), np.full(n, np.nan)
+        for i, s in enumerate(names):
+            m = pattern.search(s)
+            if m:
+                g = m.groupdict()
+                ra[i] = 15.0 * (float(g["rah"]) + float(g["ram"]) / 60 + float(g["ras"]) / 3600)
+                sign = -1.0 if g["sign"] == "-" else 1.0
+                dec[i] = sign * (
+                    float(g["decd"]) + float(g["decm"]) / 60 + float(g.get("decs") or 0) / 3600
+                )
+        rows.reject(~np.isfinite(ra), col, names, _NAME_FAIL)
+        ra_col = dec_col = col
+    else:
+        assert pos.ra is not None and pos.dec is not None
+        ra_raw, ra_unit = _values(table, spec, pos.ra, "angle", path)
+        dec_raw, dec_unit = _values(table, spec, pos.dec, "angle", path)
+        ra = (ra_raw * ra_unit.unit).to_value(u.deg)
+        dec = (dec_raw * dec_unit.unit).to_value(u.deg)
+        ra_col, dec_col = pos.ra.column, pos.dec.column
+        rows.reject(~np.isfinite(ra), ra_col, ra_raw, "RA missing or not finite")
+        rows.reject(~np.isfinite(dec), dec_col, dec_raw, "Dec missing or not finite")
+    bad_dec = np.isfinite(dec) & ((dec < -90) | (dec > 90))
+    rows.reject(bad_dec, dec_col, dec, "Dec out of range [-90, 90] deg")
+    if pos.frame != "icrs":
+        good = rows.ok & np.isfinite(ra) & np.isfinite(dec)
+        c = SkyCoord(ra[good] * u.deg, dec[good] * u.deg, frame=pos.frame).icrs
+        ra, dec = ra.copy(), dec.copy()
+        ra[good], dec[good] = c.ra.deg, c.dec.deg
+    ra = np.where(np.isclose(ra, 360.0, rtol=0, atol=1e-9), 0.0, ra)
+    bad_ra = np.isfinite(ra) & ((ra < 0) | (ra >= 360))
+    rows.reject(bad_ra, ra_col, ra, "RA out of range [0, 360) deg")
+    return ra, dec
+
+
+def _h_factor(unit: ParsedUnit, convention: str, h: float) -> float:
+    """Factor turning a value in ``unit`` (with ``convention``) into ``unit.unit * h^-1``."""
+    if convention == "unit":
+        return unit.to_h_inverse(h)
+    if convention == "h^-1":
+        return 1.0
+    if convention == "h70^-1":
+        return 0.7
+    return h  # "none": physical units for the catalogue's h
+
+
+def _masses(
+    table: Table,
+    spec: CatalogueSpec,
+    ms: MassSpec,
+    z: np.ndarray,
+    rows: _Rows,
+    path: Path,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    raw, unit = _values(table, spec, ms, "mass", path)
+    h = spec.cosmology.h
+    hf = _h_factor(unit, ms.h_convention, h)
+    scale = unit.unit.to(u.Msun) * hf
+    with np.errstate(all="ignore"):
+        m = (10.0**raw if ms.log10 else raw) * scale
+        bad = ~np.isfinite(m) | (m <= 0)
+        reason = "mass missing, not finite or not positive"
+        rows.reject(bad, ms.column, raw, reason, skip=ms.required)
+        logm = np.where(bad, np.nan, np.log10(np.where(bad, 1.0, m)))
+        wild = np.isfinite(logm) & ((logm < _LOG10_MASS_RANGE[0]) | (logm > _LOG10_MASS_RANGE[1]))
+        rows.reject(
+            wild,
+            ms.column,
+            raw,
+            f"log10(M / h^-1 Msun) outside {_LOG10_MASS_RANGE} after unit conversion "
+            "(wrong unit, or a log10 column not marked log10?)",
+            skip=ms.required,
+        )
+        logm[wild] = np.nan
+        err = _mass_errors(table, spec, ms, raw, m, h, rows, path)
+    hnote = {
+        "unit": f"unit {unit.text!r}",
+        "h^-1": "values in h^-1 Msun",
+        "h70^-1": "values in h70^-1 Msun",
+        "none": f"physical Msun for h={h:.4g}",
+    }
+    note = (
+        f"{spec.name}: column {ms.column} ({'log10 ' if ms.log10 else ''}{ms.definition}, "
+        f"{hnote[ms.h_convention]}) -> h^-1 Msun x{hf:.4g}"
+    )
+    if ms.definition != "500c":
+        good = np.isfinite(logm) & rows.ok
+        conv = convert_mass_definition(
+            10.0 ** logm[good], z[good], ms.definition, "500c", spec.cosmology
+        )
+        ratio = conv / 10.0 ** logm[good]
+        logm = logm.copy()
+        logm[good] = np.log10(conv)
+        note += (
+            f"; M{ms.definition}->M500c with an NFW profile and the diemer19 c(M) model "
+            f"(colossus, cosmology {spec.cosmology.name}); M500c/M{ms.definition} median "
+            f"{np.median(ratio) if ratio.size else float('nan'):.3f}; errors kept in dex"
+        )
+    notes.append(note)
+    return logm, err, note
+
+
+def _mass_errors(
+    table: Table,
+    spec: CatalogueSpec,
+    ms: MassSpec,
+    raw: np.ndarray,
+    m: np.ndarray,
+    h: float,
+    rows: _Rows,
+    path: Path,
+) -> np.ndarray:
+    n = len(raw)
+    if not (ms.error or ms.error_lo):
+        return np.full(n, np.nan)
+
+    def to_dex(col: str, upper: bool) -> np.ndarray:
+        e = float_column(table, col, path=path)
+        if ms.error_log10 or (ms.log10 and ms.error_unit is None):
+            return e  # errors in dex (a log10 column's errors are, unless given a unit)
+        text = ms.error_unit if ms.error_unit is not None else (ms.unit or column_unit(table, col))
+        eu = spec.unit(ColumnRef(column=col, unit=text or ""), None, "mass")
+        e_h = e * eu.unit.to(u.Msun) * _h_factor(eu, ms.h_convention, h)
+        with np.errstate(all="ignore"):
+            if upper:
+                return np.log10((m + e_h) / m)
+            return np.where(m - e_h > 0, np.log10(m / (m - e_h)), np.nan)
+
+    with np.errstate(all="ignore"):
+        if ms.error:
+            dex = to_dex(ms.error, True)
+            col = ms.error
+        else:
+            lo, hi = to_dex(ms.error_lo, False), to_dex(ms.error_hi, True)  # type: ignore[arg-type]
+            dex = np.where(np.isfinite(lo), 0.5 * (lo + hi), hi)
+            col = ms.error_hi
+    bad = np.isfinite(m) & (m > 0) & ~(np.isfinite(dex) & (dex > 0))
+    rows.reject(bad, col, dex, "mass error missing or not positive", skip=False)
+    return np.where(bad, np.nan, dex)
+
+
+def r500c_from_m500c(log10_m500c_h: np.ndarray, z: np.ndarray, spec: CatalogueSpec) -> np.ndarray:
+    """R500c [proper h^-1 Mpc] = (3 M500c / (4 pi 500 rho_c(z)))^(1/3).
+
+    With M in h^-1 Msun and rho_c(z) = rho_c0 E(z)^2 in h^2 Msun Mpc^-3 the radius comes out in
+    h^-1 Mpc (proper).
+    """
+    cosmo = spec.cosmology.astropy()
+    rho_c0_h2 = (cosmo.critical_density0 / cosmo.h**2).to_value(u.Msun / u.Mpc**3)
+    rho = rho_c0_h2 * np.asarray(cosmo.efunc(z)) ** 2
+    return (3.0 * 10.0 ** np.asarray(log10_m500c_h) / (4.0 * math.pi * 500.0 * rho)) ** (1 / 3)
+
+
+def _radii(
+    table: Table,
+    spec: CatalogueSpec,
+    rs: RadiusSpec | None,
+    z: np.ndarray,
+    logm: np.ndarray | None,
+    rows: _Rows,
+    path: Path,
+    notes: list[str],
+) -> np.ndarray | None:
+    derived = None
+    if logm is not None:
+        with np.errstate(all="ignore"):
+            derived = np.where(np.isfinite(logm) & (z > 0), r500c_from_m500c(logm, z, spec), np.nan)
+    if rs is None or rs.definition != "500c":
+        if derived is not None:
+            notes.append(f"{spec.name}: r500c_mpc_h derived from M500c and rho_c(z)")
+        return derived
+    raw = float_column(table, rs.column, path=path)
+    unit = spec.unit(rs, column_unit(table, rs.column), None)
+    with np.errstate(all="ignore"):
+        if unit.unit.physical_type == "angle":
+            cosmo = spec.cosmology.astropy()
+            zz = np.where(np.isfinite(z) & (z > 0), z, 1.0)
+            da_h = cosmo.angular_diameter_distance(zz).to_value(u.Mpc) * cosmo.h
+            r = (raw * unit.unit).to_value(u.rad) * da_h
+        elif unit.unit.physical_type == "length":
+            r = raw * unit.unit.to(u.Mpc) * _h_factor(unit, rs.h_convention, spec.cosmology.h)
+        else:
+            raise CatalogueReadError(
+                f"{path}: radius column {rs.column!r} has unit {unit.text!r}; need a length or angle"
+            )
+    bad = ~(np.isfinite(r) & (r > 0))
+    rows.reject(bad & rows.ok, rs.column, raw, "R500c missing or not positive", skip=False)
+    r = np.where(bad, np.nan, r)
+    if derived is not None:
+        r = np.where(np.isfinite(r), r, derived)
+    return r
+
+
+def _observables(table: Table, spec: CatalogueSpec, rows: _Rows, path: Path) -> list:
+
+    getters = []
+    for o in spec.all_observables():
+        raw, unit = _values(table, spec, o, _PHYSICAL[o.kind], path)
+        store = u.Unit(o.store_unit) if o.store_unit else unit.unit
+        with np.errstate(all="ignore"):
+            vals = (10.0**raw if o.log10 else raw) * unit.unit.to(store)
+        bad = ~np.isfinite(vals)
+        if o.kind in ("luminosity", "flux", "sigma_v", "richness", "n_gal"):
+            bad |= vals <= 0
+        rows.reject(
+            bad, o.column, raw, f"{o.name} missing, not finite or not positive", skip=o.required
+        )
+        err = None
+        if o.error:
+            e = float_column(table, o.error, path=path)
+            eu = spec.unit(
+                ColumnRef(
+                    column=o.error, unit=o.error_unit if o.error_unit is not None else o.unit
+                ),
+                column_unit(table, o.error),
+                None,
+            )
+            err = e * eu.unit.to(store)
+        note = o.note + (f" [{o.band_kev[0]}-{o.band_kev[1]} keV]" if o.band_kev else "")
+        unit_str = "" if store == u.dimensionless_unscaled else store.to_string()
+        getters.append(_getter(o.name, vals, bad, err, unit_str, note.strip()))
+    return getters
+
+
+def _getter(name, vals, bad, err, unit_str, note):
+    def get(i: int) -> ObservableValue | None:
+        if bad[i]:
+            return None
+        e = None if err is None or not np.isfinite(err[i]) or err[i] < 0 else float(err[i])
+        return ObservableValue(name, float(vals[i]), unit_str, e, note)
+
+    return get
