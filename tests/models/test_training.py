@@ -46,6 +46,57 @@ def test_best_weights_restored(arrays32: ClusterArrays) -> None:
     assert np.mean((p - y) ** 2) == pytest.approx(min(r.history["val_loss"]), rel=1e-4)
 
 
+def test_weights_of_the_best_not_the_last_epoch_are_returned(
+    arrays32: ClusterArrays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Script the validation losses so that the best epoch (1) is neither the first nor the last,
+    # and record the weights the network had when each validation loss was measured.
+    import copy
+
+    import models.training as training
+
+    scripted = iter([0.9, 0.2, 0.5, 0.7])
+    seen: list[dict[str, torch.Tensor]] = []
+    real_evaluate = training._evaluate
+
+    def evaluate(model, *args, **kwargs):
+        real_evaluate(model, *args, **kwargs)
+        seen.append(copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()}))
+        return next(scripted)
+
+    monkeypatch.setattr(training, "_evaluate", evaluate)
+    cfg = tiny_config("single", training={"max_epochs": 4, "patience": 10, "learning_rate": 3e-3})
+    r = train_fold(arrays32, cfg, 1)
+    assert r.history["val_loss"] == [0.9, 0.2, 0.5, 0.7] and r.history["best_epoch"] == 1
+    returned = r.model_state.state_dict
+    assert any(not torch.equal(seen[1][k], seen[-1][k]) for k in returned)  # weights moved on
+    for k, v in returned.items():
+        torch.testing.assert_close(v, seen[1][k], rtol=0, atol=0)
+    # and the fold's out-of-fold predictions are those of the best epoch's network
+    best = ModelState(r.model_state.network, seen[1])
+    np.testing.assert_allclose(
+        predict(best, r.preprocessing, arrays32.subset(r.split.test)), r.test_prediction, atol=1e-6
+    )
+
+
+def test_preprocessing_ignores_the_test_fold(arrays32: ClusterArrays) -> None:
+    # Normalisation statistics come from the training folds only (science.md, flaw 5): wildly
+    # corrupting the held-out fold's images must not change them.
+    from dataclasses import replace
+
+    cfg = tiny_config("single", training={"max_epochs": 1})
+    fold = 0
+    images = arrays32.images.astype(np.int64)
+    corrupted = images.copy()
+    test = make_folds(arrays32) == fold
+    assert test.any() and not test.all()
+    corrupted[test] *= 1_000_000
+    clean = train_fold(replace(arrays32, images=images), cfg, fold)
+    dirty = train_fold(replace(arrays32, images=corrupted), cfg, fold)
+    np.testing.assert_array_equal(clean.split.test, np.flatnonzero(test))
+    assert dirty.preprocessing == clean.preprocessing
+
+
 def test_early_stopping(arrays32: ClusterArrays) -> None:
     # A vanishing learning rate: the validation loss never improves after epoch 0.
     cfg = tiny_config("single", training={"max_epochs": 50, "patience": 2, "learning_rate": 1e-30})
