@@ -97,6 +97,44 @@ def test_preprocessing_ignores_the_test_fold(arrays32: ClusterArrays) -> None:
     assert dirty.preprocessing == clean.preprocessing
 
 
+def test_out_of_fold_predictions_are_aligned_with_their_clusters(arrays32: ClusterArrays) -> None:
+    # Each cluster's out-of-fold prediction is what its own fold's network says about it alone.
+    cfg = tiny_config("single", training={"max_epochs": 1}, cv={"folds": [0, 3]})
+    res = cross_validate(arrays32, cfg)
+    covered = np.isin(res.folds, [0, 3])
+    assert np.all(np.isfinite(res.prediction[covered])) and np.all(
+        np.isnan(res.prediction[~covered])
+    )
+    for r in res.fold_results:
+        assert np.all(res.folds[r.split.test] == r.fold)
+        spread = np.ptp(r.test_prediction)
+        assert spread > 1e-4  # the predictions differ, so a misplaced one shows
+        for i in r.split.test:
+            alone = predict(r.model_state, r.preprocessing, arrays32.subset(np.array([i])))
+            assert res.prediction[i] == pytest.approx(alone[0], abs=1e-5)
+
+
+def test_assembled_predictions_follow_the_test_indices_in_any_order() -> None:
+    # Folds whose test clusters are listed out of order, each "predicting" the true masses.
+    from models.crossval import assemble
+    from models.cv import FoldSplit
+    from models.training import FoldResult
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(13.5, 15.0, 40)
+    folds = rng.integers(0, 4, truth.size)
+    results = []
+    for f in (2, 0, 3, 1):
+        test = rng.permutation(np.flatnonzero(folds == f))
+        split = FoldSplit(f, np.flatnonzero(folds != f), np.array([], int), test)
+        for member in (1, 0):  # ensemble members of a fold, also out of order
+            results.append(
+                FoldResult(f, member, split, None, None, truth[test] + 0.01 * member, None)
+            )
+    res = assemble(tiny_config("single"), folds, results)
+    np.testing.assert_allclose(res.prediction, truth + 0.005, rtol=0, atol=1e-12)
+
+
 def test_early_stopping(arrays32: ClusterArrays) -> None:
     # A vanishing learning rate: the validation loss never improves after epoch 0.
     cfg = tiny_config("single", training={"max_epochs": 50, "patience": 2, "learning_rate": 1e-30})
