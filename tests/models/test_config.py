@@ -7,8 +7,8 @@ import pytest
 from models.config import RunConfig
 
 # Ho et al. (2023), arXiv:2303.00005 v2, Sect. 3, and the authors' notebook
-# (McWilliamsCenter/halo_cnn, notebooks/run-multi-final.ipynb), as summarised in
-# the project brief shared/science.md ("Networks ...", "Preprocessing details", "Image preprocessing").
+# (McWilliamsCenter/halo_cnn, notebooks/run-multi-final.ipynb), as summarised in the project
+# brief shared/science.md ("Networks ...", "Preprocessing details", "Image preprocessing").
 PAPER_COMMON = {
     "training.learning_rate": 1e-3,  # Adam lr 1e-3
     "training.patience": 20,  # early stopping on val_loss, patience 20
