@@ -50,7 +50,8 @@ def is_transient(exc: BaseException | None) -> bool:
         if isinstance(exc, TRANSIENT_ERRORS):
             # A data error surfacing as OperationalError (e.g. division by zero) is not transient.
             orig = getattr(exc, "orig", None)
-            pgcode = getattr(orig, "pgcode", None)
+            # psycopg 3 (the default driver) names the SQLSTATE ``sqlstate``, psycopg2 ``pgcode``
+            pgcode = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
             return pgcode is None or pgcode[:2] in {"08", "40", "53", "57"}
         exc = exc.__cause__
         seen += 1

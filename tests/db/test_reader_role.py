@@ -73,6 +73,19 @@ def test_reader_reads_results(reader: sa.Connection, results_db: tuple[str, Seed
         assert sum(s.n for s in stats) > 100
 
 
+def test_reader_holds_no_execute_privilege_on_refresh_results(reader: sa.Connection) -> None:
+    # Functions are executable by PUBLIC by default; refresh_results() rebuilds the summary
+    # (a write), so the migration revokes that and grants the reader only the read functions.
+    def can_execute(signature: str) -> bool:
+        return reader.scalar(
+            sa.text("SELECT has_function_privilege(:r, :f, 'EXECUTE')"),
+            {"r": READER, "f": signature},
+        )
+
+    assert can_execute("refresh_results()") is False
+    assert can_execute("scatter_by_mass(integer, double precision[], text)") is True
+
+
 @pytest.mark.parametrize(
     "table",
     [

@@ -188,6 +188,60 @@ def test_trigger_kept_copies_follow_the_cluster(session: Session, seeded: Seeded
     _assert_matches(stats, numpy_bins(log_m, resid, list(results.MASS_EDGES)))
 
 
+def test_updating_a_clusters_redshift_moves_its_predictions_to_the_new_z_bin(
+    session: Session, seeded: Seeded
+) -> None:
+    run_id = seeded.run_ids["single"]
+    i = int(np.flatnonzero(seeded.redshift < results.Z_EDGES[1])[0])  # a low-z cluster
+    before = results.scatter(session, run_id=run_id, by="z")
+    # Re-measuring only the redshift (the mass is unchanged) moves the cluster to the top z bin.
+    session.execute(
+        sa.update(tables.Cluster)
+        .where(tables.Cluster.id == int(seeded.cluster_ids[i]))
+        .values(redshift=0.45)
+    )
+    after = results.scatter(session, run_id=run_id, by="z")
+    assert [a.n - b.n for a, b in zip(after, before, strict=True)] == [-1, 0, 1]
+    z = seeded.redshift.copy()
+    z[i] = 0.45
+    resid = seeded.pred["single"] - seeded.log10_m
+    _assert_matches(after, numpy_bins(z, resid, list(results.Z_EDGES)))
+
+
+def test_values_on_bin_edges_fall_in_the_upper_bin_and_the_top_edge_is_excluded(
+    session: Session, seeded: Seeded
+) -> None:
+    # Bins are half-open [lo, hi): a mass exactly on an inner edge counts once, in the bin above
+    # it; a mass exactly on the top edge (15.1) is outside every bin.
+    run_id = seeded.run_ids["multi"]
+    edges = list(results.MASS_EDGES)
+    inner, top = 14.0, edges[-1]
+    assert inner in edges[1:-1]
+    before = results.scatter(session, run_id=run_id, by="mass")
+    lowest = int(np.flatnonzero(seeded.log10_m < edges[1])[0])  # two clusters of the bottom bin
+    second = int(np.flatnonzero(seeded.log10_m < edges[1])[1])
+    for i, mass in ((lowest, inner), (second, top)):
+        session.execute(
+            sa.update(tables.Cluster)
+            .where(tables.Cluster.id == int(seeded.cluster_ids[i]))
+            .values(log10_m500c=mass)
+        )
+    after = results.scatter(session, run_id=run_id, by="mass")
+    k_inner = edges.index(inner)  # the bin [14.0, 14.25)
+    change = [0] * len(before)
+    change[0] = -2
+    change[k_inner] = 1
+    assert [a.n - b.n for a, b in zip(after, before, strict=True)] == change
+    log_m = seeded.log10_m.copy()
+    log_m[[lowest, second]] = inner, top
+    resid = seeded.pred["multi"] - log_m
+    _assert_matches(after, numpy_bins(log_m, resid, edges))
+    # the same on a custom z grid whose top edge is a redshift present in the data
+    z_top = float(seeded.redshift.max())
+    stats = results.scatter(session, run_id=run_id, by="z", z_edges=[0.0, 0.25, z_top])
+    assert sum(s.n for s in stats) == int(np.sum(seeded.redshift < z_top))
+
+
 def test_summary_after_refresh_matches_the_functions(session: Session, seeded: Seeded) -> None:
     results.refresh(session)
     rows = results.summary(session, axis="mass", source="run")

@@ -178,3 +178,22 @@ def test_progress_callback_counts_clusters() -> None:
         progress=seen.append,
     )
     assert seen == sorted(seen) and seen[-1] == 10
+
+
+def test_snapshots_draw_independent_survey_conditions(small_cat: MockCatalogue) -> None:
+    # Every (snapshot, batch) has its own random stream: the clusters of one snapshot do not
+    # repeat the exposures, hydrogen columns or merger states of another's.
+    t = small_cat.truth
+    snap = np.asarray(t["snapshot"])
+    first = [np.flatnonzero(snap == s)[:32] for s in (0, 1)]  # the first batch of each
+    assert all(idx.size == 32 for idx in first)
+    exposure = np.asarray(t["exposure"].value)
+    nh = np.asarray(t["nH"].value)
+    merger = np.asarray(t["merger"], dtype=bool)
+    # continuous log-normal draws: no value appears in both snapshots
+    assert np.intersect1d(exposure[snap == 0], exposure[snap == 1]).size == 0
+    assert np.intersect1d(nh[snap == 0], nh[snap == 1]).size == 0
+    a, b = first
+    for x in (np.log(exposure), np.log(nh)):
+        assert abs(np.corrcoef(x[a], x[b])[0, 1]) < 0.6  # independent: |r| ~ 1/sqrt(32)
+    assert merger.any() and not np.array_equal(merger[a], merger[b])

@@ -94,3 +94,17 @@ def test_bootstrap_interval_is_seeded_and_brackets() -> None:
     assert scatter.low < scatter.value < scatter.high and bias.low < bias.value < bias.high
     none = bootstrap(lambda i: float(len(i)), snap, n_boot=0)
     assert none.low == none.value == none.high == snap.size
+
+
+def test_falling_proxy_has_the_positive_scatter_of_its_mirror() -> None:
+    # A proxy that falls with mass (1/s) carries the same information as s: the same residual
+    # std and a slope of opposite sign, so its mass scatter std / |alpha| is the same, positive.
+    rng, logm, snap, mu = _sample(900)
+    rising = np.exp(1.2 * mu + 0.3 * rng.standard_normal(mu.size))
+    falling = 1.0 / rising
+    fit = fit_proxy_snapshot(logm[snap == 0], falling[snap == 0], 0)
+    assert fit.slope < 0 < fit.sigma_lnm
+    up = proxy_scatter(logm, rising, snap)
+    down = proxy_scatter(logm, falling, snap)
+    assert down > 0
+    assert down == pytest.approx(up, rel=1e-9)

@@ -18,6 +18,14 @@ def test_octants_of_the_box() -> None:
     np.testing.assert_array_equal(octant_folds(np.array([[L + q, q, q], [-q, q, q]]), L), [0, 4])
 
 
+def test_a_cluster_exactly_on_the_mid_plane_belongs_to_the_upper_octant() -> None:
+    # Folds are half-open boxes [0, L/2) and [L/2, L) along each axis: x = L/2 is "upper".
+    L = 352.0
+    h, q = 0.5 * L, 0.25 * L
+    pos = np.array([[h, q, q], [q, h, q], [q, q, h], [h, h, h], [np.nextafter(h, 0), q, q]])
+    np.testing.assert_array_equal(octant_folds(pos, L), [4, 2, 1, 7, 0])
+
+
 def test_uniform_positions_fill_eight_folds() -> None:
     pos = np.random.default_rng(0).uniform(0, 352, (4000, 3))
     counts = np.bincount(octant_folds(pos, 352.0))

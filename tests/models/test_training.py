@@ -46,6 +46,95 @@ def test_best_weights_restored(arrays32: ClusterArrays) -> None:
     assert np.mean((p - y) ** 2) == pytest.approx(min(r.history["val_loss"]), rel=1e-4)
 
 
+def test_weights_of_the_best_not_the_last_epoch_are_returned(
+    arrays32: ClusterArrays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Script the validation losses so that the best epoch (1) is neither the first nor the last,
+    # and record the weights the network had when each validation loss was measured.
+    import copy
+
+    import models.training as training
+
+    scripted = iter([0.9, 0.2, 0.5, 0.7])
+    seen: list[dict[str, torch.Tensor]] = []
+    real_evaluate = training._evaluate
+
+    def evaluate(model, *args, **kwargs):
+        real_evaluate(model, *args, **kwargs)
+        seen.append(copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()}))
+        return next(scripted)
+
+    monkeypatch.setattr(training, "_evaluate", evaluate)
+    cfg = tiny_config("single", training={"max_epochs": 4, "patience": 10, "learning_rate": 3e-3})
+    r = train_fold(arrays32, cfg, 1)
+    assert r.history["val_loss"] == [0.9, 0.2, 0.5, 0.7] and r.history["best_epoch"] == 1
+    returned = r.model_state.state_dict
+    assert any(not torch.equal(seen[1][k], seen[-1][k]) for k in returned)  # weights moved on
+    for k, v in returned.items():
+        torch.testing.assert_close(v, seen[1][k], rtol=0, atol=0)
+    # and the fold's out-of-fold predictions are those of the best epoch's network
+    best = ModelState(r.model_state.network, seen[1])
+    np.testing.assert_allclose(
+        predict(best, r.preprocessing, arrays32.subset(r.split.test)), r.test_prediction, atol=1e-6
+    )
+
+
+def test_preprocessing_ignores_the_test_fold(arrays32: ClusterArrays) -> None:
+    # Normalisation statistics come from the training folds only (science.md, flaw 5): wildly
+    # corrupting the held-out fold's images must not change them.
+    from dataclasses import replace
+
+    cfg = tiny_config("single", training={"max_epochs": 1})
+    fold = 0
+    images = arrays32.images.astype(np.int64)
+    corrupted = images.copy()
+    test = make_folds(arrays32) == fold
+    assert test.any() and not test.all()
+    corrupted[test] *= 1_000_000
+    clean = train_fold(replace(arrays32, images=images), cfg, fold)
+    dirty = train_fold(replace(arrays32, images=corrupted), cfg, fold)
+    np.testing.assert_array_equal(clean.split.test, np.flatnonzero(test))
+    assert dirty.preprocessing == clean.preprocessing
+
+
+def test_out_of_fold_predictions_are_aligned_with_their_clusters(arrays32: ClusterArrays) -> None:
+    # Each cluster's out-of-fold prediction is what its own fold's network says about it alone.
+    cfg = tiny_config("single", training={"max_epochs": 1}, cv={"folds": [0, 3]})
+    res = cross_validate(arrays32, cfg)
+    covered = np.isin(res.folds, [0, 3])
+    assert np.all(np.isfinite(res.prediction[covered])) and np.all(
+        np.isnan(res.prediction[~covered])
+    )
+    for r in res.fold_results:
+        assert np.all(res.folds[r.split.test] == r.fold)
+        spread = np.ptp(r.test_prediction)
+        assert spread > 1e-4  # the predictions differ, so a misplaced one shows
+        for i in r.split.test:
+            alone = predict(r.model_state, r.preprocessing, arrays32.subset(np.array([i])))
+            assert res.prediction[i] == pytest.approx(alone[0], abs=1e-5)
+
+
+def test_assembled_predictions_follow_the_test_indices_in_any_order() -> None:
+    # Folds whose test clusters are listed out of order, each "predicting" the true masses.
+    from models.crossval import assemble
+    from models.cv import FoldSplit
+    from models.training import FoldResult
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(13.5, 15.0, 40)
+    folds = rng.integers(0, 4, truth.size)
+    results = []
+    for f in (2, 0, 3, 1):
+        test = rng.permutation(np.flatnonzero(folds == f))
+        split = FoldSplit(f, np.flatnonzero(folds != f), np.array([], int), test)
+        for member in (1, 0):  # ensemble members of a fold, also out of order
+            results.append(
+                FoldResult(f, member, split, None, None, truth[test] + 0.01 * member, None)
+            )
+    res = assemble(tiny_config("single"), folds, results)
+    np.testing.assert_allclose(res.prediction, truth + 0.005, rtol=0, atol=1e-12)
+
+
 def test_early_stopping(arrays32: ClusterArrays) -> None:
     # A vanishing learning rate: the validation loss never improves after epoch 0.
     cfg = tiny_config("single", training={"max_epochs": 50, "patience": 2, "learning_rate": 1e-30})

@@ -138,3 +138,36 @@ def test_attribution_rows_and_product(jobs_env: dict, trained: dict) -> None:
     assert _scalar(url, "SELECT count(*) FROM products WHERE kind = 'saliency'") == 1
     for path in out["saliency"]["figures"].values():
         assert Path(path).stat().st_size > 1000
+
+
+def test_attribution_r500c_in_pixels_matches_the_angular_sizes(
+    jobs_env: dict, trained: dict
+) -> None:
+    # R500c (proper) and the map pixel (comoving, 2 x 2.3 h^-1 Mpc / 128) seen at the cluster's
+    # redshift: R500c in pixels is the ratio of their angles, from D_A and D_M computed by
+    # astropy (h = 1 so that lengths are in h^-1 Mpc; the ratio does not depend on cosmology).
+    import astropy.units as u
+    from astropy.cosmology import FlatLambdaCDM
+
+    from services.jobs.attribute import attribute_job
+
+    url, run_id = jobs_env["url"], trained["run_id"]
+    attribute_job(run_id, methods=("saliency",), max_clusters=4, n_boot=20)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.redshift, c.r500c_mpc_h, (a.summary->>'r500c_pix')::float "
+                "FROM attributions a JOIN clusters c ON c.id = a.cluster_id "
+                "WHERE a.run_id = :r AND a.method = 'saliency'"
+            ),
+            {"r": run_id},
+        ).all()
+    engine.dispose()
+    assert len(rows) == 4 and min(z for z, _, _ in rows) > 0.05
+    cosmo = FlatLambdaCDM(H0=100.0, Om0=0.3)
+    pixel_comoving = 2 * 2.3 / 128 * u.Mpc
+    for z, r500c, r500c_pix in rows:
+        theta_r500c = (r500c * u.Mpc / cosmo.angular_diameter_distance(z)).decompose()
+        theta_pixel = (pixel_comoving / cosmo.comoving_transverse_distance(z)).decompose()
+        assert r500c_pix == pytest.approx(float(theta_r500c / theta_pixel), rel=1e-6)
