@@ -113,8 +113,9 @@ def test_bad_precision_settings_are_refused() -> None:
         pass
 
 
-def test_this_machine_auto_follows_its_flags() -> None:
+def test_this_machine_auto_follows_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever CPU runs the tests: 'auto' is bf16 exactly when its flags say native bf16."""
+    monkeypatch.setattr(runtime, "cpu_flags", cpu_flags)  # the real flags (conftest pins fp32)
     flags = cpu_flags()
     native = bool(flags and {"avx512_bf16", "amx_bf16"} & flags)
     assert resolve_precision("auto", CPU) == ("bf16" if native else "fp32")
