@@ -9,15 +9,15 @@ channels-last, CPU micro-batches of 10 as the trainer default). Rounds alternate
 variants, so machine load hits both alike; the ratio is taken per round and its median
 reported.
 
-``--compile`` instead times the single-band CNN's trainer step (batch 50, channels-last,
-micro-batches of 10) eager vs ``torch.compile``, in alternating rounds, and reports the
-compile time of the first call.
+``--single compile`` / ``--single bf16`` instead time the single-band CNN's trainer step
+(batch 50, channels-last, micro-batches of 10) eager fp32 vs ``torch.compile`` / vs bf16
+autocast, in alternating rounds (with the time of the first call: compilation).
 
 Usage::
 
     python benchmarks/bench_multimodal_step.py [--configs paper,reduced] [--rounds 3]
         [--steps 2] [--threads 2] [--json out.json]
-    python benchmarks/bench_multimodal_step.py --compile [--rounds 3] [--steps 6]
+    python benchmarks/bench_multimodal_step.py --single compile [--rounds 3] [--steps 6]
 """
 
 from __future__ import annotations
@@ -111,8 +111,13 @@ def multimodal(config: str, rounds: int, steps: int, batch: int = 100) -> dict:
     }
 
 
-def compile_single(rounds: int, steps: int, batch: int = 50) -> dict:
-    """Single-band trainer step, eager vs ``torch.compile``, alternating rounds."""
+def single_band(rounds: int, steps: int, mode: str, batch: int = 50) -> dict:
+    """Single-band trainer step, eager fp32 vs ``mode``, alternating rounds.
+
+    ``mode="compile"``: ``torch.compile`` of the network (the first call, which compiles the
+    forward and backward graphs, is timed separately); ``mode="bf16"``: bf16 autocast
+    (``precision="bf16"``; emulated on CPUs without AVX512-BF16/AMX).
+    """
     torch.manual_seed(0)
     net = to_memory_format(SingleBandCNN(), True)
     opt = torch.optim.Adam(parameter_groups(net, 1e-4), lr=1e-3)
@@ -121,34 +126,37 @@ def compile_single(rounds: int, steps: int, batch: int = 50) -> dict:
     x = torch.randn(batch, 1, 128, 128, generator=g)
     y = torch.rand(batch, generator=g) * 2 - 1
     dev = torch.device("cpu")
-    compiled = torch.compile(net)
-    variants = {"eager": net, "compiled": compiled}
+    other = torch.compile(net) if mode == "compile" else net
+    variants = {"eager": (net, "fp32"), mode: (other, "bf16" if mode == "bf16" else "fp32")}
 
-    def make_step(model: nn.Module):
+    def make_step(model: nn.Module, precision: str):
         def step(_: int) -> None:
-            train_step(model, opt, loss, x, None, y, device=dev, channels_last=True, micro_batch=10)
+            train_step(
+                model, opt, loss, x, None, y, device=dev, channels_last=True, micro_batch=10,
+                precision=precision,
+            )  # fmt: skip
 
         return step
 
     t0 = time.perf_counter()
-    make_step(compiled)(0)  # compiles (forward and backward graphs)
-    compile_s = time.perf_counter() - t0
+    make_step(*variants[mode])(0)  # compiles when mode == "compile"
+    first_call_s = time.perf_counter() - t0
     rates: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(rounds):
-        for name, model in variants.items():
-            step = make_step(model)
+        for name, (model, precision) in variants.items():
+            step = make_step(model, precision)
             step(0)
             rates[name].append(_timed(step, steps, batch))
         print(
-            f"compile round {r + 1}: "
+            f"{mode} round {r + 1}: "
             + "  ".join(f"{n} {v[-1]:.1f}" for n, v in rates.items())
             + " images/s",
             flush=True,
         )
-    ratios = [c / e for c, e in zip(rates["compiled"], rates["eager"], strict=True)]
+    ratios = [c / e for c, e in zip(rates[mode], rates["eager"], strict=True)]
     return {
         "batch": batch,
-        "first_call_s": compile_s,
+        "first_call_s": first_call_s,
         "images_per_s": rates,
         "median_images_per_s": {n: statistics.median(v) for n, v in rates.items()},
         "ratio_per_round": ratios,
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--single", choices=["compile", "bf16"], default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -173,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_start": list(os.getloadavg()),
     }
-    if args.compile:
-        result["compile"] = compile_single(args.rounds, args.steps)
+    if args.single:
+        result[args.single] = single_band(args.rounds, args.steps, args.single)
     else:
         for c in args.configs.split(","):
             if c not in CONFIGS:
