@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from models.errors import ModelConfigError
 from models.registry import NETWORKS, NetworkName, build_network
+from models.runtime import PrecisionSetting
 
 __all__ = [
     "NetworkSpec",
@@ -63,8 +64,13 @@ class TrainingConfig(_Strict):
     l2: float = Field(1e-4, ge=0)
     seed: int = 0
     device: str = "auto"
-    #: Mixed precision (bf16/fp16 autocast) on CUDA only; ignored on CPU.
+    #: Allow mixed precision under ``precision: auto`` (False: auto means fp32 everywhere).
     amp: bool = True
+    #: ``auto``: bf16 autocast only where the hardware computes bf16 natively (CUDA with bf16,
+    #: else fp16; CPUs with AVX512-BF16 or AMX-BF16), fp32 elsewhere; ``fp32``: never autocast;
+    #: ``bf16``: always (emulated, slower, on other CPUs). The precision actually used is logged
+    #: and recorded in each fold's history (``models.runtime.resolve_precision``).
+    precision: PrecisionSetting = "auto"
     #: NHWC memory format (oneDNN's fast path for these small convolutions on CPU).
     channels_last: bool = True
     #: On CPU only: split each batch into chunks of this size for the forward/backward pass
@@ -111,6 +117,10 @@ class CVConfig(_Strict):
     folds: list[int] | None = None
 
 
+#: (section, setting, default) added after run keys were in use; omitted from the key at default.
+_KEY_NEUTRAL_DEFAULTS: tuple[tuple[str, str, Any], ...] = (("training", "precision", "auto"),)
+
+
 class RunConfig(_Strict):
     """Everything that defines a run; hashed into the run key."""
 
@@ -133,8 +143,17 @@ class RunConfig(_Strict):
         return self
 
     def canonical_json(self) -> str:
-        """Sorted, compact JSON of the full configuration."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Sorted, compact JSON of the full configuration.
+
+        Settings added after run keys were first stored are left out while they hold their
+        default (``_KEY_NEUTRAL_DEFAULTS``), so configurations that do not use them keep their
+        run key.
+        """
+        data = self.model_dump(mode="json")
+        for section, name, default in _KEY_NEUTRAL_DEFAULTS:
+            if data[section].get(name) == default:
+                del data[section][name]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def key(self) -> str:
         """sha256 of :meth:`canonical_json` (the run key)."""

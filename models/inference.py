@@ -8,6 +8,7 @@ spec + weights), the fold's :class:`~models.preprocessing.Preprocessing` and a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,19 @@ from models.errors import CheckpointError, DataError
 from models.networks import MassNetwork
 from models.preprocessing import Preprocessing
 from models.registry import build_network
-from models.runtime import autocast, resolve_device, to_memory_format
+from models.runtime import (
+    Precision,
+    PrecisionSetting,
+    autocast,
+    describe_precision,
+    resolve_device,
+    resolve_precision,
+    to_memory_format,
+)
 
 __all__ = ["ModelState", "predict", "input_tensors", "network_outputs"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,12 +119,18 @@ def network_outputs(
     device: torch.device | str = "cpu",
     channels_last: bool = True,
     amp: bool = False,
+    precision: Precision = "fp32",
 ) -> torch.Tensor:
-    """Raw outputs (N, 1 or 2) of ``model`` in eval mode, batched, on CPU as float32."""
+    """Raw outputs (N, 1 or 2) of ``model`` in eval mode, batched, on CPU as float32.
+
+    ``precision`` (resolved, see :func:`models.runtime.resolve_precision`) autocasts the
+    forward passes; ``amp=True`` with ``precision="fp32"`` is the older spelling (CUDA only).
+    """
     device = torch.device(device)
     model.eval()
     outs = []
-    with torch.inference_mode(), autocast(device, amp):
+    cast: Precision | bool = amp if precision == "fp32" else precision
+    with torch.inference_mode(), autocast(device, cast):
         for a in range(0, images.shape[0], batch_size):
             x = to_memory_format(
                 images[a : a + batch_size].to(device, non_blocking=True), channels_last
@@ -138,6 +155,7 @@ def predict(
     device: str | torch.device = "cpu",
     channels_last: bool = True,
     return_sigma: bool = False,
+    precision: PrecisionSetting = "auto",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """log10 M500c [h^-1 Msun] of every cluster in ``arrays``, batched.
 
@@ -158,6 +176,10 @@ def predict(
         NHWC inputs (faster on CPU with oneDNN).
     return_sigma : bool
         Also return the per-cluster standard deviation in dex (Gaussian head), else None.
+    precision : {"auto", "fp32", "bf16"}
+        ``auto``: bf16 autocast where the hardware has native bf16 (CUDA with bf16, CPUs with
+        AVX512-BF16/AMX-BF16), fp32 elsewhere (:func:`models.runtime.resolve_precision`); the
+        choice is logged.
 
     Returns
     -------
@@ -165,6 +187,8 @@ def predict(
         Predicted log10 M500c; with ``return_sigma`` a tuple ``(log10_m, sigma_dex or None)``.
     """
     dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    log.info("predict: %s", describe_precision(precision, prec, dev))
     if batch_size is None:
         batch_size = 10 if dev.type == "cpu" else 256
     if isinstance(model_state, ModelState):
@@ -180,7 +204,13 @@ def predict(
         images, kde = input_tensors(arrays, preprocessing, idx, needs_kde=model.needs_kde)
         chunks.append(
             network_outputs(
-                model, images, kde, batch_size=batch_size, device=dev, channels_last=channels_last
+                model,
+                images,
+                kde,
+                batch_size=batch_size,
+                device=dev,
+                channels_last=channels_last,
+                precision=prec,
             )
         )
     width = 2 if model.head == "gaussian" else 1

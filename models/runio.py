@@ -103,8 +103,9 @@ def write_fold(run_dir: str | Path, result: FoldResult) -> Path:
     result.preprocessing.save(d / "preprocessing.json")
     hist = dict(result.history)
     hist.update(
-        seconds=result.seconds, device=result.device, fold=result.fold, member=result.member
-    )
+        seconds=result.seconds, device=result.device, fold=result.fold, member=result.member,
+        precision=result.precision,
+    )  # fmt: skip
     (d / "history.json").write_text(json.dumps(hist, indent=2))
     np.savez(
         d / "split.npz",
@@ -196,6 +197,7 @@ def write_run(
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     prov = provenance(cfg)
     prov["devices"] = sorted({r.device for r in result.fold_results})
+    prov["precisions"] = sorted({r.precision for r in result.fold_results})
     prov["seconds"] = float(sum(r.seconds for r in result.fold_results))
     (run_dir / "run.json").write_text(json.dumps(prov, indent=2))
     val = {f"{r.fold}": r.split.val.tolist() for r in result.fold_results if r.member == 0}

@@ -1,11 +1,23 @@
-"""Execution helpers: seeding, device resolution, CPU threads, memory format, autocast."""
+"""Execution helpers: seeding, device resolution, CPU threads, memory format, precision.
+
+Precision: ``resolve_precision("auto", device)`` picks bf16 autocast only where the hardware
+computes bf16 natively: on CUDA when ``torch.cuda.is_bf16_supported()`` (fp16 with a gradient
+scaler on older GPUs), on CPUs whose ``/proc/cpuinfo`` flags include ``avx512_bf16`` or
+``amx_bf16`` (oneDNN then uses AVX512-BF16 / AMX tiles). Other CPUs (the project's AMD EPYC
+test machine: AVX2 only) would emulate bf16 convolutions, slower than fp32, so ``"auto"`` stays
+fp32 there; ``"bf16"`` forces autocast anyway (it works on every CPU, just slowly).
+``torch.backends.cpu.get_cpu_capability()`` is logged but not used for the decision: it reports
+the vector ISA (``"AVX2"``, ``"AVX512"``...), and AVX512 without the BF16 extension emulates.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -20,7 +32,22 @@ __all__ = [
     "to_memory_format",
     "autocast",
     "member_seed",
+    "PrecisionSetting",
+    "Precision",
+    "cpu_flags",
+    "cpu_has_native_bf16",
+    "resolve_precision",
+    "describe_precision",
 ]
+
+#: What a config asks for: ``auto`` = bf16 only where natively supported (see the module doc).
+PrecisionSetting = Literal["auto", "fp32", "bf16"]
+#: What actually runs: fp32, or autocast to bf16 / fp16 (fp16 on CUDA only).
+Precision = Literal["fp32", "bf16", "fp16"]
+
+#: ``/proc/cpuinfo`` flags of native bf16 arithmetic on x86 (Cooper Lake, Zen 4, Sapphire Rapids+).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+_CPUINFO = Path("/proc/cpuinfo")
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +116,113 @@ def to_memory_format(x: torch.Tensor | nn.Module, channels_last: bool) -> torch.
     return x
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
-    """bf16 (or fp16) autocast on CUDA when ``enabled``; a no-op on CPU.
+def cpu_flags(cpuinfo: str | Path = _CPUINFO) -> frozenset[str] | None:
+    """CPU feature flags from the first ``flags`` line of ``/proc/cpuinfo``; None if unreadable."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return None
 
-    The CPU here has no AVX512-BF16/AMX, where bf16 convolutions are emulated and slower than
-    fp32, so CPU training stays in fp32.
+
+def cpu_has_native_bf16(flags: Iterable[str] | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16); never assumed.
+
+    Parameters
+    ----------
+    flags : iterable of str, optional
+        CPU flags; default :func:`cpu_flags`. Where ``/proc/cpuinfo`` cannot be read (not
+        Linux), torch's own probes ``torch.cpu._is_avx512_bf16_supported`` and
+        ``_is_amx_tile_supported`` decide, and False when they are missing.
     """
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        with torch.autocast("cuda", dtype=dtype):
-            yield
-    else:
+    found = cpu_flags() if flags is None else frozenset(flags)
+    if found is not None:
+        return bool(NATIVE_BF16_FLAGS & found)
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
+
+
+def resolve_precision(
+    setting: PrecisionSetting, device: torch.device, *, amp: bool = True
+) -> Precision:
+    """Return the precision a run actually uses for ``setting`` on ``device``.
+
+    Parameters
+    ----------
+    setting : {"auto", "fp32", "bf16"}
+        ``auto``: mixed precision where the hardware runs it natively (CUDA: bf16, or fp16 on
+        GPUs without bf16; CPU: bf16 with AVX512-BF16/AMX, else fp32). ``fp32``: no autocast.
+        ``bf16``: bf16 autocast wherever asked (emulated, slower, on CPUs without native bf16;
+        a warning is logged).
+    device : torch.device
+        Where the network runs.
+    amp : bool
+        ``TrainingConfig.amp``: False turns ``auto`` into fp32 on every device.
+
+    Raises
+    ------
+    ModelConfigError
+        Unknown setting, or ``bf16`` on a GPU without bf16 support.
+    """
+    if setting not in get_args(PrecisionSetting):
+        raise ModelConfigError(
+            f"unknown precision {setting!r}; choose one of {list(get_args(PrecisionSetting))}"
+        )
+    cuda = device.type == "cuda"
+    if setting == "fp32":
+        return "fp32"
+    if setting == "bf16":
+        if cuda and not torch.cuda.is_bf16_supported():
+            raise ModelConfigError(f"precision 'bf16' requested but {device} has no bf16 support")
+        if not cuda and not cpu_has_native_bf16():
+            log.warning(
+                "precision bf16 forced on a CPU without AVX512-BF16/AMX-BF16 (%s): bf16 is "
+                "emulated and slower than fp32",
+                torch.backends.cpu.get_cpu_capability(),
+            )
+        return "bf16"
+    if not amp:
+        return "fp32"
+    if cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def describe_precision(
+    setting: PrecisionSetting, precision: Precision, device: torch.device
+) -> str:
+    """One log line: what was asked, what runs, and why (CPU capability and bf16 flags)."""
+    why = ""
+    if device.type == "cpu":
+        flags = cpu_flags()
+        native = sorted(NATIVE_BF16_FLAGS & flags) if flags is not None else "no /proc/cpuinfo"
+        why = (
+            f" (CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+            f"native bf16 flags: {native or 'none'})"
+        )
+    return f"precision {setting!r} -> {precision} on {device}{why}"
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: Precision | bool) -> Iterator[None]:
+    """Autocast to ``precision`` (``"bf16"`` / ``"fp16"``) on ``device``; fp32 is a no-op.
+
+    ``True`` / ``False`` are the older spelling: True is :func:`resolve_precision` ``"auto"``
+    on CUDA and fp32 on CPU (what ``amp`` meant before the precision setting).
+    """
+    if isinstance(precision, bool):
+        precision = (
+            resolve_precision("auto", device) if precision and device.type == "cuda" else "fp32"
+        )
+    if precision == "fp32":
+        yield
+        return
+    if precision == "fp16" and device.type != "cuda":
+        raise ModelConfigError("fp16 autocast is for CUDA only; use 'bf16' on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    with torch.autocast(device.type, dtype=dtype):
         yield

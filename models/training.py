@@ -30,10 +30,13 @@ from models.errors import DataError
 from models.inference import ModelState, input_tensors, network_outputs
 from models.preprocessing import Preprocessing, fit_preprocessing
 from models.runtime import (
+    Precision,
     autocast,
     configure_cpu,
+    describe_precision,
     member_seed,
     resolve_device,
+    resolve_precision,
     seed_everything,
     to_memory_format,
 )
@@ -102,6 +105,9 @@ class FoldResult:
         Wall time of training and prediction.
     device : str
         Where it ran.
+    precision : {"fp32", "bf16", "fp16"}
+        The arithmetic it ran in (``config.training.precision`` resolved on ``device``; also in
+        ``history["precision"]``).
     """
 
     fold: int
@@ -114,6 +120,7 @@ class FoldResult:
     history: dict = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
+    precision: str = "fp32"
 
 
 def parameter_groups(model: nn.Module, l2: float) -> list[dict]:
@@ -164,13 +171,19 @@ def train_step(
     micro_batch: int | None = None,
     amp: bool = False,
     scaler: torch.amp.GradScaler | None = None,
+    precision: Precision = "fp32",
 ) -> float:
     """One optimiser step on one batch; return the batch-mean loss.
 
     With ``micro_batch`` the forward/backward passes run on chunks of that size and the
     gradients accumulate (each chunk's summed loss divided by the full batch size), so the
     update equals the full-batch one; smaller activations stay in cache on CPU.
+
+    ``precision`` (from :func:`models.runtime.resolve_precision`) autocasts the forward pass;
+    the loss, gradients and weights stay fp32. ``amp=True`` with ``precision="fp32"`` is the
+    older spelling: CUDA autocast, fp32 on CPU.
     """
+    cast: Precision | bool = amp if precision == "fp32" else precision
     nb = len(target)
     micro = micro_batch or nb
     optimizer.zero_grad(set_to_none=True)
@@ -182,7 +195,7 @@ def train_step(
         if kde is not None:
             k = to_memory_format(kde[a : a + micro].to(device, non_blocking=True), channels_last)
         y = target[a : a + micro].to(device, non_blocking=True)
-        with autocast(device, amp):
+        with autocast(device, cast):
             out = model(x, k)
         loss = loss_fn(out.float(), y) / nb
         (scaler.scale(loss) if scaled else loss).backward()
@@ -205,7 +218,7 @@ def _evaluate(
     batch_size: int,
     device: torch.device,
     channels_last: bool,
-    amp: bool,
+    precision: Precision,
 ) -> float:
     out = network_outputs(
         model,
@@ -214,7 +227,7 @@ def _evaluate(
         batch_size=batch_size,
         device=device,
         channels_last=channels_last,
-        amp=amp,
+        precision=precision,
     )
     return float(loss(out, y.cpu())) / max(len(y), 1)
 
@@ -285,12 +298,9 @@ def train_fold(
     cl = tc.channels_last
     model = to_memory_format(model.to(dev), cl)
     opt = torch.optim.Adam(parameter_groups(model, tc.l2), lr=tc.learning_rate)
-    use_amp = tc.amp and dev.type == "cuda"
-    scaler = (
-        torch.amp.GradScaler("cuda", enabled=use_amp and not torch.cuda.is_bf16_supported())
-        if dev.type == "cuda"
-        else None
-    )
+    prec = resolve_precision(tc.precision, dev, amp=tc.amp)
+    log.info("fold %d member %d: %s", fold, member, describe_precision(tc.precision, prec, dev))
+    scaler = torch.amp.GradScaler("cuda", enabled=prec == "fp16") if dev.type == "cuda" else None
     loss_fn = loss_function(tc.loss)
     gen = torch.Generator().manual_seed(seed)
 
@@ -311,7 +321,7 @@ def train_fold(
             nb = len(bidx)
             batch_loss = train_step(
                 model, opt, loss_fn, x_tr[bidx], None if k_tr is None else k_tr[bidx], y_tr[bidx],
-                device=dev, channels_last=cl, micro_batch=micro, amp=use_amp, scaler=scaler,
+                device=dev, channels_last=cl, micro_batch=micro, scaler=scaler, precision=prec,
             )  # fmt: skip
             running += batch_loss * nb
             if progress is not None:
@@ -321,7 +331,7 @@ def train_fold(
         train_loss = running / n_tr
         val_loss = _evaluate(
             model, x_va, k_va, y_va, loss_fn,
-            batch_size=eval_bs, device=dev, channels_last=cl, amp=use_amp,
+            batch_size=eval_bs, device=dev, channels_last=cl, precision=prec,
         )  # fmt: skip
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
@@ -348,19 +358,24 @@ def train_fold(
     if best_state is not None:
         model.load_state_dict(best_state)
     history.update(
-        best_epoch=best_epoch, epochs_run=len(history["train_loss"]), stopped_early=stopped_early
+        best_epoch=best_epoch,
+        epochs_run=len(history["train_loss"]),
+        stopped_early=stopped_early,
+        precision=prec,
     )
     state = ModelState.from_module(model_cls_spec, model)
 
     x_te, k_te = input_tensors(arrays, pre, split.test, needs_kde=needs_kde)
     raw = network_outputs(
-        model, x_te, k_te, batch_size=eval_bs, device=dev, channels_last=cl, amp=use_amp
+        model, x_te, k_te, batch_size=eval_bs, device=dev, channels_last=cl, precision=prec
     ).double()
     pred = pre.unscale_target(raw[:, 0].numpy())
     sigma = np.exp(0.5 * raw[:, 1].numpy()) * pre.target_half_span if raw.shape[1] == 2 else None
     seconds = time.perf_counter() - t0
     log.info(
-        "fold %d member %d: %d epochs (best %d, val %.4g) in %.1f s on %s",
-        fold, member, history["epochs_run"], best_epoch, best_val, seconds, dev,
+        "fold %d member %d: %d epochs (best %d, val %.4g) in %.1f s on %s (%s)",
+        fold, member, history["epochs_run"], best_epoch, best_val, seconds, dev, prec,
     )  # fmt: skip
-    return FoldResult(fold, member, split, pre, state, pred, sigma, history, seconds, str(dev))
+    return FoldResult(
+        fold, member, split, pre, state, pred, sigma, history, seconds, str(dev), prec
+    )

@@ -40,7 +40,7 @@ from models.data import ClusterArrays
 from models.inference import ModelState, input_tensors
 from models.networks import MassNetwork
 from models.preprocessing import Preprocessing
-from models.runtime import resolve_device
+from models.runtime import resolve_device, to_memory_format
 
 __all__ = [
     "AttributionMethod",
@@ -97,6 +97,10 @@ class AttributionSettings:
     seed : int
         SmoothGrad noise seed; cluster ``k`` of a call uses ``seed + k`` so results do not depend
         on the batching.
+    channels_last : bool
+        NHWC / NDHWC inputs and weights (oneDNN's fast layout on CPU, as in training). The
+        gradients are computed in fp32 whatever ``training.precision`` is: attribution maps
+        are small differences of gradients, where bf16's 8-bit mantissa would show.
     """
 
     batch_size: int = 32
@@ -107,6 +111,7 @@ class AttributionSettings:
     nt_samples: int = 25
     noise_level: float = 0.15
     seed: int = 0
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         if self.baseline not in get_args(BaselineKind):
@@ -267,13 +272,16 @@ def attribute_inputs(
         raise AttributionError("the multimodal network needs the KDE cube input (kde=None)")
     if not network.needs_kde:
         kde = None
-    wrapped = LogMassOutput(network.to(dev).eval(), preprocessing).eval()
+    cl = s.channels_last
+    wrapped = LogMassOutput(to_memory_format(network.to(dev), cl).eval(), preprocessing).eval()
     base_img, base_kde = _baselines(preprocessing, s.baseline, network.needs_kde)
     n = int(images.shape[0])
     img_out, kde_out, preds, deltas = [], [], [], []
     for a in range(0, n, s.batch_size):
-        x = images[a : a + s.batch_size].to(dev, dtype=torch.float32).contiguous()
-        k = None if kde is None else kde[a : a + s.batch_size].to(dev, torch.float32).contiguous()
+        x = to_memory_format(images[a : a + s.batch_size].to(dev, torch.float32), cl)
+        k = None
+        if kde is not None:
+            k = to_memory_format(kde[a : a + s.batch_size].to(dev, torch.float32), cl)
         with torch.no_grad():
             pred = wrapped(x, k).double().cpu()
         preds.append(pred)

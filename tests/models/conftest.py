@@ -1,12 +1,18 @@
-"""Fixtures of the models tests: tiny synthetic catalogues and tiny configs (1 CPU thread)."""
+"""Fixtures of the models tests: tiny synthetic catalogues and tiny configs (1 CPU thread).
+
+Precision ``auto`` resolves to fp32 on CPU in these tests on every machine (see
+``_auto_precision_is_fp32``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
 
+from models import runtime
 from models.config import RunConfig, deep_update
 from models.data import ClusterArrays
 from tests.models.synthetic import make_arrays
@@ -17,6 +23,16 @@ def _one_thread() -> None:
     # The test machine has 2 cores shared with other jobs: OpenMP spinning on an
     # oversubscribed core makes 2 threads several times slower than 1 for tiny convolutions.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _auto_precision_is_fp32() -> Iterator[None]:
+    # Wiring tests compare predictions of different code paths (training, predict,
+    # attribution, which stays fp32) to 1e-5: pin "auto" to fp32 on CPU whatever bf16 support
+    # the test machine has. tests/models/test_precision.py fakes or restores the flags itself.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runtime, "cpu_flags", lambda *a, **k: frozenset())
+        yield
 
 
 @pytest.fixture(scope="session")

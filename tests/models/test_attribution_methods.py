@@ -165,6 +165,28 @@ def test_multimodal_attributes_image_and_kde_cube(multimodal_setup, method: str)
         )
 
 
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+def test_channels_last_gives_the_same_maps(multimodal_setup, method: str) -> None:
+    """NDHWC / NHWC inputs and weights (the default) change the layout, not the maps."""
+    arrays, pre, net = multimodal_setup
+    att = {
+        cl: attribute_clusters(
+            net,
+            pre,
+            arrays,
+            np.arange(3),
+            method=method,
+            settings=AttributionSettings(n_steps=8, batch_size=4, channels_last=cl),
+        )
+        for cl in (False, True)
+    }
+    for name in ("image", "kde"):
+        a, b = getattr(att[True], name), getattr(att[False], name)
+        assert a.flags["C_CONTIGUOUS"] and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    np.testing.assert_allclose(att[True].log10_m, att[False].log10_m, atol=1e-5)
+
+
 def test_bad_inputs_are_refused(multimodal_setup, trained: FoldResult, arrays32) -> None:
     arrays, pre, net = multimodal_setup
     x, _ = input_tensors(arrays, pre, np.arange(2), needs_kde=True)
