@@ -15,6 +15,7 @@ __all__ = [
     "BinEdgesError",
     "ProxyNotFoundError",
     "ProxyFitError",
+    "sqlstate",
 ]
 
 
@@ -64,3 +65,13 @@ class ProxyNotFoundError(DatabaseError, LookupError):
 
 class ProxyFitError(DatabaseError, ValueError):
     """A scaling relation cannot be fitted (too few clusters, no mass spread, zero slope)."""
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of a database error (``None`` when it carries none).
+
+    psycopg 3 (the default driver for ``postgresql://``) names it ``sqlstate``, psycopg2
+    ``pgcode``; SQLAlchemy wraps either in ``exc.orig``.
+    """
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from db.errors import BinEdgesError, ProxyNotFoundError, RunNotFoundError
+from db.errors import BinEdgesError, ProxyNotFoundError, RunNotFoundError, sqlstate
 
 __all__ = [
     "MASS_EDGES",
@@ -150,7 +150,7 @@ def _execute(session: Session, sql: str, params: dict[str, Any]) -> list[sa.Row]
     try:
         return list(session.execute(sa.text(sql), params))
     except DBAPIError as exc:  # the SQL-side check of the edges (invalid_parameter_value)
-        if getattr(exc.orig, "pgcode", None) == "22023":
+        if sqlstate(exc) == "22023":
             raise BinEdgesError(str(exc.orig).strip().splitlines()[0]) from exc
         raise
 

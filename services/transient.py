@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.errors import DatabaseUnavailableError
+from db.errors import DatabaseUnavailableError, sqlstate
 
 __all__ = ["TRANSIENT_ERRORS", "is_transient"]
 
@@ -49,10 +49,8 @@ def is_transient(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, TRANSIENT_ERRORS):
             # A data error surfacing as OperationalError (e.g. division by zero) is not transient.
-            orig = getattr(exc, "orig", None)
-            # psycopg 3 (the default driver) names the SQLSTATE ``sqlstate``, psycopg2 ``pgcode``
-            pgcode = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-            return pgcode is None or pgcode[:2] in {"08", "40", "53", "57"}
+            code = sqlstate(exc)
+            return code is None or code[:2] in {"08", "40", "53", "57"}
         exc = exc.__cause__
         seen += 1
     return False

@@ -161,6 +161,7 @@ def train_fold_job(
         "bias_dex": summary["bias_dex"],
         "seconds": float(sum(r.seconds for r in results)),
         "device": first.device,
+        "precision": first.precision,
         "members": [r.history for r in results],
     }
     weights = products.store_bytes(

@@ -152,6 +152,17 @@ def test_bad_edges_are_refused_in_python_and_in_sql(
         )
 
 
+def test_sql_side_edge_errors_become_bin_edges_errors(session: Session, seeded: Seeded) -> None:
+    """The server's invalid_parameter_value (SQLSTATE 22023) reaches the user as BinEdgesError.
+
+    Under psycopg 3 the code is ``orig.sqlstate``; reading psycopg2's ``pgcode`` alone let it
+    through as a raw DBAPIError.
+    """
+    sql = "SELECT * FROM scatter_by_mass(:r, CAST(:e AS double precision[]))"
+    with pytest.raises(BinEdgesError, match="strictly increasing"), session.begin_nested():
+        results._execute(session, sql, {"r": seeded.run_ids["single"], "e": [15.0, 14.0]})
+
+
 def test_unknown_run_lists_existing_ones(session: Session, seeded: Seeded) -> None:
     with pytest.raises(RunNotFoundError, match=str(seeded.run_ids["single"])):
         results.scatter(session, run_id=10**6)
