@@ -150,9 +150,10 @@ def test_attribution_r500c_in_pixels_matches_the_angular_sizes(
     from astropy.cosmology import FlatLambdaCDM
 
     from services.jobs.attribute import attribute_job
+    from services.jobs.params import AttributeParams
 
     url, run_id = jobs_env["url"], trained["run_id"]
-    attribute_job(run_id, methods=("saliency",), max_clusters=4, n_boot=20)
+    attribute_job(AttributeParams(run_id=run_id, max_clusters=4, n_boot=20))
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(
