@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.benchmark import shape_checks, table_markdown  # noqa: E402
+from models.comparison import shape_checks, table_markdown  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.pipeline import run_benchmark, run_training  # noqa: E402
 from services.jobs.data import mock_directory_arrays  # noqa: E402

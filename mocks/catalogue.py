@@ -32,10 +32,10 @@ from numpy.typing import NDArray
 from mocks import fitsio
 from mocks.columns import REQUIRED_COLUMNS, TRUTH_COLUMNS
 from mocks.config import HALF_WIDTH_MPC_H, NPIX, PIXEL_MPC_H, MockConfig
-from mocks.cosmo import colossus_cosmology, get_cosmology
 from mocks.errors import MockCatalogueError, MockFileMissingError, MockParameterError
 from mocks.fitsio import Card
 from mocks.galaxies import GALAXY_DTYPE
+from mocks.halos import colossus_cosmology, get_cosmology
 
 __all__ = ["MockCatalogue", "build_truth", "read_catalogue", "FORMAT", "MAP_HDUS"]
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy.special import lambertw
 
 from mocks.config import HALF_WIDTH_MPC_H, GalaxyConfig, ScalingConfig
-from mocks.cosmo import HaloMassFunction, colossus_cosmology, nfw_mu
+from mocks.halos import HaloMassFunction, colossus_cosmology, nfw_mu
 from mocks.scaling import mean_ln_ngal
 
 __all__ = ["GALAXY_DTYPE", "InterloperField", "nfw_radius", "sample_galaxies", "GalaxyBatch"]

@@ -18,7 +18,8 @@ from mocks import icm as icm_mod
 from mocks import scaling
 from mocks.catalogue import MockCatalogue, build_truth
 from mocks.config import HALF_WIDTH_MPC_H, NPIX, PIXEL_MPC_H, MockConfig
-from mocks.cosmo import (
+from mocks.galaxies import GALAXY_DTYPE, sample_galaxies
+from mocks.halos import (
     HaloMassFunction,
     allocate,
     get_cosmology,
@@ -26,7 +27,6 @@ from mocks.cosmo import (
     r_delta_proper,
     use_colossus,
 )
-from mocks.galaxies import GALAXY_DTYPE, sample_galaxies
 from mocks.snapshot import Snapshot
 from mocks.spectra import powerlaw_band_rates, thermal_band_rates, thermal_observed_flux
 from mocks.xray import (

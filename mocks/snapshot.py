@@ -9,9 +9,9 @@ from astropy.cosmology import FLRW
 from numpy.typing import NDArray
 
 from mocks.config import HALF_WIDTH_MPC_H, MockConfig
-from mocks.cosmo import comoving_distance_h
 from mocks.errors import MockParameterError
 from mocks.galaxies import InterloperField
+from mocks.halos import comoving_distance_h
 from mocks.spectra import (
     Response,
     flat_band_fractions,

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from models.config import KDEConfig, RunConfig
-from models.cv import make_folds
 from models.data import ClusterArrays
 from models.errors import DataError, ModelConfigError
+from models.folds import make_folds
 from models.kde import kde_cubes
 from models.registry import network_class
 from models.training import FoldResult, ProgressCallback, train_fold

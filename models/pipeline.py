@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.benchmark import benchmark_figure, benchmark_table, table_markdown, write_table_csv
+from models.comparison import benchmark_figure, benchmark_table, table_markdown, write_table_csv
 from models.config import RunConfig
 from models.crossval import CVResult, cross_validate
-from models.cv import make_folds
 from models.data import ClusterArrays
 from models.errors import DataError
+from models.folds import make_folds
 from models.oracle import oracle_predictions
 from models.registry import NetworkName
 from models.runio import run_dir_name, run_metrics, write_fold, write_run

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import LossName, RunConfig
-from models.cv import FoldSplit, fold_split, make_folds
 from models.data import ClusterArrays
 from models.errors import DataError
+from models.folds import FoldSplit, fold_split, make_folds
 from models.inference import ModelState, input_tensors, network_outputs
 from models.preprocessing import Preprocessing, fit_preprocessing
 from models.runtime import (
@@ -253,7 +253,7 @@ def train_fold(
     fold : int
         The held-out fold.
     folds : ndarray of int, optional
-        Fold id per cluster; default :func:`models.cv.make_folds` from ``config.cv``.
+        Fold id per cluster; default :func:`models.folds.make_folds` from ``config.cv``.
     member : int
         Ensemble member (changes the seed of initialisation, shuffling and dropout only; the
         validation split is shared by the members of a fold).

@@ -2,7 +2,7 @@
 
 Pipeline per file (pure: no database):
 
-1. read the table (:mod:`survey.tables`: truncated / non-FITS files fail with the file name);
+1. read the table (:mod:`survey.files`: truncated / non-FITS files fail with the file name);
 2. check every mapped column exists (one error listing all missing ones);
 3. per row: position (columns or IAU name) in range, redshift finite and > 0, unique id;
 4. masses: unit + little-h convention -> h^-1 Msun; other overdensities -> M500c (NFW with the
@@ -32,8 +32,7 @@ from astropy.table import Table
 
 from survey.cosmology import convert_mass_definition
 from survey.errors import CatalogueReadError
-from survey.specs import _PHYSICAL, CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
-from survey.tables import (
+from survey.files import (
     column_unit,
     float_column,
     read_table,
@@ -41,6 +40,7 @@ from survey.tables import (
     sha256_path,
     str_column,
 )
+from survey.specs import _PHYSICAL, CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
 from survey.units import ParsedUnit
 
 __all__ = [

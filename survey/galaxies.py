@@ -44,9 +44,9 @@ from astropy.stats import biweight_location, biweight_scale
 from survey.catalogues import Reject
 from survey.cosmology import CosmologySpec, convert_mass_definition, efunc
 from survey.errors import GalaxyTableError
+from survey.files import column_unit, float_column, read_table, require_columns
 from survey.images import HALF_WIDTH_MPC_H, model_grid_wcs
 from survey.specs import GalaxySpec
-from survey.tables import column_unit, float_column, read_table, require_columns
 
 __all__ = [
     "C_KMS",

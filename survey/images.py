@@ -34,8 +34,8 @@ from astropy.wcs.utils import proj_plane_pixel_area
 
 from survey.cosmology import CosmologySpec, comoving_transverse_mpc_h
 from survey.errors import CatalogueReadError, ImageError
+from survey.files import check_fits_complete
 from survey.specs import ImageSetSpec
-from survey.tables import check_fits_complete
 
 __all__ = [
     "NPIX",

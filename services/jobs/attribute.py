@@ -27,8 +27,8 @@ from models.attribution.errors import AttributionError
 from models.attribution.figures import write_figures
 from models.attribution.population import nphot_slope
 from models.crossval import ensure_kde
-from models.cv import make_folds
 from models.errors import ProxyError
+from models.folds import make_folds
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
 from services.jobs.params import AttributeParams

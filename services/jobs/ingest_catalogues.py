@@ -23,8 +23,8 @@ from services.database import ready_engine
 from survey.catalogues import ParsedCatalogue, parse_catalogue_table, read_catalogue
 from survey.crossmatch import crossmatch, describe_method
 from survey.errors import SurveyError
+from survey.files import file_identity, read_table
 from survey.specs import CatalogueSpec, detect_spec
-from survey.tables import file_identity, read_table
 
 __all__ = [
     "CrossmatchReport",

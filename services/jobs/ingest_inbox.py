@@ -18,8 +18,8 @@ from services.database import ready_engine
 from services.jobs.ingest_catalogues import ingest_catalogue_file
 from services.jobs.ingest_observed import ingest_galaxy_table, ingest_image_set
 from survey.errors import ImageError, SurveyError
+from survey.files import detect_format, file_identity
 from survey.specs import load_any, load_spec
-from survey.tables import detect_format, file_identity
 
 __all__ = ["ingest_path"]
 

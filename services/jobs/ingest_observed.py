@@ -31,6 +31,7 @@ from services.settings import get_settings
 from survey.catalogues import ObservableValue
 from survey.cosmology import PLANCK18, CosmologySpec
 from survey.errors import SpecError, SurveyError
+from survey.files import file_identity, sha256_path
 from survey.galaxies import analyse_galaxies, read_galaxy_table
 from survey.images import GridImages, load_band_images, reproject_to_grid
 from survey.model_input import ModelKind, model_input
@@ -41,7 +42,6 @@ from survey.specs import (
     load_galaxy_spec,
     load_image_set,
 )
-from survey.tables import file_identity, sha256_path
 
 __all__ = ["ingest_image_set", "ingest_galaxy_table", "observed_model_input", "grid_from_arrays"]
 

@@ -23,14 +23,14 @@ from db import bootstrap, catalogues, proxy_masses, results
 from db import runs as db_runs
 from db.errors import ProxyFitError
 from db.session import session_scope
-from models.benchmark import (
+from models.comparison import (
     DEFAULT_PROXIES,
     benchmark_figure,
     benchmark_table,
     table_markdown,
     write_table_csv,
 )
-from models.cv import make_folds
+from models.folds import make_folds
 from models.oracle import oracle_predictions
 from models.pipeline import CNN_LABELS
 from services.database import ready_engine

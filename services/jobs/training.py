@@ -28,7 +28,7 @@ from db.errors import RunNotFoundError
 from db.session import session_scope
 from models import ModelState, Preprocessing, RunConfig, train_fold
 from models.crossval import ensure_kde
-from models.cv import make_folds, octant_folds, snapshot_folds
+from models.folds import make_folds, octant_folds, snapshot_folds
 from models.metrics import mass_metrics, residual_summary
 from models.runio import provenance
 from models.uncertainty import combine_ensemble

@@ -9,8 +9,8 @@ from scipy import integrate
 
 from mocks import MockConfig, MockParameterError
 from mocks import spectra as sp
-from mocks.cosmo import HaloMassFunction, allocate, m500c_to_m200c, nfw_mu, r_delta_proper
 from mocks.galaxies import nfw_radius
+from mocks.halos import HaloMassFunction, allocate, m500c_to_m200c, nfw_mu, r_delta_proper
 from mocks.xray import Optics, lognlogs_dnds, lognlogs_intensity, lognlogs_number, sample_fluxes
 
 BANDS = ((0.5, 1.2), (1.2, 2.0), (2.0, 7.0))

@@ -15,8 +15,8 @@ from models.attribution.methods import AttributionSettings
 from models.attribution.pixels import agn_icm_masks
 from models.attribution.population import SummaryConfig, attribute_population, nphot_slope
 from models.attribution.stats import SALIENCY_GRID
-from models.cv import make_folds
 from models.data import ClusterArrays
+from models.folds import make_folds
 from models.inference import predict
 from models.training import train_fold
 from tests.models.conftest import tiny_config

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from models.benchmark import benchmark_table, table_markdown, write_table_csv
+from models.comparison import benchmark_table, table_markdown, write_table_csv
 from models.config import RunConfig
 from models.data import ClusterArrays
 from models.errors import CheckpointError
@@ -65,7 +65,7 @@ def test_benchmark_table_rows(arrays32: ClusterArrays, tmp_path) -> None:
 
 
 def test_shape_checks() -> None:
-    from models.benchmark import shape_checks
+    from models.comparison import shape_checks
 
     def row(name: str, sig: float, bias: float | None = None) -> dict:
         return {"observable": name, "sigma_lnM": sig, "bias_dex": bias}

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from models.crossval import cross_validate
-from models.cv import make_folds
 from models.data import ClusterArrays
+from models.folds import make_folds
 from models.inference import ModelState, predict
 from models.training import TrainProgress, train_fold
 from tests.models.conftest import tiny_config
@@ -117,7 +117,7 @@ def test_out_of_fold_predictions_are_aligned_with_their_clusters(arrays32: Clust
 def test_assembled_predictions_follow_the_test_indices_in_any_order() -> None:
     # Folds whose test clusters are listed out of order, each "predicting" the true masses.
     from models.crossval import assemble
-    from models.cv import FoldSplit
+    from models.folds import FoldSplit
     from models.training import FoldResult
 
     rng = np.random.default_rng(4)

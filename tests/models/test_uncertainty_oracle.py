@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.cv import make_folds
 from models.data import ClusterArrays
 from models.errors import DataError
+from models.folds import make_folds
 from models.oracle import oracle_features, oracle_predictions
 from models.uncertainty import calibration_report, combine_ensemble, coverage
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from survey.tables import sha256_path
+from survey.files import sha256_path
 
 
 def test_a_change_near_the_end_of_a_large_file_changes_its_hash(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.cv import fold_split, octant_folds, snapshot_folds
 from models.errors import ModelConfigError
+from models.folds import fold_split, octant_folds, snapshot_folds
 
 
 def test_octants_of_the_box() -> None:
