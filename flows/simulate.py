@@ -32,6 +32,7 @@ def ingest_simulation(
     config: dict[str, Any] | None = None,
     mock_dir: str | None = None,
     catalogue_name: str | None = None,
+    preset: str = "erass",
 ) -> dict[str, Any]:
     """Generate a mock catalogue (or take ``mock_dir``) and ingest it into the database.
 
@@ -42,11 +43,16 @@ def ingest_simulation(
     config : dict, optional
         Further :class:`mocks.MockConfig` fields.
     mock_dir : str, optional
-        Where the mock is (or is to be) written; default ``<data_dir>/mocks/s<seed>-n<n>``.
+        Where the mock is (or is to be) written; default
+        ``<data_dir>/mocks/s<seed>-n<n>[-<preset>]``.
+    preset : {'erass', 'paper'}
+        Mock preset (:data:`mocks.config.PRESETS`): eROSITA-depth maps with backgrounds, or the
+        regime of Ho+23 (ICM + AGN photons only, their snapshot redshifts).
     """
     logger = get_run_logger()
-    cfg = {**(config or {}), "n_clusters": n_clusters, "seed": seed}
-    out = mock_dir or str(Path(get_settings().data_dir) / "mocks" / f"s{seed}-n{n_clusters}")
+    cfg = {**(config or {}), "n_clusters": n_clusters, "seed": seed, "preset": preset}
+    folder = f"s{seed}-n{n_clusters}" + ("" if preset == "erass" else f"-{preset}")
+    out = mock_dir or str(Path(get_settings().data_dir) / "mocks" / folder)
     out = generate_task(cfg, out)
     logger.info("mock catalogue in %s", out)
     summary = ingest_task(out, catalogue_name)

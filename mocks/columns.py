@@ -20,6 +20,7 @@ _ONE = u.dimensionless_unscaled
 TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
     ("cluster_id", None, "Unique id 'mock-s<seed>-<row:06d>'"),
     ("snapshot", None, "Snapshot index (position in config.snapshot_redshifts)"),
+    ("halo_id", None, "The halo: the same halo appears at several snapshots (mocks/assembly.py)"),
     ("redshift", _ONE, "Snapshot redshift"),
     ("pos_x", MPC_H, "Comoving box position x [h^-1 Mpc]; map columns run along +x"),
     ("pos_y", MPC_H, "Comoving box position y [h^-1 Mpc]; map rows run along +y"),
@@ -29,7 +30,11 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
     ("r500c", MPC_H, "R500c, PROPER length [h^-1 Mpc]"),
     ("m200c", MSUN_H, "NFW M200c from M500c and c200c [h^-1 Msun]"),
     ("r200c", MPC_H, "R200c, proper [h^-1 Mpc]"),
-    ("c200c", _ONE, "NFW concentration r200c/r_s (colossus c-M model)"),
+    ("c200c", _ONE, "NFW concentration r200c/r_s: diemer19 mean x the halo's assembly scatter"),
+    ("z_form", _ONE, "Half-mass formation redshift of the halo's MAH (Wechsler+02)"),
+    ("accretion_rate", _ONE, "d ln M / d ln a at the snapshot (Wechsler+02 MAH)"),
+    ("f_gas", _ONE, "Gas fraction M_gas / M500c inside R500c (the gas that makes the photons)"),
+    ("f_nt", _ONE, "Non-thermal pressure fraction at R500c (lowers the hydrostatic T)"),
     ("T", u.keV, "Idealised ICM temperature (ambient gas) [keV]"),
     (
         "L_X",
@@ -71,7 +76,12 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
         "Expected ICM counts (all bands) inside projected R500c of the main halo, before PSF",
     ),
     ("cool_core", None, "Hosts a cool-core component (hidden truth)"),
-    ("merger", None, "Merger transient: subcluster, boosted sigma_DM, no cool core"),
+    (
+        "merger",
+        None,
+        "Major merger within one crossing time (Fakhouri+10 rate x accretion rate): subcluster, "
+        "boosted sigma_DM, no cool core",
+    ),
     ("sigma_dm", u.km / u.s, "1D dark-matter velocity dispersion (Evrard+08 with scatter)"),
     ("n_expected_members", _ONE, "Expected member count including intrinsic scatter"),
     ("halo_bias", _ONE, "Linear halo bias (Tinker+10), used for correlated interlopers"),

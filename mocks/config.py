@@ -28,6 +28,9 @@ __all__ = [
     "XrayConfig",
     "AgnConfig",
     "GalaxyConfig",
+    "AssemblyConfig",
+    "PRESETS",
+    "PAPER_REDSHIFTS",
     "deep_update",
     "NPIX",
     "HALF_WIDTH_MPC_H",
@@ -237,15 +240,28 @@ class IcmConfig(_Strict):
         "flux-limited HIFLUGCS (verified), biased high by X-ray selection; SZ/mass-selected "
         "samples give ~30-40% (recalled)",
     )
-    merger_fraction: float = Field(
-        0.10,
-        ge=0,
-        le=1,
-        description="Fraction of merger transients (Evrard+08 high-dispersion tail, verified); "
-        "they never host a cool core and carry an X-ray subcluster",
-    )
     beta_mean: float = Field(0.67, gt=0.55, lt=1.2, description="Beta-model slope (~2/3)")
     beta_sd: float = Field(0.05, ge=0, lt=0.2, description="Cluster-to-cluster spread of beta")
+    beta_log_t_slope: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="d beta / d log10(T / 5 keV): group profiles are flatter (Sanderson+03 beta "
+        "rising with T; Sun+09 groups; recalled)",
+    )
+    rc_residual_scatter_ln: float = Field(
+        0.1,
+        ge=0,
+        lt=2,
+        description="ln scatter of r_c/R500c beyond its concentration dependence (v2; assumed)",
+    )
+    lx_residual_scatter_ln: float = Field(
+        0.05,
+        ge=0,
+        lt=2,
+        description="ln scatter of the ambient luminosity beyond gas fraction and profile "
+        "shape (v2; assumed small: the L-M scatter comes from the gas)",
+    )
     rc_median_r500: float = Field(
         0.18, gt=0, lt=1, description="Ambient core radius / R500 (NCC-like; recalled)"
     )
@@ -300,12 +316,6 @@ class IcmConfig(_Strict):
             raise ValueError("must satisfy 0 <= low <= high <= 5")
         return v
 
-    @model_validator(mode="after")
-    def _fractions(self) -> IcmConfig:
-        if self.cool_core_fraction + self.merger_fraction > 1:
-            raise ValueError("cool_core_fraction + merger_fraction must be <= 1")
-        return self
-
 
 class XrayConfig(_Strict):
     """Telescope, exposure and backgrounds (eROSITA-like survey)."""
@@ -348,6 +358,11 @@ class XrayConfig(_Strict):
         "the sky background totals ~2e-3 (science.md, unverified)",
     )
     foreground_kt_kev: float = Field(0.2, gt=0, description="Foreground plasma kT [keV]")
+    diffuse_background: bool = Field(
+        True,
+        description="Add the diffuse sky (unresolved CXB, Galactic foreground) and particle "
+        "backgrounds; off in the paper preset (Ho+23's photon maps hold ICM and AGN photons only)",
+    )
 
     @field_validator("bands_kev")
     @classmethod
@@ -433,6 +448,74 @@ class GalaxyConfig(_Strict):
     )
 
 
+class AssemblyConfig(_Strict):
+    """Halo assembly: concentration scatter, accretion histories, mergers (mocks/assembly.py).
+
+    The gas inherits them: cool cores, gas fraction and non-thermal pressure (mocks/generate.py).
+    """
+
+    concentration_scatter_dex: float = Field(
+        0.14,
+        ge=0,
+        lt=0.5,
+        description="Scatter of log10 c200c at fixed mass about the diemer19 mean: "
+        "Bhattacharya+13 (ApJ 766, 32) sigma_ln c ~0.33 = 0.14 dex; Diemer & Kravtsov 2015 "
+        "~0.16 dex for all halos (recalled)",
+    )
+    wechsler_c1: float = Field(
+        4.1, gt=0, description="c_vir = c1 a_obs / a_c (Wechsler+02, ApJ 568, 52, eq. 8; recalled)"
+    )
+    fmbk_a: float = Field(0.0104, gt=0, description="Fakhouri+10 (MNRAS 406, 2267) eq. 1: A")
+    fmbk_alpha: float = Field(0.133, description="Fakhouri+10 mass exponent (recalled)")
+    fmbk_beta: float = Field(-1.995, description="Fakhouri+10 mass-ratio slope (recalled)")
+    fmbk_gamma: float = Field(0.263, description="Fakhouri+10 exponential index (recalled)")
+    fmbk_eta: float = Field(0.0993, description="Fakhouri+10 (1+z) exponent (recalled)")
+    fmbk_xi_tilde: float = Field(9.72e-3, gt=0, description="Fakhouri+10 xi-tilde (recalled)")
+    merger_min_ratio: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Smallest mass ratio counted as a visible merger (the subcluster range "
+        "of icm.sub_mass_ratio starts there)",
+    )
+    merger_visible_crossings: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="A merger disturbs the X-ray image for this many crossing times "
+        "R200c/V200c = 1/(10 H(z)) (Ricker & Sarazin 2001: relaxation in ~1-2; recalled)",
+    )
+    peculiar_velocity_km_s: float = Field(
+        260.0,
+        ge=0,
+        le=3000,
+        description="1D rms peculiar velocity of cluster halos [km/s] (3D ~450, Sheth & "
+        "Diaferio 2001, recalled): the comoving drift between snapshots",
+    )
+    cool_core_assembly_correlation: float = Field(
+        0.5,
+        ge=-1,
+        le=1,
+        description="Correlation of the cool-core latent with early formation (assumed "
+        "strength; sign: cool cores are relaxed, early-forming systems, Burns+08, Rasia+15)",
+    )
+    fgas_concentration_correlation: float = Field(
+        -0.3,
+        ge=-1,
+        le=1,
+        description="Correlation of ln f_gas with early formation at fixed mass (sign: AGN "
+        "feedback acting longer in early-formed halos lowers f_gas, Magneticum, Ragagnin+22; "
+        "value assumed)",
+    )
+    nonthermal_fraction: float = Field(
+        0.15,
+        ge=0,
+        lt=0.6,
+        description="Mean non-thermal pressure fraction at R500c (Nelson+14, recalled); it "
+        "scales with the accretion rate, and T scales with 1 - f_nt (hydrostatic equilibrium)",
+    )
+
+
 class MockConfig(_Strict):
     """All parameters of a mock catalogue run.
 
@@ -473,6 +556,19 @@ class MockConfig(_Strict):
     xray: XrayConfig = Field(default_factory=XrayConfig)
     agn: AgnConfig = Field(default_factory=AgnConfig)
     galaxies: GalaxyConfig = Field(default_factory=GalaxyConfig)
+    assembly: AssemblyConfig = Field(default_factory=AssemblyConfig)
+    preset: Literal["erass", "paper"] = Field(
+        "erass",
+        description="erass: eROSITA-depth maps with sky and particle backgrounds; paper: the "
+        "regime of Ho+23 (ICM + AGN photons only, their 11 snapshot redshifts)",
+    )
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> MockConfig:
+        """Return the config of a preset (``erass`` or ``paper``) with ``overrides`` merged in."""
+        if name not in PRESETS:
+            raise MockParameterError("preset", f"unknown {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**deep_update(deep_update({}, PRESETS[name]), overrides))
 
     @field_validator("snapshot_redshifts")
     @classmethod
@@ -521,3 +617,29 @@ class MockConfig(_Strict):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every parameter (tuples become lists)."""
         return self.model_dump(mode="json")
+
+
+#: Snapshot redshifts of Ho+23 (Magneticum Box2/hr snapshots 136 ... 96; their notebook).
+PAPER_REDSHIFTS = (
+    0.066340191,
+    0.10114286,
+    0.13708140,
+    0.17419289,
+    0.21251560,
+    0.25208907,
+    0.29295412,
+    0.33515290,
+    0.37872894,
+    0.42372720,
+    0.47019408,
+)
+
+#: Presets: mappings of config fields (overrides merge on top).
+PRESETS: dict[str, dict[str, Any]] = {
+    "erass": {"preset": "erass"},
+    "paper": {
+        "preset": "paper",
+        "snapshot_redshifts": PAPER_REDSHIFTS,
+        "xray": {"diffuse_background": False},
+    },
+}

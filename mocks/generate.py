@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mocks import icm as icm_mod
 from mocks import scaling
+from mocks.assembly import Population, sample_population
 from mocks.catalogue import MockCatalogue, build_truth
 from mocks.config import HALF_WIDTH_MPC_H, NPIX, PIXEL_MPC_H, MockConfig
 from mocks.galaxies import GALAXY_DTYPE, sample_galaxies
-from mocks.halos import (
-    HaloMassFunction,
-    allocate,
-    get_cosmology,
-    m500c_to_m200c,
-    r_delta_proper,
-    use_colossus,
-)
+from mocks.halos import get_cosmology, r_delta_proper, use_colossus
 from mocks.snapshot import Snapshot
 from mocks.spectra import powerlaw_band_rates, thermal_band_rates, thermal_observed_flux
 from mocks.xray import (
@@ -38,68 +31,13 @@ from mocks.xray import (
     uniform_background,
 )
 
-__all__ = ["generate", "Population", "sample_population"]
+__all__ = ["generate", "Population", "sample_population", "cool_core_threshold"]
 
 log = logging.getLogger(__name__)
 
 MAPS = ("total", "agn", "icm")
 _PIX_CENTRES = (np.arange(NPIX) + 0.5) * PIXEL_MPC_H - HALF_WIDTH_MPC_H
 _R2 = _PIX_CENTRES[None, :] ** 2 + _PIX_CENTRES[:, None] ** 2  # (row = y, column = x)
-
-
-@dataclass(frozen=True)
-class Population:
-    """The halos of the run, ordered by snapshot.
-
-    Attributes
-    ----------
-    snapshot : ndarray of int
-        Snapshot index of each halo.
-    m500c, m200c : ndarray
-        Masses [h^-1 Msun].
-    c200c : ndarray
-        NFW concentration.
-    pos : ndarray
-        Comoving box position [h^-1 Mpc], shape (n, 3); column 2 is the line of sight.
-    """
-
-    snapshot: NDArray[np.int64]
-    m500c: NDArray[np.float64]
-    m200c: NDArray[np.float64]
-    c200c: NDArray[np.float64]
-    pos: NDArray[np.float64]
-
-
-def sample_population(cfg: MockConfig) -> Population:
-    """Draw masses from the Tinker+08 M500c function and uniform positions in the periodic box.
-
-    The ``n_clusters`` halos are shared among snapshots in proportion to the abundance above
-    ``log10_m500c_min`` (a fixed-volume box has fewer massive halos at high z).
-    """
-    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(0,)))
-    hmfs = [
-        HaloMassFunction.build(
-            z, cfg.cosmology, cfg.log10_m500c_min, cfg.log10_m500c_max, cfg.mass_function
-        )
-        for z in cfg.snapshot_redshifts
-    ]
-    counts = allocate(cfg.n_clusters, [h.number_density() for h in hmfs])
-    snap, m500, m200, c200 = [], [], [], []
-    for s, (hmf, k) in enumerate(zip(hmfs, counts, strict=True)):
-        m = hmf.sample(int(k), rng)
-        m2, c = m500c_to_m200c(m, hmf.z, cfg.cosmology, cfg.concentration_model)
-        snap.append(np.full(k, s))
-        m500.append(m)
-        m200.append(m2)
-        c200.append(c)
-    pos = rng.random((cfg.n_clusters, 3)) * cfg.box_size
-    return Population(
-        snapshot=np.concatenate(snap),
-        m500c=np.concatenate(m500),
-        m200c=np.concatenate(m200),
-        c200c=np.concatenate(c200),
-        pos=pos,
-    )
 
 
 def _batch(
@@ -111,6 +49,7 @@ def _batch(
     out_total: NDArray[np.int32],
     out_agn: NDArray[np.int32],
     out_icm: NDArray[np.int32],
+    cc_threshold: float,
 ) -> dict:
     """Generate the clusters ``rows`` of one snapshot.
 
@@ -129,22 +68,54 @@ def _batch(
     r200 = r_delta_proper(cosmo, m200, z, 200.0)
     r500_com = r500 * (1 + z)
 
-    # dynamical state
-    merger = rng.random(n) < ic.merger_fraction
-    p_cc = ic.cool_core_fraction / max(1.0 - ic.merger_fraction, 1e-12)
-    cool_core = ~merger & (rng.random(n) < p_cc)
+    # dynamical state from assembly (mocks.assembly): mergers follow the accretion rate;
+    # cool cores are the most relaxed non-merging halos (persistent across snapshots)
+    merger = pop.merger[rows]
+    cool_core = ~merger & (pop.relax[rows] > cc_threshold)
+    ac = cfg.assembly
+    c_ratio = 10 ** (ac.concentration_scatter_dex * pop.delta[rows])  # c200c / <c200c | M, z>
+    acc_ratio = (1 / c_ratio) / np.exp(0.5 * (ac.concentration_scatter_dex * np.log(10)) ** 2)
 
-    # correlated scatter and observables at fixed mass
+    # correlated residual scatter at fixed mass (T, L, M_star, N_gal, sigma_v columns)
     d = scaling.correlated_scatter(rng, n, sc)
-    kt = np.exp(scaling.mean_ln_t(m500, ez, h, sc) + d[:, 0])
+    # temperature: Arnaud+05 mean, hydrostatic kT proportional to 1 - f_nt (non-thermal
+    # pressure rising with the accretion rate, Nelson+14), residual scatter
+    f_nt = np.clip(ac.nonthermal_fraction * acc_ratio, 0.0, 0.6)
+    kt = np.exp(
+        scaling.mean_ln_t(m500, ez, h, sc) + np.log((1 - f_nt) / (1 - ac.nonthermal_fraction))
+        + d[:, 0]
+    )  # fmt: skip
+    # gas: f_gas(M) with its assembly-correlated deviate; profile shape from the halo
+    ln_fgas_mean = scaling.mean_ln_mgas(m500, h, sc) - np.log(m500)
+    ln_fgas = ln_fgas_mean + sc.scatter["M_gas"] * pop.fgas_dev[rows]
+    m_gas = np.exp(ln_fgas) * m500
+    t_mean = np.exp(scaling.mean_ln_t(m500, ez, h, sc))
+    beta_mean = ic.beta_mean + ic.beta_log_t_slope * np.log10(t_mean / 5.0)
+    beta = (
+        beta_mean
+        + ic.beta_log_t_slope * np.log10(kt / t_mean)
+        + ic.beta_sd * (rng.standard_normal(n))
+    )
+    rc_x = ic.rc_median_r500 / c_ratio * np.exp(ic.rc_residual_scatter_ln * rng.standard_normal(n))
+    beta = np.clip(beta, 0.56, 1.1)
+    rc_x = np.clip(rc_x, 0.03, 0.6)
+    # luminosity from the gas: L ~ M_gas^2 x (emission-measure shape at fixed M_gas, R500c);
+    # the population mean stays on Pratt+09 (the absolute emissivity, lines and clumping
+    # included, is the observed one); cool cores add their component on top (scatter, no bias)
+    shape = icm_mod.emission_shape(rc_x, beta) / icm_mod.emission_shape(
+        np.full(n, ic.rc_median_r500), np.clip(beta_mean, 0.56, 1.1)
+    )
     boost = scaling.mean_ln_cool_core_boost(ic)
-    lum_amb = np.exp(scaling.mean_ln_lx(m500, ez, h, sc) - boost + d[:, 1])
+    lum_amb = np.exp(
+        scaling.mean_ln_lx(m500, ez, h, sc) - boost
+        + 2 * (ln_fgas - ln_fgas_mean) + np.log(shape)
+        + ic.lx_residual_scatter_ln * d[:, 1] / max(sc.scatter["L_ce"], 1e-12)
+    )  # fmt: skip
     cc_ratio = np.where(
         cool_core,
         ic.cc_lum_ratio_median * np.exp(ic.cc_lum_ratio_scatter_ln * rng.standard_normal(n)),
         0.0,
     )
-    m_gas = np.exp(scaling.mean_ln_mgas(m500, h, sc) + d[:, 2])
     m_star = np.exp(scaling.mean_ln_mstar(m500, h, sc) + d[:, 3])
     n_expected = np.exp(scaling.mean_ln_ngal(m500, sc) + d[:, 4])
     tail = np.where(merger, np.abs(rng.normal(0.0, sc.merger_sigma_boost_ln, n)), 0.0)
@@ -165,8 +136,9 @@ def _batch(
 
     # ---- ICM photons
     comps = icm_mod.build_components(
-        rng, ic, r500_com, lum_amb, kt, cool_core, merger, cc_ratio, sub_lum, sub_kt, sub_r500_com
-    )
+        rng, ic, r500_com, lum_amb, kt, cool_core, merger, cc_ratio, sub_lum, sub_kt,
+        sub_r500_com, rc_r500=rc_x, beta=beta,
+    )  # fmt: skip
     r_max = sampling_radius(comps, margin=10 * snap.optics.psf_rc)
     # count rates per unit luminosity, then scaled to the luminosity inside r_max
     rate_per_lum = thermal_band_rates(
@@ -245,6 +217,7 @@ def _batch(
     )
     truth = dict(
         snapshot=np.full(n, snap.index),
+        halo_id=pop.halo_id[rows],
         redshift=np.full(n, z),
         pos=pop.pos[rows],
         m500c=m500,
@@ -252,6 +225,10 @@ def _batch(
         m200c=m200,
         r200c=r200,
         c200c=c200,
+        z_form=pop.z_form[rows],
+        accretion_rate=pop.accretion_rate[rows],
+        f_gas=m_gas / m500,
+        f_nt=f_nt,
         T=kt,
         L_X=lum500,
         M_gas=m_gas,
@@ -314,6 +291,19 @@ def _component_truth(comps: icm_mod.Components, n: int) -> dict[str, NDArray]:
     return out
 
 
+def cool_core_threshold(pop: Population, fraction: float) -> float:
+    """Relaxation latent above which a non-merging halo hosts a cool core.
+
+    Chosen so that ``fraction`` of all rows are cool cores (the fraction shows no strong mass
+    dependence, Lovisari+17); one threshold for the run keeps a halo's state across snapshots.
+    """
+    calm = pop.relax[~pop.merger]
+    if calm.size == 0 or fraction <= 0:
+        return float("inf")
+    keep = min(fraction * pop.relax.size / calm.size, 1.0)
+    return float(np.quantile(calm, 1.0 - keep)) if keep < 1 else float("-inf")
+
+
 def generate(cfg: MockConfig, progress: Callable[[int], None] | None = None) -> MockCatalogue:
     """Generate a mock eROSITA-like cluster catalogue.
 
@@ -331,6 +321,7 @@ def generate(cfg: MockConfig, progress: Callable[[int], None] | None = None) -> 
     """
     cosmo = get_cosmology(cfg.cosmology)
     pop = sample_population(cfg)
+    cc_threshold = cool_core_threshold(pop, cfg.icm.cool_core_fraction)
     nb = len(cfg.xray.bands_kev)
     maps = {k: np.zeros((cfg.n_clusters, nb, NPIX, NPIX), dtype=np.int32) for k in MAPS}
     results = []
@@ -343,8 +334,9 @@ def generate(cfg: MockConfig, progress: Callable[[int], None] | None = None) -> 
             part = rows[start : start + cfg.batch_size]
             sl = slice(part[0], part[-1] + 1)  # rows of a snapshot are contiguous
             res = _batch(
-                cfg, snap, pop, part, b, maps["total"][sl], maps["agn"][sl], maps["icm"][sl]
-            )
+                cfg, snap, pop, part, b, maps["total"][sl], maps["agn"][sl], maps["icm"][sl],
+                cc_threshold,
+            )  # fmt: skip
             res["offset"] = part[0]
             results.append(res)
             if progress is not None:

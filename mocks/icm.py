@@ -32,6 +32,7 @@ __all__ = [
     "SUBCLUSTER",
     "Components",
     "enclosed_fraction",
+    "emission_shape",
     "build_components",
 ]
 
@@ -42,6 +43,25 @@ def enclosed_fraction(radius: NDArray, rc: NDArray, beta: NDArray) -> NDArray:
     """Fraction of a projected beta model's total flux inside projected ``radius`` (beta > 1/2)."""
     x2 = (np.asarray(radius, float) / np.asarray(rc, float)) ** 2
     return 1.0 - (1.0 + x2) ** (1.5 - 3.0 * np.asarray(beta, float))
+
+
+def emission_shape(rc_r500: NDArray, beta: NDArray) -> NDArray:
+    """Projected emission measure inside R500c per (M_gas(<R500c))^2, in units of R500c^-3.
+
+    For a beta-model density rho = rho0 (1 + r^2/r_c^2)^(-3 beta / 2) with x_c = r_c / R500c and
+    X = 1 / x_c: M_gas(<R500c) = 4 pi rho0 r_c^3 I_m with I_m = X^3/3 2F1(3/2, 3 beta/2; 5/2; -X^2),
+    the emission measure over all space is rho0^2 4 pi r_c^3 sqrt(pi)/4 Gamma(3 beta - 3/2) /
+    Gamma(3 beta), of which the fraction 1 - (1 + X^2)^(3/2 - 3 beta) projects inside R500c.
+    At fixed M_gas and R500c the luminosity is proportional to this shape factor.
+    """
+    from scipy.special import gamma, hyp2f1
+
+    xc = np.asarray(rc_r500, float)
+    b = np.asarray(beta, float)
+    big_x = 1.0 / xc
+    i_m = big_x**3 / 3.0 * hyp2f1(1.5, 1.5 * b, 2.5, -(big_x**2))
+    i_tot = np.sqrt(np.pi) / 4.0 * gamma(3 * b - 1.5) / gamma(3 * b)
+    return i_tot * enclosed_fraction(1.0, xc, b) / (4 * np.pi * xc**3 * i_m**2)
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,9 @@ def build_components(
     sub_lum: NDArray,
     sub_kt: NDArray,
     sub_r500_com: NDArray,
+    *,
+    rc_r500: NDArray | None = None,
+    beta: NDArray | None = None,
 ) -> Components:
     """Draw shapes and positions and assemble the emission components of a batch.
 
@@ -133,6 +156,9 @@ def build_components(
         L(cool core, < R500c) / lum_ambient (used where ``cool_core``).
     sub_lum, sub_kt, sub_r500_com : ndarray
         Subcluster luminosity inside its own R500c, temperature and R500c (where ``merger``).
+    rc_r500, beta : ndarray, optional
+        Core radius / R500c and beta of the ambient component, set by the halo (mock v2);
+        drawn from the config's log-normal / normal when not given.
 
     Returns
     -------
@@ -142,8 +168,12 @@ def build_components(
     idx = np.arange(n)
     disturbed = ~cool_core
     # ambient component: shape, orientation and centroid offset
-    beta = np.clip(rng.normal(icm.beta_mean, icm.beta_sd, n), 0.56, 1.1)
-    rc = np.clip(icm.rc_median_r500 * np.exp(icm.rc_scatter_ln * rng.standard_normal(n)), 0.03, 0.6)
+    beta_draw = np.clip(rng.normal(icm.beta_mean, icm.beta_sd, n), 0.56, 1.1)
+    rc_draw = np.clip(
+        icm.rc_median_r500 * np.exp(icm.rc_scatter_ln * rng.standard_normal(n)), 0.03, 0.6
+    )
+    beta = beta_draw if beta is None else np.clip(beta, 0.56, 1.1)
+    rc = rc_draw if rc_r500 is None else np.clip(rc_r500, 0.03, 0.6)
     q = np.where(
         merger,
         rng.uniform(*icm.axis_ratio_merger, n),

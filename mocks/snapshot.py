@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import astropy.units as u
+import numpy as np
 from astropy.cosmology import FLRW
 from numpy.typing import NDArray
 
@@ -100,9 +101,11 @@ class Snapshot:
         Sum of the unresolved CXB (total minus the explicit sources above agn.s_min, power law
         of index cxb_photon_index, absorbed by N_H), the Galactic foreground (kT =
         foreground_kt_kev bremsstrahlung, unabsorbed) and the particle background (flat in
-        counts/keV, not vignetted).
+        counts/keV, not vignetted). Zero when ``xray.diffuse_background`` is off.
         """
         x = self.cfg.xray
+        if not x.diffuse_background:  # the paper preset: ICM + AGN photons only
+            return np.zeros((np.asarray(exposure).size, len(x.bands_kev)))
         unresolved = (x.cxb_intensity - lognlogs_intensity(self.cfg.agn)) / 3600.0  # per arcmin^2
         cxb = unresolved * powerlaw_band_rates(self.response, x.cxb_photon_index, nh)
         fg = x.foreground_rate * thermal_rate_per_norm(self.response, x.foreground_kt_kev, [0.0])

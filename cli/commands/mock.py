@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,7 +25,15 @@ def mock(
     n: Annotated[int | None, typer.Option("--n", help="Number of clusters [default: 3300]")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed [default: 1]")] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="YAML config, e.g. configs/mock_default.yaml")
+        Path | None, typer.Option("--config", help="YAML config, e.g. configs/mock_paper.yaml")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="erass (eROSITA depth with backgrounds, the default) or paper (Ho+23: ICM + "
+            "AGN photons only, their 11 snapshot redshifts)",
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Allow writing into a non-empty folder")
@@ -32,7 +41,12 @@ def mock(
 ) -> None:
     """Generate a mock catalogue (truth table, TOTAL/AGN/ICM count maps, galaxies) into OUT."""
     overrides = {k: v for k, v in {"n_clusters": n, "seed": seed}.items() if v is not None}
-    cfg = MockConfig.from_yaml(config, **overrides) if config else MockConfig(**overrides)
+    if config and preset:
+        raise MockParameterError("--preset", "give either --config or --preset, not both")
+    if config:
+        cfg = MockConfig.from_yaml(config, **overrides)
+    else:
+        cfg = MockConfig.from_preset(preset or "erass", **overrides)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise MockParameterError("--out", f"{out} exists and is not empty; pass --overwrite")
     t0 = time.perf_counter()
@@ -53,6 +67,8 @@ def mock(
     table = Table(title=f"mock catalogue in {out}", show_header=False)
     table.add_row("clusters", str(len(cat)))
     table.add_row("seed", str(cfg.seed))
+    table.add_row("preset", cfg.preset)
+    table.add_row("halos", str(len(set(np.asarray(truth["halo_id"]).tolist()))))
     table.add_row("snapshots (z)", ", ".join(f"{z:g}" for z in cfg.snapshot_redshifts))
     lg = truth["log10_m500c"]
     table.add_row(
@@ -72,6 +88,4 @@ def mock(
 
 
 def _median(col: object) -> float:
-    import numpy as np
-
     return float(np.median(np.asarray(getattr(col, "value", col), dtype=float)))

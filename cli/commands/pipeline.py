@@ -88,6 +88,9 @@ def simulate(
     name: Annotated[
         str | None, typer.Option(help="Catalogue name (default from seed/size)")
     ] = None,
+    preset: Annotated[
+        str, typer.Option(help="Mock preset: erass (backgrounds) or paper (ICM + AGN only)")
+    ] = "erass",
 ) -> None:
     """Generate a mock catalogue and ingest it (flow ingest-simulation; idempotent)."""
     _prefect_quiet()
@@ -95,8 +98,9 @@ def simulate(
     from flows.simulate import ingest_simulation
 
     summary = ingest_simulation(
-        n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name
-    )
+        n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name,
+        preset=preset,
+    )  # fmt: skip
     console.print(
         f"catalogue [bold]{summary['catalogue_name']}[/] (id {summary['catalogue_id']}): "
         f"{summary['n_clusters']} clusters, {summary['n_observables']} observables, "

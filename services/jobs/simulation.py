@@ -85,7 +85,7 @@ def generate_mock(
 
     Idempotent: a directory whose manifest already holds the same configuration is reused.
     """
-    cfg = MockConfig(**config)
+    cfg = MockConfig.from_preset(str(config.get("preset", "erass")), **config)
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.json"
     if manifest.exists():

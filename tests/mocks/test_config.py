@@ -84,3 +84,16 @@ def test_config_is_frozen_and_serialisable() -> None:
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises its own frozen error
         cfg.n_clusters = 8  # type: ignore[misc]
     assert MockConfig(**cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("preset", "path"),
+    [("erass", "mock_erass.yaml"), ("erass", "mock_default.yaml"), ("paper", "mock_paper.yaml")],
+)
+def test_preset_yaml_equals_code_preset(preset: str, path: str) -> None:
+    assert MockConfig.from_yaml(ROOT / "configs" / path) == MockConfig.from_preset(preset)
+
+
+def test_unknown_preset_is_named() -> None:
+    with pytest.raises(MockParameterError, match="preset"):
+        MockConfig.from_preset("magneticum")

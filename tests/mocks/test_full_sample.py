@@ -48,4 +48,8 @@ def test_slopes_recovered_in_every_snapshot(full: MockCatalogue) -> None:
         slopes = res[name].slopes[:, 0]
         # each snapshot has ~300 clusters: the slope error is a few per cent
         assert np.all(np.abs(slopes - expected) < 0.12 * expected), (name, slopes)
-        assert abs(slopes.mean() - expected) < 0.03 * expected, (name, slopes.mean())
+        # the snapshots share their halos (each appears ~7 times, as in a simulation box), so
+        # their slopes are correlated: the mean over snapshots is only ~sqrt(1.6) better than
+        # one snapshot (L_X, 0.42 ln scatter: ~0.04 on the slope)
+        tol = 0.06 if name == "L_X" else 0.03
+        assert abs(slopes.mean() - expected) < tol * expected, (name, slopes.mean())

@@ -66,7 +66,8 @@ def test_normalisations_follow_the_cited_relations(small_cat: MockCatalogue) -> 
     relaxed = ~np.asarray(t["merger"])
     sig = 1082.9 * (ez * _col(t, "m200c") / 1e15) ** 0.3361
     res_s = np.log(_col(t, "sigma_dm")) - np.log(sig)
-    assert abs(np.median(res_s[relaxed])) < 0.01
+    # the median of n normal deviates has a standard error of 1.2533 sigma / sqrt(n)
+    assert abs(np.median(res_s[relaxed])) < 4 * 1.2533 * 0.0426 / np.sqrt(relaxed.sum())
     assert np.std(res_s[relaxed]) == pytest.approx(0.0426, rel=0.2)
     assert np.mean(res_s[~relaxed]) > np.mean(res_s[relaxed])  # the merger tail
 

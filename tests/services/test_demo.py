@@ -43,7 +43,14 @@ def test_demo_runs_the_whole_chain(prefect_harness: None, demo_env: str) -> None
         n_train = count("SELECT count(*) FROM clusters WHERE catalogue_id = 1")
         assert n_train == 48
         assert count("SELECT status FROM model_runs") == "done"
-        assert count("SELECT count(*) FROM model_run_folds WHERE status = 'done'") == 8
+        # one fold per occupied octant: a small mock holds few halos (each seen at several
+        # snapshots, mocks/assembly.py), so not every octant of the box need hold one
+        octants = count(
+            "SELECT count(DISTINCT floor(pos_x_mpc_h / 176)::int * 4 + floor(pos_y_mpc_h / 176)"
+            "::int * 2 + floor(pos_z_mpc_h / 176)::int) FROM clusters WHERE catalogue_id = 1"
+        )
+        assert octants >= 2
+        assert count("SELECT count(*) FROM model_run_folds WHERE status = 'done'") == octants
         # every cluster of both catalogues has exactly one prediction of the run
         assert count("SELECT count(*) FROM predictions") == count("SELECT count(*) FROM clusters")
         assert count("SELECT count(*) FROM attributions") == 8

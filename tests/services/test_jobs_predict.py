@@ -25,7 +25,8 @@ def jobs_env(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     from mocks import MockConfig, generate
 
     root = tmp_path_factory.mktemp("jobs")
-    generate(MockConfig(n_clusters=24, seed=31)).write(root / "mock")
+    # one snapshot: 24 distinct halos spread over the box (several snapshots would repeat halos)
+    generate(MockConfig(n_clusters=24, seed=31, snapshot_redshifts=(0.1,))).write(root / "mock")
     with service_environment(admin_url, root / "store", prefix="cmjobs") as url:
         yield {"url": url, "root": root}
 
