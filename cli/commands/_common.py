@@ -16,6 +16,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from db.session import scrub
 
 __all__ = ["console", "err_console", "cli_errors", "is_user_error", "plain"]
 
@@ -55,10 +58,11 @@ def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is an error this project raises on purpose, with a message for the user.
 
     Those are the exception types defined in the project's packages (``db.errors``,
-    ``mocks.errors``, ...), settings validation errors and missing input files. Anything else is
-    a bug and keeps its traceback.
+    ``mocks.errors``, ...), settings validation errors, missing input files and a database
+    connection that fails or is lost mid-command (``OperationalError``, ``InterfaceError``).
+    Anything else is a bug and keeps its traceback.
     """
-    if isinstance(exc, ValidationError | FileNotFoundError):
+    if isinstance(exc, ValidationError | FileNotFoundError | OperationalError | InterfaceError):
         return True
     return type(exc).__module__.split(".")[0] in _OWN_PACKAGES
 
@@ -67,6 +71,14 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         return "invalid settings: " + "; ".join(parts)
+    if isinstance(exc, OperationalError | InterfaceError):
+        orig = str(exc.orig or exc).strip().splitlines()
+        reason = orig[0] if orig else type(exc).__name__
+        return scrub(
+            f"database connection failed or was lost: {reason}; the command stopped (its open "
+            "transaction is rolled back by the server). Check the server and run it again.",
+            "",
+        )
     return str(exc).strip().replace("\n", " ")
 
 

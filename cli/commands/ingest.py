@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -225,6 +226,10 @@ def crossmatch(
     relative_dz: bool = typer.Option(False, help="Cut on |dz|/(1+z) instead of |dz|"),
 ) -> None:
     """Cross-match two ingested catalogues on the sky (nearest neighbour + redshift cut)."""
+    if not (math.isfinite(max_sep) and max_sep > 0):
+        raise typer.BadParameter(f"{max_sep}: give a finite separation > 0", param_hint="--max-sep")
+    if not math.isfinite(max_dz):
+        raise typer.BadParameter(f"{max_dz}: give a finite number", param_hint="--max-dz")
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from services.jobs.ingest_catalogues import crossmatch_catalogues
 

@@ -111,3 +111,44 @@ def test_units_in_headers_survive() -> None:
     text = cap.get()
     assert "bias [dex]" in text and "sigma_lnM [%]" in text and "paper [%]" in text
     assert "[/]title :x:" in text and "[red]M_gas[/]" in text
+
+
+def test_lost_database_connection_is_one_line(
+    cli_env: Path, private_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server drops the connection mid-query: one 'error:' line, exit 2, no traceback."""
+    from sqlalchemy.orm import Session
+
+    from db import results
+
+    def dropped(session: Session, **_: object) -> list[dict[str, object]]:
+        pid = session.scalar(sa.text("SELECT pg_backend_pid()"))
+        admin = sa.create_engine(private_db)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        admin.dispose()
+        session.execute(sa.text("SELECT 1"))  # the server has closed this connection
+        return []
+
+    monkeypatch.setattr(results, "summary", dropped)
+    out = run_cli("query", "runs", code=2)
+    assert out.startswith("error: database connection failed or was lost: ")
+    assert "Traceback" not in out and len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5"])
+def test_crossmatch_refuses_meaningless_separation(cli_env: Path, value: str) -> None:
+    out = run_cli("crossmatch", "a", "b", "--max-sep", value, code=2)
+    assert "--max-sep" in out and "finite separation > 0" in out
+
+
+@pytest.mark.parametrize("kwargs", [{"max_sep_arcsec": float("nan")}, {"max_sep_arcsec": -1.0},
+                                    {"max_sep_arcsec": float("inf")}, {"max_dz": float("nan")},
+                                    {"max_dz": -0.1}])  # fmt: skip
+def test_crossmatch_job_refuses_meaningless_limits(kwargs: dict[str, float]) -> None:
+    from services.jobs.ingest_catalogues import crossmatch_catalogues
+    from survey.errors import CrossmatchError
+
+    with pytest.raises(CrossmatchError, match="finite"):
+        crossmatch_catalogues("a", "b", engine=sa.create_engine("postgresql://nobody@nowhere/x"),
+                              **kwargs)  # fmt: skip
