@@ -18,7 +18,7 @@ URLS = [
     f"postgresql+psycopg://user:{SECRET}@localhost:notaport/db",
     f"postgresql://user:{SECRET}@127.0.0.1:1/db",  # nothing listens
     f"postgresql://127.0.0.1:1/db?password={SECRET}",  # password as a query parameter
-    f"postgresql://u:x@127.0.0.1:1/db?sslpassword={SECRET}",
+    f"postgresql://u:{SECRET}@127.0.0.1:1/db?sslpassword={SECRET}",
     f"postgresql://user:{SECRET[:3]}@{SECRET[3:]}@127.0.0.1:1/db",  # unencoded '@'
     f"postgresql://user:{SECRET}@127.0.0.1:5432/db?sslmode=bogus",  # driver error
 ]
