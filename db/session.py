@@ -2,25 +2,77 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseUnavailableError
 
-__all__ = ["make_engine", "session_scope", "check_connection", "redact"]
+__all__ = ["make_engine", "session_scope", "check_connection", "redact", "scrub"]
+
+
+_SECRET_KEYS = frozenset({"password", "passwd", "pwd", "pass", "sslpassword", "secret", "token"})
+# user:secret@ in the authority of anything that looks like a URL, parseable or not.
+_USERINFO = re.compile(r"(?P<pre>(?:^|//|\s)[^/?#@:\s]*:)(?P<secret>[^/?#\s]*)@")
+# password=secret in a query string or a libpq keyword string.
+_KEYVALUE = re.compile(
+    r"(?P<pre>\b(?:" + "|".join(sorted(_SECRET_KEYS)) + r")\s*=\s*)(?P<secret>'[^']*'|[^&\s]+)",
+    re.IGNORECASE,
+)
+
+
+def _secrets(url: str | sa.URL) -> list[str]:
+    """Return the password-like parts of ``url``: the password and secret query values."""
+    found: list[str] = []
+    try:
+        u = make_url(str(url)) if not isinstance(url, sa.URL) else url
+        if u.password:
+            found.append(str(u.password))
+        if u.host and "@" in u.host:  # an unencoded '@' in the password: the rest went to host
+            found.append(u.host.rsplit("@", 1)[0])
+        for key, value in u.query.items():
+            if key.lower() in _SECRET_KEYS:
+                found += [value] if isinstance(value, str) else list(value)
+    except Exception:  # noqa: BLE001 - unparseable: fall back to the patterns below
+        pass
+    text = url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url)
+    found += [m.group("secret") for m in _USERINFO.finditer(text)]
+    found += [m.group("secret").strip("'") for m in _KEYVALUE.finditer(text)]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str | sa.URL) -> str:
+    """Return ``text`` (an error message) with every secret of ``url`` replaced by ``***``.
+
+    Driver errors may quote the connection string; this removes the password (from the
+    ``user:password@`` part, however the URL is malformed, and from ``password=`` parameters).
+    """
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub(lambda m: f"{m.group('pre')}***@", text)
+    return _KEYVALUE.sub(lambda m: f"{m.group('pre')}***", text)
 
 
 def redact(url: str | sa.URL) -> str:
-    """Return ``url`` with its password hidden (safe for logs and error messages)."""
+    """Return ``url`` with its password hidden (safe for logs and error messages).
+
+    Hides the ``user:password@`` part and password-like query parameters
+    (``?password=...``); a URL that cannot be parsed is shown as ``<unparseable URL: ...>``
+    with its secrets removed, never as it was given.
+    """
     try:
-        return make_url(str(url)).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+        u = url if isinstance(url, sa.URL) else make_url(str(url))
+        if u.host and "@" in u.host:
+            raise ValueError("unencoded '@' in the password")
+        query = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in u.query.items()}
+        return u.set(query=query).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - any parse failure (ArgumentError, ValueError for a port)
+        return f"<unparseable URL: {scrub(str(url), url)}>"
 
 
 def make_engine(url: str, *, pool_pre_ping: bool = True, **kwargs: object) -> Engine:
@@ -29,15 +81,17 @@ def make_engine(url: str, *, pool_pre_ping: bool = True, **kwargs: object) -> En
     Raises
     ------
     DatabaseUnavailableError
-        If the URL cannot be parsed or names a driver that is not installed.
+        If the URL cannot be parsed or names a driver that is not installed (the message never
+        holds the password).
     """
     try:
         return sa.create_engine(url, pool_pre_ping=pool_pre_ping, **kwargs)  # type: ignore[arg-type]
-    except (ArgumentError, ImportError, ValueError) as exc:
+    except (ArgumentError, ImportError, ValueError, TypeError) as exc:
         raise DatabaseUnavailableError(
-            f"invalid database URL {redact(url)}: {exc}. Fix CLUSTERMASS_DATABASE_URL "
-            "(e.g. postgresql://user@host:5432/dbname) or unset it to use the embedded server."
-        ) from exc
+            f"invalid database URL {redact(url)}: {scrub(str(exc), url)}. Fix "
+            "CLUSTERMASS_DATABASE_URL (e.g. postgresql://user@host:5432/dbname) or unset it to "
+            "use the embedded server."
+        ) from None  # the chained exception would quote the URL
 
 
 def check_connection(engine: Engine) -> None:
@@ -45,12 +99,13 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except OperationalError as exc:
+    except (OperationalError, InterfaceError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseUnavailableError(
-            f"cannot connect to {redact(engine.url)}: {reason}. Check that the server is running "
-            "and CLUSTERMASS_DATABASE_URL is right, or unset it to use the embedded server."
-        ) from exc
+            f"cannot connect to {redact(engine.url)}: {scrub(reason, engine.url)}. Check that "
+            "the server is running and CLUSTERMASS_DATABASE_URL is right, or unset it to use the "
+            "embedded server."
+        ) from None
 
 
 @contextmanager

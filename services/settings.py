@@ -17,6 +17,8 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db.session import redact
+
 __all__ = ["Settings", "get_settings", "default_embedded_pg_dir"]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
@@ -102,7 +104,7 @@ class Settings(BaseSettings):
             v = "postgresql://" + v[len("postgres://") :]
         if not v.startswith("postgresql"):
             raise ValueError(
-                f"CLUSTERMASS_DATABASE_URL must be a PostgreSQL URL (postgresql://...), got {v!r}"
+                f"CLUSTERMASS_DATABASE_URL must be a PostgreSQL URL (postgresql://...), got {redact(v)!r}"
             )
         return v
 

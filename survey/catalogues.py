@@ -192,6 +192,7 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
         logm, logm_err, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
     r500 = _radii(table, spec, spec.radius, z, logm, rows, path, notes)
     obs = _observables(table, spec, rows, path)
+    _reject_duplicates(ids, spec, rows)
 
     names = [str_column(table, c) for c in spec.name_columns]
     out: list[ClusterRow] = []
@@ -236,16 +237,28 @@ def _ids(table: Table, spec: CatalogueSpec, rows: _Rows) -> list[str]:
     ids = [s[:100] for s in str_column(table, spec.id_column)]
     arr = np.array(ids, dtype=object)
     rows.reject(arr == "", spec.id_column, arr, "identifier missing")
-    first: dict[str, int] = {}
-    dup = np.zeros(n, dtype=bool)
-    for i, s in enumerate(ids):
-        if s and rows.ok[i]:
-            if s in first:
-                dup[i] = True
-            else:
-                first[s] = i
-    rows.reject(dup, spec.id_column, arr, "duplicate identifier (first occurrence kept)")
     return ids
+
+
+def _reject_duplicates(ids: list[str], spec: CatalogueSpec, rows: _Rows) -> None:
+    """Keep the first *valid* row of each identifier; reject its later valid copies.
+
+    Runs after every other row check, so a duplicate whose first copy was rejected (a bad
+    redshift, say) is kept, and the reject names the row that was kept.
+    """
+    if spec.id_column is None:
+        return
+    arr = np.array(ids, dtype=object)
+    first: dict[str, int] = {}
+    for i in np.flatnonzero(rows.ok):
+        s = ids[i]
+        if s in first:
+            dup = np.zeros(len(ids), dtype=bool)
+            dup[i] = True
+            reason = f"duplicate identifier (row {first[s]} kept)"
+            rows.reject(dup, spec.id_column, arr, reason)
+        else:
+            first[s] = int(i)
 
 
 def _values(

@@ -8,11 +8,14 @@ several clusters of A keeps only its closest partner.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
+
+from survey.errors import CrossmatchError
 
 __all__ = ["Match", "crossmatch", "describe_method"]
 
@@ -31,6 +34,29 @@ def describe_method(max_sep_arcsec: float, max_dz: float | None, relative_dz: bo
     """Short text stored with each match (``cluster_matches.method``)."""
     dz = "no z cut" if max_dz is None else f"{'dz/(1+z)' if relative_dz else 'dz'}<={max_dz:g}"
     return f"sky nearest, sep<={max_sep_arcsec:g}arcsec, {dz}"
+
+
+def check_limits(max_sep_arcsec: float, max_dz: float | None) -> None:
+    """Refuse tolerances that select nothing sensible.
+
+    Parameters
+    ----------
+    max_sep_arcsec : float
+        Largest separation [arcsec]: finite and > 0.
+    max_dz : float or None
+        Largest redshift difference: None (no cut) or finite and >= 0.
+
+    Raises
+    ------
+    CrossmatchError
+        NaN, infinite, zero or negative separation; NaN, infinite or negative ``max_dz``.
+    """
+    if not (math.isfinite(max_sep_arcsec) and max_sep_arcsec > 0):
+        raise CrossmatchError(
+            f"max_sep_arcsec must be a finite number of arcsec > 0, got {max_sep_arcsec}"
+        )
+    if max_dz is not None and not (math.isfinite(max_dz) and max_dz >= 0):
+        raise CrossmatchError(f"max_dz must be finite and >= 0 (or None: no cut), got {max_dz}")
 
 
 def crossmatch(
@@ -69,11 +95,15 @@ def crossmatch(
     -------
     list of Match
         Sorted by index in A.
+
+    Raises
+    ------
+    CrossmatchError
+        Meaningless tolerances (:func:`check_limits`).
     """
     ra_a, dec_a, z_a = (np.asarray(x, dtype=float) for x in (ra_a, dec_a, z_a))
     ra_b, dec_b, z_b = (np.asarray(x, dtype=float) for x in (ra_b, dec_b, z_b))
-    if max_sep_arcsec <= 0:
-        raise ValueError(f"max_sep_arcsec must be > 0, got {max_sep_arcsec}")
+    check_limits(max_sep_arcsec, max_dz)
     if ra_a.size == 0 or ra_b.size == 0:
         return []
     a = SkyCoord(ra_a * u.deg, dec_a * u.deg)

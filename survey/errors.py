@@ -42,5 +42,9 @@ class BandError(ImageError):
     """The image's energy bands cannot provide the bands a model needs."""
 
 
+class CrossmatchError(SurveyError):
+    """Cross-match tolerances that mean nothing (NaN, infinite, zero or negative)."""
+
+
 class GalaxyTableError(SurveyError):
     """A member-galaxy table cannot be used (too few galaxies, bad columns, ...)."""

@@ -95,9 +95,9 @@ def check_fits_complete(path: Path) -> int:
     """
     raw = _raw_bytes(path)
     if not raw.startswith(b"SIMPLE  ="):
-        head = raw[:16].decode("ascii", "replace")
+        # Never quote the bytes: the message is stored and shown, and the file may be anything.
         raise CatalogueReadError(
-            f"{path}: not a FITS file (it starts with {head!r}, a FITS file starts with 'SIMPLE')"
+            f"{path}: not a FITS file (a FITS file starts with 'SIMPLE  =', this one does not)"
         )
     offset, n_hdu = 0, 0
     while offset < len(raw):

@@ -165,31 +165,47 @@ def _same_grid(a: WCS, b: WCS, shape_a: tuple, shape_b: tuple) -> bool:
     return bool(np.allclose(pa, pb, atol=1e-6))
 
 
-def load_band_images(spec: ImageSetSpec, base: Path) -> list[BandImage]:
-    """Read every band of an image set; paths are relative to ``base``.
+def load_band_images(
+    spec: ImageSetSpec, base: Path, *, source: str = "image set", allow_absolute: bool = False
+) -> list[BandImage]:
+    """Read every band of an image set; paths are relative to ``base`` and confined to it.
+
+    Parameters
+    ----------
+    spec
+        The image set.
+    base
+        Folder its paths are relative to; no file outside it is opened
+        (:func:`survey.specs.confined_path`).
+    source
+        The manifest, for messages.
+    allow_absolute
+        Accept absolute entries inside ``base`` (specs a trusted caller built, never a YAML).
 
     Raises
     ------
+    SpecError
+        A path lies outside ``base`` (nothing is opened).
     ImageError
         A file is unreadable or has no WCS, the exposure/background/mask grid differs from the
         counts grid, or counts are negative.
     """
-    base = Path(base)
+    paths = spec.resolve_files(Path(base), source=source, allow_absolute=allow_absolute)
     mask = None
     if spec.mask:
-        mask, _ = read_fits_image(base / spec.mask, role="mask")
+        mask, _ = read_fits_image(paths[spec.mask], role="mask")
     out = []
     for band in spec.bands:
-        counts, wcs = read_fits_image(base / band.counts, band.hdu, role="counts")
+        counts, wcs = read_fits_image(paths[band.counts], band.hdu, role="counts")
         files = {"counts": band.counts}
         if np.any(counts[np.isfinite(counts)] < 0):
-            raise ImageError(f"{base / band.counts}: counts image has negative pixels")
+            raise ImageError(f"{paths[band.counts]}: counts image has negative pixels")
         exposure: np.ndarray | float
         if band.exposure:
-            exposure, ewcs = read_fits_image(base / band.exposure, band.hdu, role="exposure")
+            exposure, ewcs = read_fits_image(paths[band.exposure], band.hdu, role="exposure")
             if not _same_grid(wcs, ewcs, counts.shape, exposure.shape):
                 raise ImageError(
-                    f"{base / band.exposure}: exposure map grid differs from the counts image "
+                    f"{paths[band.exposure]}: exposure map grid differs from the counts image "
                     f"{band.counts} (shape {exposure.shape} vs {counts.shape}); reproject it first"
                 )
             files["exposure"] = band.exposure
@@ -197,15 +213,15 @@ def load_band_images(spec: ImageSetSpec, base: Path) -> list[BandImage]:
             exposure = float(band.exposure_s)  # type: ignore[arg-type]
         background = None
         if band.background:
-            background, bwcs = read_fits_image(base / band.background, band.hdu, role="background")
+            background, bwcs = read_fits_image(paths[band.background], band.hdu, role="background")
             if not _same_grid(wcs, bwcs, counts.shape, background.shape):
                 raise ImageError(
-                    f"{base / band.background}: background grid differs from {band.counts}"
+                    f"{paths[band.background]}: background grid differs from {band.counts}"
                 )
             files["background"] = band.background
         if mask is not None:
             if mask.shape != counts.shape:
-                raise ImageError(f"{base / spec.mask}: mask shape {mask.shape} != {counts.shape}")
+                raise ImageError(f"{paths[spec.mask]}: mask shape {mask.shape} != {counts.shape}")  # type: ignore[index]
             files["mask"] = spec.mask  # type: ignore[assignment]
         out.append(BandImage(band.band_kev, counts, wcs, exposure, background, mask, files))
     return out

@@ -45,6 +45,7 @@ __all__ = [
     "load_image_set",
     "load_galaxy_spec",
     "load_any",
+    "confined_path",
 ]
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
@@ -389,10 +390,36 @@ class ImageSetSpec(_Strict):
 
     def files(self) -> list[str]:
         """All files the set reads."""
-        out = [self.mask] if self.mask else []
-        for b in self.bands:
-            out += [f for f in (b.counts, b.exposure, b.background) if f]
+        return [entry for _, entry in self.file_entries()]
+
+    def file_entries(self) -> list[tuple[str, str]]:
+        """Every file the set reads, as ``(field, entry)``: ``('bands[0].counts', 'c.fits')``."""
+        out = [("mask", self.mask)] if self.mask else []
+        for i, b in enumerate(self.bands):
+            for field in ("counts", "exposure", "background"):
+                entry = getattr(b, field)
+                if entry:
+                    out.append((f"bands[{i}].{field}", entry))
         return out
+
+    def resolve_files(
+        self, base: Path, *, source: str, allow_absolute: bool = False
+    ) -> dict[str, Path]:
+        """Map every file entry to its resolved path, confined to ``base``.
+
+        See :func:`confined_path`.
+
+        Raises
+        ------
+        SpecError
+            An entry escapes ``base`` (names ``source`` and the entry).
+        """
+        return {
+            entry: confined_path(
+                base, entry, source=source, field=field, allow_absolute=allow_absolute
+            )
+            for field, entry in self.file_entries()
+        }
 
 
 GalaxySpec.model_rebuild()
@@ -417,11 +444,26 @@ def _validate(data: Any, source: str, expect: type[BaseModel]) -> Any:
         raise SpecError(f"spec {source} is invalid: " + "; ".join(parts)) from exc
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Describe a YAML error without its quoted snippet of the file (it may be anything)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"invalid YAML ({exc.problem or exc.context or 'syntax error'}{where})"
+    return f"invalid YAML ({type(exc).__name__})"
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"spec file {path} cannot be read: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {path} cannot be read: not UTF-8 text") from exc
+    except OSError as exc:
+        raise SpecError(f"spec file {path} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec file {path} cannot be read: {_yaml_problem(exc)}") from exc
 
 
 def shipped_specs() -> dict[str, Path]:
@@ -476,6 +518,64 @@ def detect_spec(colnames: Iterable[str], *, file: str = "") -> CatalogueSpec:
         f"{file or 'file'}: {what} its columns {sorted(have)[:40]}; pass --spec NAME|PATH "
         f"(shipped: {sorted(shipped_specs())})"
     )
+
+
+def confined_path(
+    base: Path, entry: str, *, source: str, field: str, allow_absolute: bool = False
+) -> Path:
+    """Resolve a file named by a manifest, refusing any that lies outside ``base``.
+
+    Manifests (image-set YAMLs, a catalogue or galaxy YAML's ``file``) name files relative to
+    their folder (or to the shared data folder, ``root: shared``). An absolute entry, a ``..``
+    that climbs out of ``base`` and a symbolic link whose target lies outside ``base`` are
+    refused before anything is opened, so a dropped manifest cannot make the service read (and
+    quote) ``/etc/passwd``.
+
+    Parameters
+    ----------
+    base
+        The folder the entries are relative to.
+    entry
+        The path as written in the manifest.
+    source
+        The manifest, for the message (its path or a description).
+    field
+        The manifest field holding ``entry`` (``bands[0].counts``, ``file``), for the message.
+    allow_absolute
+        Accept absolute entries (still confined to ``base``): only for specs a trusted caller
+        built from paths it was given (the CLI passes ``base = /``), never for a YAML file.
+
+    Returns
+    -------
+    Path
+        The resolved path (symbolic links followed), inside ``base``.
+
+    Raises
+    ------
+    SpecError
+        Empty entry, NUL byte, absolute path (unless allowed), or a path resolving outside
+        ``base``; the message names ``source``, ``field`` and ``entry``, never file content.
+    """
+    where = f"{source}: {field} {entry!r}"
+    if not entry or "\x00" in entry:
+        raise SpecError(f"{where}: not a usable file name")
+    p = Path(entry)
+    if p.is_absolute() and not allow_absolute:
+        raise SpecError(
+            f"{where} is an absolute path; a manifest names its files relative to its own "
+            f"folder ({base})"
+        )
+    root = Path(base).resolve()
+    try:
+        target = (root / p).resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise SpecError(f"{where} cannot be resolved ({type(exc).__name__})") from exc
+    if not target.is_relative_to(root):
+        raise SpecError(
+            f"{where} lies outside the manifest's folder {root} (through '..', an absolute "
+            "path or a symbolic link); manifest files must be inside it"
+        )
+    return target
 
 
 def load_image_set(path: Path) -> ImageSetSpec:

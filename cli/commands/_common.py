@@ -1,4 +1,10 @@
-"""Helpers shared by CLI commands: one-line errors instead of tracebacks, a console."""
+"""Helpers shared by CLI commands: one-line errors instead of tracebacks, consoles, ``plain``.
+
+Every string that comes from data (file names, cluster and spec names, units, error messages
+quoting them) and every header holding brackets (``bias [dex]``) reaches rich through
+:func:`plain`: rich then renders it verbatim, never as markup (``[/]``, ``[link=...]``) nor as
+an emoji code (``:x:``).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,38 @@ from typing import ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-__all__ = ["console", "err_console", "cli_errors", "is_user_error"]
+from db.session import scrub
 
-console = Console(soft_wrap=True, highlight=False)
-err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+__all__ = ["console", "err_console", "cli_errors", "is_user_error", "plain"]
+
+console = Console(soft_wrap=True, highlight=False, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
+
+
+def plain(value: object, style: str = "") -> Text:
+    """``value`` as text that rich prints exactly: no markup, no emoji codes, no links.
+
+    Use it for every string from data (and for headers with brackets) handed to
+    ``console.print``, ``console.status`` or a ``Table`` (cells, headers, titles). Combine it
+    with styled literals through ``Text.assemble(("error:", "bold red"), " ", plain(msg))``.
+
+    Parameters
+    ----------
+    value
+        Anything; ``str(value)`` is shown verbatim.
+    style
+        A rich style for the whole text (a literal of the program, never data).
+
+    Returns
+    -------
+    rich.text.Text
+        Text that is not parsed as console markup.
+    """
+    return Text(str(value), style=style)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,10 +58,11 @@ def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is an error this project raises on purpose, with a message for the user.
 
     Those are the exception types defined in the project's packages (``db.errors``,
-    ``mocks.errors``, ...), settings validation errors and missing input files. Anything else is
-    a bug and keeps its traceback.
+    ``mocks.errors``, ...), settings validation errors, missing input files and a database
+    connection that fails or is lost mid-command (``OperationalError``, ``InterfaceError``).
+    Anything else is a bug and keeps its traceback.
     """
-    if isinstance(exc, ValidationError | FileNotFoundError):
+    if isinstance(exc, ValidationError | FileNotFoundError | OperationalError | InterfaceError):
         return True
     return type(exc).__module__.split(".")[0] in _OWN_PACKAGES
 
@@ -37,6 +71,14 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         return "invalid settings: " + "; ".join(parts)
+    if isinstance(exc, OperationalError | InterfaceError):
+        orig = str(exc.orig or exc).strip().splitlines()
+        reason = orig[0] if orig else type(exc).__name__
+        return scrub(
+            f"database connection failed or was lost: {reason}; the command stopped (its open "
+            "transaction is rolled back by the server). Check the server and run it again.",
+            "",
+        )
     return str(exc).strip().replace("\n", " ")
 
 
@@ -53,7 +95,9 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             if not is_user_error(exc):
                 raise
             err_console.print(
-                f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True
+                Text.assemble(("error:", "bold red"), " ", plain(_one_line(exc))),
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(2) from exc
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from cli.commands._common import cli_errors, console, err_console
+from cli.commands._common import cli_errors, console, err_console, plain
 
 __all__ = ["bench"]
 
@@ -67,8 +67,14 @@ def bench(
         from benchmarks.errors import BenchmarkError
     except ModuleNotFoundError as exc:
         err_console.print(
-            f"[bold red]error:[/] the benchmarks package is not importable ({exc}); run "
-            "`python -m benchmarks` from the repository root, or reinstall the project"
+            Text.assemble(
+                ("error:", "bold red"),
+                " ",
+                plain(
+                    f"the benchmarks package is not importable ({exc}); run "
+                    "`python -m benchmarks` from the repository root, or reinstall the project"
+                ),
+            )
         )
         raise typer.Exit(2) from exc
 
@@ -98,10 +104,14 @@ def bench(
 
         runs = runner.execute(options, progress)
     _print_summary(runs[-1])
-    console.print(f"wrote {options.out} and {options.json_path}")
+    console.print(plain(f"wrote {options.out} and {options.json_path}"))
     failed = [k for k, v in runs[-1]["results"].items() if v.get("status") != "ok"]
     if failed:
-        console.print(f"[red]failed:[/] {', '.join(failed)} (the report shows why)")
+        console.print(
+            Text.assemble(
+                ("failed:", "red"), " ", plain(f"{', '.join(failed)} (the report shows why)")
+            )
+        )
         raise typer.Exit(1)
 
 
@@ -116,7 +126,7 @@ def _print_summary(run: dict[str, Any]) -> None:
     for key, entry in run["results"].items():
         heading, _, _, row = SECTIONS[key]
         if entry.get("status") == "ok":
-            table.add_row(heading, *(escape(c) for c in row(entry["data"])))
+            table.add_row(plain(heading), *(plain(c) for c in row(entry["data"])))
         else:
-            table.add_row(heading, "[red]failed[/]", "", "")
+            table.add_row(plain(heading), plain("failed", style="red"), "", "")
     console.print(table)

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 from db import embedded, migrate, tables
 from db.session import check_connection, make_engine, redact
 from services.database import database_url
@@ -32,7 +32,9 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
     url = _url_checked()
     migrate.upgrade(url, revision)
     engine = make_engine(url)
-    console.print(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    console.print(
+        plain(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    )
     engine.dispose()
 
 
@@ -45,7 +47,9 @@ def downgrade(
     url = _url_checked()
     migrate.downgrade(url, revision)
     engine = make_engine(url)
-    console.print(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    console.print(
+        plain(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    )
     engine.dispose()
 
 
@@ -58,11 +62,10 @@ def status() -> None:
     engine = make_engine(url)
     current, head = migrate.current_revision(engine), migrate.head_revision()
     where = "embedded" if not settings.database_url else "configured"
-    console.print(f"server   : {redact(url)} ({where})")
-    console.print(
-        f"revision : {current} (head {head}){'' if current == head else '  <- run `clustermass db upgrade`'}"
-    )
-    console.print(f"data dir : {settings.data_dir}")
+    console.print(plain(f"server   : {redact(url)} ({where})"))
+    upgrade_hint = "" if current == head else "  <- run `clustermass db upgrade`"
+    console.print(plain(f"revision : {current} (head {head}){upgrade_hint}"))
+    console.print(plain(f"data dir : {settings.data_dir}"))
     if current == head:
         table = Table(title="rows")
         table.add_column("table")
@@ -92,6 +95,5 @@ def stop() -> None:
         console.print("CLUSTERMASS_DATABASE_URL is set: no embedded server to stop")
         return
     stopped = embedded.stop(settings.embedded_pg_dir)
-    console.print(
-        f"embedded server in {settings.embedded_pg_dir} {'stopped' if stopped else 'was not running'}"
-    )
+    state = "stopped" if stopped else "was not running"
+    console.print(plain(f"embedded server in {settings.embedded_pg_dir} {state}"))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 
 app = typer.Typer(
     help="Ingest survey catalogues, X-ray images and member-galaxy tables.", no_args_is_help=True
@@ -21,24 +23,30 @@ def _print_report(report: object) -> None:
 
     assert isinstance(report, IngestReport)
     colour = {"ingested": "green", "partial": "yellow", "skipped": "cyan", "rejected": "red"}
-    table = Table(title=f"[{colour[report.status]}]{report.status}[/]: {Path(report.path).name}")
+    title = Text.assemble((report.status, colour[report.status]), ": ", Path(report.path).name)
+    table = Table(title=title)
     for col in ("kind", "catalogue", "rows ingested", "rows rejected", "values dropped"):
         table.add_column(col, justify="right" if col.startswith(("rows", "values")) else "left")
     table.add_row(
-        report.kind,
-        report.catalogue or "",
-        str(report.n_rows),
-        str(report.n_rejected),
-        str(report.n_dropped_values),
+        *map(
+            plain,
+            (
+                report.kind,
+                report.catalogue or "",
+                report.n_rows,
+                report.n_rejected,
+                report.n_dropped_values,
+            ),
+        )
     )
     console.print(table)
-    console.print(report.message)
+    console.print(plain(report.message))
     for line in report.rejects[:10]:
-        console.print(f"  [yellow]reject[/] {line}")
+        console.print(Text.assemble("  ", ("reject", "yellow"), " ", plain(line)))
     if len(report.rejects) > 10 or report.n_rejected + report.n_dropped_values > 10:
         console.print(f"  (all rejects: table ingest_rejects, file_id {report.file_id})")
     for note in report.extra.get("notes", []):
-        console.print(f"  [dim]{note}[/]")
+        console.print(Text.assemble("  ", plain(note, style="dim")))
 
 
 @app.command("catalogue")
@@ -57,7 +65,7 @@ def catalogue(
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from services.jobs.ingest_catalogues import ingest_catalogue_file
 
-    with console.status(f"ingesting {file.name} ..."):
+    with console.status(plain(f"ingesting {file.name} ...")):
         report = ingest_catalogue_file(file, spec, force=force)
     _print_report(report)
 
@@ -140,7 +148,7 @@ def image(
                                   else None, force=force)  # fmt: skip
     _print_report(report)
     if report.extra.get("label"):
-        console.print(f"  products {report.products} labelled {report.extra['label']!r}")
+        console.print(plain(f"  products {report.products} labelled {report.extra['label']!r}"))
 
 
 @app.command("galaxies")
@@ -204,7 +212,8 @@ def specs() -> None:
     for name in shipped_specs():
         s = load_spec(name)
         mass = f"{s.mass.column} ({s.mass.definition})" if s.mass else "-"
-        table.add_row(name, ", ".join(s.required_columns()[:6]), mass, s.citation[:60])
+        cells = (name, ", ".join(s.required_columns()[:6]), mass, s.citation[:60])
+        table.add_row(*map(plain, cells))
     console.print(table)
 
 
@@ -217,6 +226,10 @@ def crossmatch(
     relative_dz: bool = typer.Option(False, help="Cut on |dz|/(1+z) instead of |dz|"),
 ) -> None:
     """Cross-match two ingested catalogues on the sky (nearest neighbour + redshift cut)."""
+    if not (math.isfinite(max_sep) and max_sep > 0):
+        raise typer.BadParameter(f"{max_sep}: give a finite separation > 0", param_hint="--max-sep")
+    if not math.isfinite(max_dz):
+        raise typer.BadParameter(f"{max_dz}: give a finite number", param_hint="--max-dz")
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from services.jobs.ingest_catalogues import crossmatch_catalogues
 
@@ -225,7 +238,10 @@ def crossmatch(
         max_dz=None if max_dz < 0 else max_dz, relative_dz=relative_dz,
     )  # fmt: skip
     console.print(
-        f"{rep.catalogue_a} ({rep.n_a}) x {rep.catalogue_b} ({rep.n_b}): "
-        f"[bold]{rep.n_matches}[/] matches stored in cluster_matches; median separation "
-        f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})"
+        Text.assemble(
+            f"{rep.catalogue_a} ({rep.n_a}) x {rep.catalogue_b} ({rep.n_b}): ",
+            (str(rep.n_matches), "bold"),
+            " matches stored in cluster_matches; median separation "
+            f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})",
+        )
     )

@@ -8,11 +8,10 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 from mocks import MockConfig, generate
 from mocks.errors import MockParameterError
 
@@ -64,7 +63,7 @@ def mock(
         manifest = cat.write(out, progress=lambda done: bar.update(wri, completed=done))
     t_all = time.perf_counter() - t0
     truth = cat.truth
-    table = Table(title=f"mock catalogue in {out}", show_header=False)
+    table = Table(title=plain(f"mock catalogue in {out}"), show_header=False)
     table.add_row("clusters", str(len(cat)))
     table.add_row("seed", str(cfg.seed))
     table.add_row("preset", cfg.preset)
@@ -72,7 +71,7 @@ def mock(
     table.add_row("snapshots (z)", ", ".join(f"{z:g}" for z in cfg.snapshot_redshifts))
     lg = truth["log10_m500c"]
     table.add_row(
-        escape("log10 M500c [h^-1 Msun]"),
+        plain("log10 M500c [h^-1 Msun]"),
         f"{lg.min():.2f} - {lg.max():.2f} (median {float(_median(lg)):.2f})",
     )
     table.add_row(
@@ -83,7 +82,7 @@ def mock(
     table.add_row(
         "time", f"{t_gen:.1f} s generating ({len(cat) / t_gen:.0f} clusters/s), {t_all:.1f} s total"
     )
-    table.add_row("manifest", str(manifest))
+    table.add_row("manifest", plain(manifest))
     console.print(table)
 
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 from services.jobs.params import AttributeParams
 
 __all__ = ["simulate", "fit", "predict", "attribute", "report", "serve", "demo"]
@@ -42,31 +43,32 @@ def _fmt(value: Any, pct: bool = False) -> str:
 
 def print_benchmark(rows: list[dict[str, Any]], title: str) -> None:
     """Rich table of the benchmark rows (sigma_lnM in percent, as the paper)."""
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for col in ("observable", "sigma_lnM [%]", "68% interval", "bias [dex]", "paper [%]"):
-        table.add_column(col, justify="left" if col == "observable" else "right")
+        table.add_column(plain(col), justify="left" if col == "observable" else "right")
     for r in rows:
-        table.add_row(
+        cells = (
             r["observable"],
             _fmt(r.get("sigma_lnM"), pct=True),
             f"{_fmt(r.get('sigma_lnM_lo'), True)} - {_fmt(r.get('sigma_lnM_hi'), True)}",
             _fmt(r.get("bias_dex")),
             _fmt(r.get("paper_sigma_lnM"), pct=True),
         )
+        table.add_row(*map(plain, cells))
     console.print(table)
 
 
 def print_bins(bins: list[dict[str, Any]], title: str) -> None:
     """Rich table of scatter-by-bin rows."""
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for col in ("bin", "N", "bias [dex]", "sigma_lnM", "p16", "p50", "p84"):
-        table.add_column(col, justify="right")
+        table.add_column(plain(col), justify="right")
     for b in bins:
         if b.get("mass_lo") is not None:
             label = f"{b['mass_lo']:.2f} <= log M < {b['mass_hi']:.2f}"
         else:
             label = f"{b['z_lo']:.2f} <= z < {b['z_hi']:.2f}"
-        table.add_row(
+        cells = (
             label,
             str(b["n"]),
             _fmt(b.get("bias_dex")),
@@ -75,6 +77,7 @@ def print_bins(bins: list[dict[str, Any]], title: str) -> None:
             _fmt(b.get("p50_dex")),
             _fmt(b.get("p84_dex")),
         )
+        table.add_row(*map(plain, cells))
     console.print(table)
 
 
@@ -102,9 +105,13 @@ def simulate(
         preset=preset,
     )  # fmt: skip
     console.print(
-        f"catalogue [bold]{summary['catalogue_name']}[/] (id {summary['catalogue_id']}): "
-        f"{summary['n_clusters']} clusters, {summary['n_observables']} observables, "
-        f"{summary['n_products']} products"
+        Text.assemble(
+            "catalogue ",
+            (str(summary["catalogue_name"]), "bold"),
+            f" (id {summary['catalogue_id']}): "
+            f"{summary['n_clusters']} clusters, {summary['n_observables']} observables, "
+            f"{summary['n_products']} products",
+        )
     )
 
 
@@ -124,11 +131,11 @@ def fit(
 
     overrides = {"training": {"max_epochs": epochs}} if epochs else None
     runs = train_models(catalogue, _split(models), str(config) if config else None, overrides)
-    table = Table(title=f"runs on {catalogue}")
+    table = Table(title=plain(f"runs on {catalogue}"))
     for col in ("kind", "run", "status", "N", "sigma_lnM", "bias [dex]"):
-        table.add_column(col)
+        table.add_column(plain(col))
     for r in runs:
-        table.add_row(
+        cells = (
             r["kind"],
             str(r["run_id"]),
             r["status"],
@@ -136,6 +143,7 @@ def fit(
             _fmt(r.get("sigma_lnM")),
             _fmt(r.get("bias_dex")),
         )
+        table.add_row(*map(plain, cells))
     console.print(table)
 
 
@@ -151,15 +159,17 @@ def predict(
 
     out = flow(run, catalogue)
     console.print(
-        f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
-        f"{out['n_skipped']} already predicted or skipped"
+        plain(
+            f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
+            f"{out['n_skipped']} already predicted or skipped"
+        )
     )
     if out["rows"]:
         table = Table(title="predictions")
         for col in ("cluster", "status", "instrument", "log10 M500c pred", "spread", "catalogue"):
-            table.add_column(col)
+            table.add_column(plain(col))
         for r in out["rows"]:
-            table.add_row(
+            cells = (
                 r["cluster"] or "",
                 r["status"],
                 r.get("instrument", ""),
@@ -169,9 +179,10 @@ def predict(
                 if r["status"] == "predicted"
                 else r.get("reason", ""),
             )
+            table.add_row(*map(plain, cells))
         console.print(table)
     for caveat in out["caveats"]:
-        console.print(f"[yellow]caveat:[/] {caveat}")
+        console.print(Text.assemble(("caveat:", "yellow"), " ", plain(caveat)))
 
 
 @cli_errors
@@ -194,15 +205,15 @@ def attribute(
     out = flow(params)
     for method, res in out.items():
         s = res["summary"]
-        console.print(f"[bold]{method}[/]: {res['n_clusters']} clusters")
+        console.print(Text.assemble((method, "bold"), f": {res['n_clusters']} clusters"))
         for key in sorted(
             k for k, v in s.items() if isinstance(v, int | float) and not k.endswith(("_lo", "_hi"))
         ):
             lo, hi = s.get(f"{key}_lo"), s.get(f"{key}_hi")
             interval = f"  [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else ""
-            console.print(f"  {key}: {_fmt(s[key])}{interval}")
+            console.print(plain(f"  {key}: {_fmt(s[key])}{interval}"))
         for name, path in res["figures"].items():
-            console.print(f"  figure {name}: {path}")
+            console.print(plain(f"  figure {name}: {path}"))
 
 
 @cli_errors
@@ -232,7 +243,7 @@ def _print_report(out: dict[str, Any]) -> None:
                 bins,
                 f"{labels.get(run_id, run_id)} (run {run_id}): scatter by {'mass' if axis == 'mass' else 'redshift'}",
             )
-    console.print(f"files: {', '.join(out['files'].values())}")
+    console.print(plain(f"files: {', '.join(out['files'].values())}"))
 
 
 @cli_errors
@@ -278,7 +289,8 @@ def demo(
     t0 = time.perf_counter()
 
     def step(text: str) -> None:
-        console.print(f"[bold cyan][{time.perf_counter() - t0:6.1f} s][/] {text}")
+        stamp = f"[{time.perf_counter() - t0:6.1f} s]"
+        console.print(Text.assemble((stamp, "bold cyan"), " ", plain(text)))
 
     where = "embedded PostgreSQL" if not settings.database_url else "the configured server"
     mode = "in-process (eager)" if settings.celery_eager else f"workers via {settings.broker_url}"

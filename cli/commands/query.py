@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 from db import cluster_info, migrate, results
 from db.errors import BinEdgesError
 from db.session import check_connection, make_engine
@@ -160,14 +160,18 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
         writer.writerows(rows)
         console.out(buf.getvalue(), end="")
         return
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for c in columns:
         left = c in ("axis", "label", "proxy", "run_name", "name", "method", "cluster_name")
-        table.add_column(_HEADERS.get(c, c), justify="left" if left else "right")
+        table.add_column(plain(_HEADERS.get(c, c)), justify="left" if left else "right")
     for r in rows:
         table.add_row(
             *(
-                f"{r[c]:g}" if c in _EDGE_COLUMNS and isinstance(r[c], float) else _fmt(r[c], 4, c)
+                plain(
+                    f"{r[c]:g}"
+                    if c in _EDGE_COLUMNS and isinstance(r[c], float)
+                    else _fmt(r[c], 4, c)
+                )
                 for c in columns
             )
         )
@@ -256,11 +260,11 @@ def cluster_cmd(
         return
     for rep in reports:
         c = rep.cluster
-        head = Table(title=f"cluster {c['name'] or c['external_id']} (id {c['cluster_id']})")
+        head = Table(title=plain(f"cluster {c['name'] or c['external_id']} (id {c['cluster_id']})"))
         head.add_column("field")
         head.add_column("value", justify="right")
         for k, v in c.items():
-            head.add_row(k, _fmt(v, 5))
+            head.add_row(plain(k), plain(_fmt(v, 5)))
         console.print(head)
         for title, rows, cols in (
             ("observables", rep.observables, ("name", "value", "unit", "error")),
@@ -296,7 +300,7 @@ def cluster_cmd(
             ),
         ):
             if not rows:
-                console.print(f"[dim]{title}: none[/]")
+                console.print(plain(f"{title}: none", style="dim"))
                 continue
             _emit(rows, "table", title, cols)
 

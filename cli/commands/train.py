@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.commands._common import cli_errors, console
+from cli.commands._common import cli_errors, console, plain
 from services.jobs.data import mock_directory_arrays
 
 __all__ = ["train", "benchmark"]
@@ -111,7 +111,7 @@ def train(
     overrides = deep_update({"model": {"kind": model}}, _overrides(device, epochs, folds))
     cfg = RunConfig.from_config(config, **overrides)
     arrays = mock_directory_arrays(data)
-    console.print(f"{len(arrays)} clusters from {data}; run key {cfg.key()[:12]}")
+    console.print(plain(f"{len(arrays)} clusters from {data}; run key {cfg.key()[:12]}"))
     with _progress() as prog:
         bars = _Bars(prog)
         run_dir, _, metrics = run_training(
@@ -119,13 +119,15 @@ def train(
         )
         bars.finish()
     console.print(
-        f"sigma_lnM = {100 * metrics['sigma_lnM']:.2f}% "
-        f"[{100 * metrics['sigma_lnM_lo']:.2f}, {100 * metrics['sigma_lnM_hi']:.2f}], "
-        f"bias = {metrics['bias_dex']:+.4f} dex over {metrics['n_clusters']} clusters"
+        plain(
+            f"sigma_lnM = {100 * metrics['sigma_lnM']:.2f}% "
+            f"[{100 * metrics['sigma_lnM_lo']:.2f}, {100 * metrics['sigma_lnM_hi']:.2f}], "
+            f"bias = {metrics['bias_dex']:+.4f} dex over {metrics['n_clusters']} clusters"
+        )
     )
     if "calibration" in metrics:
-        console.print(f"calibration: {json.dumps(metrics['calibration'])}")
-    console.print(f"run written to {run_dir}")
+        console.print(plain(f"calibration: {json.dumps(metrics['calibration'])}"))
+    console.print(plain(f"run written to {run_dir}"))
 
 
 @cli_errors
@@ -160,7 +162,7 @@ def benchmark(
     for k in kinds:
         configs.setdefault(k, RunConfig.from_config(model={"kind": k}, **over))
     arrays = mock_directory_arrays(data)
-    console.print(f"{len(arrays)} clusters from {data}")
+    console.print(plain(f"{len(arrays)} clusters from {data}"))
     with _progress() as prog:
         bars = _Bars(prog)
         res = run_benchmark(
@@ -169,11 +171,11 @@ def benchmark(
         bars.finish()
     table = Table(title="sigma_lnM (68% bootstrap interval) and bias")
     for col in ("observable", "sigma_lnM [%]", "bias [dex]", "N", "paper [%]"):
-        table.add_column(col, justify="left" if col == "observable" else "right")
+        table.add_column(plain(col), justify="left" if col == "observable" else "right")
     for r in res.rows:
         sig = f"{100 * r['sigma_lnM']:.2f} [{100 * r['sigma_lnM_lo']:.2f}, {100 * r['sigma_lnM_hi']:.2f}]"
         bias = "" if r["bias_dex"] is None else f"{r['bias_dex']:+.4f}"
         paper = "" if r["paper_sigma_lnM"] is None else f"{100 * r['paper_sigma_lnM']:.2f}"
-        table.add_row(r["observable"], sig, bias, str(r["n"]), paper)
+        table.add_row(*map(plain, (r["observable"], sig, bias, str(r["n"]), paper)))
     console.print(table)
-    console.print(f"wrote {res.table_csv}, {res.table_md}, {res.figure}")
+    console.print(plain(f"wrote {res.table_csv}, {res.table_md}, {res.figure}"))

@@ -21,7 +21,7 @@ from db import survey as dbs
 from db.session import session_scope
 from services.database import ready_engine
 from survey.catalogues import ParsedCatalogue, parse_catalogue_table, read_catalogue
-from survey.crossmatch import crossmatch, describe_method
+from survey.crossmatch import check_limits, crossmatch, describe_method
 from survey.errors import SurveyError
 from survey.files import file_identity, read_table
 from survey.specs import CatalogueSpec, detect_spec
@@ -132,7 +132,13 @@ def crossmatch_catalogues(
 
     Defaults (3 arcmin, |dz| <= 0.05) recover 220 of the 220 MCXC identifications that the
     SPIDERS/CODEX table lists itself, plus one more pair (see docs/observed.md).
+
+    Raises
+    ------
+    survey.errors.CrossmatchError
+        NaN, infinite or non-positive ``max_sep_arcsec``; NaN, infinite or negative ``max_dz``.
     """
+    check_limits(max_sep_arcsec, max_dz)  # before any database work
     engine = ready_engine(engine=engine)
     method = describe_method(max_sep_arcsec, max_dz, relative_dz)
     with session_scope(engine) as s:

@@ -19,7 +19,7 @@ from services.jobs.ingest_catalogues import ingest_catalogue_file
 from services.jobs.ingest_observed import ingest_galaxy_table, ingest_image_set
 from survey.errors import ImageError, SurveyError
 from survey.files import detect_format, file_identity
-from survey.specs import load_any, load_spec
+from survey.specs import confined_path, load_any, load_spec
 
 __all__ = ["ingest_path"]
 
@@ -68,7 +68,7 @@ def ingest_path(
                 return ingest_image_set(path, engine=engine, data_dir=data_dir, force=force)
             if spec.file is None:
                 raise SurveyError(f"{path}: a {spec.kind} YAML dropped alone needs a 'file' entry")
-            target = (path.parent / spec.file).resolve()
+            target = confined_path(path.parent, spec.file, source=str(path), field="file")
             if spec.kind == "galaxies":
                 return ingest_galaxy_table(
                     target, spec=spec, engine=engine, data_dir=data_dir, force=force

@@ -68,13 +68,17 @@ def _base_dir(spec: ImageSetSpec, manifest: Path | None, base_dir: Path | None) 
     return manifest.parent if manifest is not None else Path.cwd()
 
 
-def _set_digest(spec: ImageSetSpec, base: Path) -> str:
-    """Checksum of an image set: its spec plus every file it reads (idempotency key)."""
+def _set_digest(spec: ImageSetSpec, paths: dict[str, Path], source: str) -> str:
+    """Checksum of an image set: its spec plus every file it reads (idempotency key).
+
+    ``paths`` maps each entry to its resolved path, already confined to the set's folder
+    (:meth:`ImageSetSpec.resolve_files`).
+    """
     files = {}
     for f in spec.files():
-        p = base / f
+        p = paths[f]
         if not p.is_file():
-            raise SurveyError(f"{p}: no such file (named by the image set)")
+            raise SurveyError(f"{source}: {f!r} ({p}): no such file (named by the image set)")
         files[f] = sha256_path(p)
     doc = {"spec": spec.model_dump(mode="json"), "files": files}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -114,15 +118,19 @@ def ingest_image_set(
     base = _base_dir(spec, manifest_path, base_dir)
     engine = ready_engine(engine=engine)
     data_dir = _data_dir(data_dir)
-    digest = _set_digest(spec, base)
     label_path = str(manifest_path) if manifest_path else f"<image set {spec.instrument}>"
+    # A YAML names files relative to its folder (or the shared root) and never outside it; a
+    # spec object comes from a trusted caller with the files it was given (absolute, in base).
+    trusted = manifest_path is None
+    paths = spec.resolve_files(base, source=label_path, allow_absolute=trusted)
+    digest = _set_digest(spec, paths, label_path)
     size = manifest_path.stat().st_size if manifest_path else 0
     with session_scope(engine) as s:
         seen = dbs.find_ingested(s, digest)
         if seen is not None and not force:
             return dbs.already_ingested_report(seen, label_path)
     try:
-        bands = load_band_images(spec, base)
+        bands = load_band_images(spec, base, source=label_path, allow_absolute=trusted)
     except SurveyError as exc:
         dbs.record_refusal(engine, Path(label_path), digest, size, "image_set", exc)
         raise
@@ -135,7 +143,7 @@ def ingest_image_set(
         grid = reproject_to_grid(
             bands, ra, dec, cluster.redshift, grid_cosmology, instrument=spec.instrument
         )
-        files = {f: sha256_path(base / f) for f in spec.files()}
+        files = {f: sha256_path(paths[f]) for f in spec.files()}
         ids = dbp.store_grid(
             s,
             data_dir,
