@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.errors import ProductIntegrityError
+from db.errors import ProductFileMissingError, ProductIntegrityError
 from db.tables import Product
 
 __all__ = [
@@ -288,13 +288,15 @@ def resolve(
 
     Raises
     ------
+    ProductFileMissingError
+        If the file is missing.
     ProductIntegrityError
-        If the file is missing or (with ``verify``) its checksum differs from the record.
+        If (with ``verify``) its checksum differs from the record.
     """
     what = what or _describe(product)
     path = Path(data_dir) / product.path
     if not path.exists():
-        raise ProductIntegrityError(
+        raise ProductFileMissingError(
             f"product file {path} ({what}) is missing (data directory {data_dir}); re-run the "
             "ingest that made it, point CLUSTERMASS_DATA_DIR at the right store, or run "
             "`clustermass db verify`"

@@ -24,6 +24,7 @@ from db.session import session_scope
 from mocks import read_catalogue, read_map_file
 from models import ClusterArrays, RaggedGalaxies
 from services.database import ready_engine
+from services.paths import explain_missing_products
 from services.settings import Settings, get_settings
 
 __all__ = [
@@ -133,7 +134,8 @@ def load_catalogue_data(
     for i, (cl, rel) in enumerate(zip(clusters, map_files, strict=True)):
         # every map is checked against its sha256 before it becomes a model input
         what = f"X-ray maps of cluster {cl.external_id!r} (id {cl.id}) in catalogue {cat_name!r}"
-        path = products.resolve(data_dir, rel, verify=True, what=what)
+        with explain_missing_products(engine, data_dir):
+            path = products.resolve(data_dir, rel, verify=True, what=what)
         maps = read_map_file(path, cl.external_id)
         total[i], agn[i], icm[i] = maps["TOTAL"], maps["AGN"], maps["ICM"]
         g = maps["GALAXIES"]

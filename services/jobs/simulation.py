@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.table import QTable
 
-from db import ingest, products
+from db import ingest, products, stores
 from db.session import session_scope
 from mocks import MockConfig, generate, read_catalogue
 from services.database import ready_engine
@@ -203,6 +203,7 @@ def ingest_mock_directory(
     obs_cols = _observable_columns(truth)
     pixel = 4.6 / 128
     with session_scope(engine) as session:
+        stores.record_store(session, settings.data_dir)
         cat_id = ingest.upsert_catalogue(
             session,
             name=name,

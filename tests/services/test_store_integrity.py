@@ -91,3 +91,22 @@ def test_training_inputs_are_verified_against_their_sha256(
     assert str(path) in msg and "does not match its sha256" in msg
     assert "cluster" in msg and "catalogue" in msg
     assert "clustermass db verify --repair" in msg
+
+
+def test_a_missing_file_error_names_the_store_the_database_wrote_to(
+    store_env: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Bug 2: rows whose files are not in this store say where they were written, what to set."""
+    from db.errors import ProductIntegrityError
+    from services.database import ready_engine
+    from services.jobs.data import load_catalogue_data
+
+    _, store = store_env
+    cat = _simulate(4, 13, tmp_path / "mock")
+    elsewhere = tmp_path / "other-home" / "data"
+    with pytest.raises(ProductIntegrityError) as err:
+        load_catalogue_data(ready_engine(), cat, elsewhere, use_cache=False)
+    msg = str(err.value)
+    assert "is missing" in msg and str(elsewhere) in msg
+    assert f"CLUSTERMASS_DATA_DIR={store.resolve()}" in msg
+    assert "clustermass db verify" in msg
