@@ -38,6 +38,7 @@ __all__ = [
     "sha256_file",
     "is_owned",
     "verify_file",
+    "restore_copy",
     "store_bytes",
     "store_file",
     "store_arrays",
@@ -152,6 +153,27 @@ def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
             fout.write(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+def restore_copy(src: Path, dest: Path, sha256: str) -> None:
+    """Replace ``dest`` by a read-only copy of ``src`` whose bytes must hash to ``sha256``.
+
+    Raises
+    ------
+    ProductIntegrityError
+        ``src`` does not have that checksum (``dest`` is left as it was).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_in(dest.parent)
+    try:
+        sha, _ = _copy_hashing(Path(src), tmp)
+        if sha != sha256:
+            raise ProductIntegrityError(f"{src} has sha256 {sha}, not {sha256}")
+        _install(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def store_bytes(data_dir: Path, payload: bytes, *, suffix: str, fmt: str) -> StoredFile:

@@ -110,3 +110,109 @@ def test_a_missing_file_error_names_the_store_the_database_wrote_to(
     assert "is missing" in msg and str(elsewhere) in msg
     assert f"CLUSTERMASS_DATA_DIR={store.resolve()}" in msg
     assert "clustermass db verify" in msg
+
+
+def _verify(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["db", "verify", *args])
+    return result.exit_code, result.output
+
+
+def test_db_verify_is_clean_after_two_mocks_in_one_folder(
+    store_env: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Acceptance (bug 1): `clustermass db verify` exits 0 after the reproducer."""
+    _simulate(4, 11, tmp_path / "D")
+    _simulate(6, 11, tmp_path / "D")
+    code, out = _verify()
+    assert code == 0, out
+    assert "checked 40 products (10 files)" in out and "ok: no problems" in out
+
+
+def test_db_verify_names_a_corrupted_file_and_repair_restores_what_it_can(
+    store_env: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A corrupted, a missing and a hard-linked stored file: exit 1 naming each; `--repair`
+    restores them from the mock files; a file with no intact source stays a problem."""
+    from db.products import sha256_file
+
+    url, store = store_env
+    _simulate(4, 14, tmp_path / "mock")
+    files = sorted({(p, sha) for _, p, sha in _product_files(url)})
+    corrupted, missing, linked = (store / p for p, _ in files[:3])
+    _corrupt(corrupted)
+    missing.unlink()
+    os.link(linked, tmp_path / "outside-link.fits")  # an older store's hard link
+
+    code, out = _verify()
+    assert code == 1, out
+    assert f"sha256 mismatch: {corrupted}" in out
+    assert f"missing: {missing}" in out
+    assert f"shared inode: {linked}" in out
+    assert "3 problems (missing 1, sha256 1, shared 1)" in out
+
+    code, out = _verify("--repair")
+    assert code == 0, out
+    assert out.count("repaired: restored") == 3
+    assert all(sha256_file(store / p) == sha for p, sha in files)
+    assert os.stat(linked).st_nlink == 1
+    assert _verify()[0] == 0
+
+    # no intact copy anywhere: the source mock file is gone too
+    source = tmp_path / "mock" / "maps" / f"{_cluster_of(url, files[0][0])}.fits"
+    source.unlink()
+    _corrupt(corrupted)
+    code, out = _verify("--repair")
+    assert code == 1, out
+    assert f"could not repair {corrupted}" in out and f"sha256 mismatch: {corrupted}" in out
+
+
+def _cluster_of(url: str, path: str) -> str:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(
+                sa.text(
+                    "SELECT c.external_id FROM products p JOIN clusters c ON c.id = p.cluster_id "
+                    "WHERE p.path = :p LIMIT 1"
+                ),
+                {"p": path},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_db_verify_reports_inconsistent_runs_and_orphan_products(
+    store_env: tuple[str, Path],
+) -> None:
+    from db import products
+
+    url, store = store_env
+    orphan = products.store_bytes(store, b"weights of a deleted run", suffix=".pt", fmt="pt")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        run = conn.scalar(
+            sa.text(
+                "INSERT INTO model_runs (run_key, kind, config, seed, fold_scheme, status) "
+                "VALUES ('k', 'single', '{}', 1, 'octant', 'done') RETURNING id"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO model_run_folds (run_id, fold, status) VALUES (:r, 0, 'done')"),
+            {"r": run},
+        )
+        orphan_id = conn.scalar(
+            sa.text(
+                "INSERT INTO products (kind, path, sha256, format, shape, dtype, size_bytes) "
+                "VALUES ('weights', :p, :s, 'pt', '{1}', 'torch', :n) RETURNING id"
+            ),
+            {"p": orphan.path, "s": orphan.sha256, "n": orphan.size_bytes},
+        )
+    engine.dispose()
+    code, out = _verify()
+    assert code == 1, out
+    assert f"run {run} fold 0 is done but has no weights product" in out
+    assert f"orphan product {orphan_id} (weights" in out
