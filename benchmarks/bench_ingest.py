@@ -5,9 +5,10 @@ A mock catalogue of ``--n`` clusters is generated and written (``mocks.generate`
 migrated to head, and then, into the same empty tables:
 
 1. ``services.jobs.simulation.ingest_mock_directory`` (what ``clustermass ingest-simulation`` and
-   the Celery task run): read the truth table, store every FITS file in the content-addressed
-   store (sha256 + hard link), then one transaction of bulk upserts (``INSERT ... ON CONFLICT DO
-   UPDATE`` in chunks of 1,000) of the catalogue, clusters, observables and products. The time
+   the Celery task run): read the truth table, copy every FITS file into the content-addressed
+   store (hashed as it is written; a re-run skips files the store owns, by the manifest's
+   checksums), then one transaction of bulk upserts (``INSERT ... ON CONFLICT DO UPDATE`` in
+   chunks of 1,000) of the catalogue, clusters, observables and products. The time
    of the database part is the time after the last file was stored (the progress callback).
 2. The same call again: the idempotent re-run, every upsert hitting an existing row.
 3. Baseline, the lower bound: the rows the project wrote are exported (``COPY ... TO STDOUT``),

@@ -6,8 +6,6 @@ catalogues are in :mod:`db.ingest` (simulations) and :mod:`db.survey` (survey fi
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,12 +64,17 @@ def newest_product_id(session: Session, catalogue_id: int) -> int | None:
     )
 
 
-def clusters_with_maps(session: Session, catalogue_id: int) -> list[tuple[Cluster, Any]]:
-    """Return ``(Cluster, path of its xray_total product or None)`` for each cluster, by id."""
+def clusters_with_maps(
+    session: Session, catalogue_id: int
+) -> list[tuple[Cluster, str | None, str | None]]:
+    """Return ``(Cluster, path, sha256)`` of each cluster's ``xray_total`` product, by id.
+
+    ``path`` and ``sha256`` are None for a cluster without one.
+    """
     return [
-        (c, p)
-        for c, p in session.execute(
-            select(Cluster, Product.path)
+        (c, p, sha)
+        for c, p, sha in session.execute(
+            select(Cluster, Product.path, Product.sha256)
             .join(
                 Product,
                 (Product.cluster_id == Cluster.id) & (Product.kind == "xray_total"),

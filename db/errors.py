@@ -11,6 +11,7 @@ __all__ = [
     "CatalogueKindError",
     "RunNotFoundError",
     "ProductIntegrityError",
+    "ProductFileMissingError",
     "EmbeddedServerError",
     "BinEdgesError",
     "ProxyNotFoundError",
@@ -53,6 +54,10 @@ class RunNotFoundError(DatabaseError, LookupError):
 
 class ProductIntegrityError(DatabaseError):
     """A product file is missing or its checksum does not match the database."""
+
+
+class ProductFileMissingError(ProductIntegrityError):
+    """A product file is not in the store (often: the store is not where the files were written)."""
 
 
 class BinEdgesError(DatabaseError, ValueError):

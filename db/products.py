@@ -4,14 +4,19 @@ Files live at ``<data_dir>/<sha[:2]>/<sha><suffix>``, named by the sha256 of the
 same content is stored once and a path is also a checksum. Writes are atomic (temporary file +
 ``os.replace``). ``npz`` files are written deterministically (fixed zip timestamps), so the same
 arrays always give the same bytes and the same name.
+
+The store owns its files: :func:`store_file` copies (or reflinks, where the filesystem can) a
+source file, never hard-links it, so rewriting the source in place cannot change a stored file;
+stored files are read-only (mode 0444) and never share an inode with another name
+(``st_nlink == 1``). Readers check the sha256 with ``verify=True`` (:func:`verify_file`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -24,12 +29,16 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from db.errors import ProductIntegrityError
+from db.errors import ProductFileMissingError, ProductIntegrityError
 from db.tables import Product
 
 __all__ = [
     "StoredFile",
+    "STORED_MODE",
     "sha256_file",
+    "is_owned",
+    "verify_file",
+    "restore_copy",
     "store_bytes",
     "store_file",
     "store_arrays",
@@ -41,6 +50,8 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+STORED_MODE = 0o444  # stored files are read-only: nothing in the project rewrites them
+_FICLONE = 0x40049409  # Linux ioctl: share the source's extents copy-on-write (btrfs, XFS)
 
 
 @dataclass(frozen=True)
@@ -66,48 +77,171 @@ def _relpath(sha: str, suffix: str) -> str:
     return f"{sha[:2]}/{sha}{suffix}"
 
 
-def _atomic_write(dest: Path, payload: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+def _suffix(src: Path) -> str:
+    return "".join(src.suffixes[-2:]) if src.suffix == ".gz" else src.suffix
+
+
+def is_owned(path: Path, size: int | None = None) -> bool:
+    """Whether ``path`` is a stored file the store alone owns.
+
+    That is: a regular file (not a symlink), with one name only (``st_nlink == 1``: no hard link
+    shares its inode, so nothing outside the store can rewrite it) and, when ``size`` is given,
+    of that size.
+    """
     try:
-        with os.fdopen(fd, "wb") as fh:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (
+        (st.st_mode & 0o170000) == 0o100000
+        and st.st_nlink == 1
+        and (size is None or st.st_size == size)
+    )
+
+
+def _tmp_in(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    os.close(fd)
+    return Path(tmp)
+
+
+def _install(tmp: Path, dest: Path) -> None:
+    """Make ``tmp`` read-only and move it to ``dest`` atomically (replacing what is there)."""
+    os.chmod(tmp, STORED_MODE)
+    os.replace(tmp, dest)
+
+
+def _atomic_write(dest: Path, payload: bytes) -> None:
+    tmp = _tmp_in(dest.parent)
+    try:
+        with open(tmp, "wb") as fh:
             fh.write(payload)
-        os.replace(tmp, dest)
+        _install(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _reflink(src_fd: int, dest_fd: int) -> bool:
+    """Clone ``src_fd`` into ``dest_fd`` copy-on-write; False where the filesystem cannot."""
+    try:
+        fcntl.ioctl(dest_fd, _FICLONE, src_fd)
+    except OSError:
+        return False
+    return True
+
+
+def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+    """Copy ``src`` to ``dest`` (its own inode: a reflink or a byte copy); return sha256, size.
+
+    The checksum is of the bytes written to ``dest`` (read back after a reflink), so the name a
+    file gets in the store always matches its stored content, even if ``src`` changes meanwhile.
+    """
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        if _reflink(fin.fileno(), fout.fileno()):
+            fout.close()
+            with open(dest, "rb") as back:
+                while chunk := back.read(_CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+            return h.hexdigest(), size
+        while chunk := fin.read(_CHUNK):
+            h.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def restore_copy(src: Path, dest: Path, sha256: str) -> None:
+    """Replace ``dest`` by a read-only copy of ``src`` whose bytes must hash to ``sha256``.
+
+    Raises
+    ------
+    ProductIntegrityError
+        ``src`` does not have that checksum (``dest`` is left as it was).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_in(dest.parent)
+    try:
+        sha, _ = _copy_hashing(Path(src), tmp)
+        if sha != sha256:
+            raise ProductIntegrityError(f"{src} has sha256 {sha}, not {sha256}")
+        _install(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def store_bytes(data_dir: Path, payload: bytes, *, suffix: str, fmt: str) -> StoredFile:
-    """Store ``payload`` under its content hash (no-op if already present)."""
+    """Store ``payload`` under its content hash (no-op if the store already owns that file)."""
     sha = hashlib.sha256(payload).hexdigest()
     rel = _relpath(sha, suffix)
     dest = Path(data_dir) / rel
-    if not (dest.exists() and dest.stat().st_size == len(payload)):
+    if not is_owned(dest, len(payload)):
         _atomic_write(dest, payload)
     return StoredFile(rel, sha, len(payload), fmt)
 
 
-def store_file(data_dir: Path, src: Path, *, fmt: str | None = None) -> StoredFile:
-    """Copy the file ``src`` into the store under its content hash."""
+def store_file(
+    data_dir: Path, src: Path, *, fmt: str | None = None, expected_sha256: str | None = None
+) -> StoredFile:
+    """Copy the file ``src`` into the store under its content hash.
+
+    The store gets its own copy (a reflink where the filesystem supports it, else a byte copy;
+    never a hard link), read-only, so rewriting ``src`` later cannot change the stored file.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Root of the store.
+    src : Path
+        The file to store; ``.fits.gz``-style double suffixes are kept.
+    fmt : str, optional
+        Product format; default ``fits`` for FITS suffixes, else ``raw``.
+    expected_sha256 : str, optional
+        The checksum ``src`` should have (e.g. from a manifest). When the store already owns a
+        file of that checksum and ``src``'s size, ``src`` is not read at all; otherwise the copy
+        is checked against it.
+
+    Raises
+    ------
+    ProductIntegrityError
+        ``src`` does not match ``expected_sha256``.
+    """
     src = Path(src)
-    sha = sha256_file(src)
-    suffix = "".join(src.suffixes[-2:]) if src.suffix == ".gz" else src.suffix
-    rel = _relpath(sha, suffix)
-    dest = Path(data_dir) / rel
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        os.close(fd)
-        try:  # a hard link costs nothing on the same filesystem; else copy
-            os.unlink(tmp)
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+    suffix = _suffix(src)
     if fmt is None:
         fmt = "fits" if ".fits" in suffix or ".fit" in suffix else "raw"
-    return StoredFile(rel, sha, dest.stat().st_size, fmt)
+    if expected_sha256 is not None:
+        rel = _relpath(expected_sha256, suffix)
+        size = src.stat().st_size
+        if is_owned(Path(data_dir) / rel, size):
+            return StoredFile(rel, expected_sha256, size, fmt)
+    # the copy goes to a temporary file in the store's own folder tree (same filesystem, so the
+    # final os.replace is atomic); its name is known only once its bytes are hashed
+    tmp = _tmp_in(Path(data_dir))
+    try:
+        sha, size = _copy_hashing(src, tmp)
+        if expected_sha256 is not None and sha != expected_sha256:
+            raise ProductIntegrityError(
+                f"{src} does not match its recorded sha256 {expected_sha256} (it has {sha}); "
+                "the file changed after it was written: regenerate it, or restore the original"
+            )
+        rel = _relpath(sha, suffix)
+        dest = Path(data_dir) / rel
+        if is_owned(dest, size):
+            tmp.unlink()
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _install(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return StoredFile(rel, sha, size, fmt)
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray], *, compress: bool = True) -> bytes:
@@ -131,24 +265,66 @@ def store_arrays(
     return store_bytes(data_dir, npz_bytes(arrays, compress=compress), suffix=".npz", fmt="npz")
 
 
-def resolve(data_dir: Path, product: Product | StoredFile, *, verify: bool = False) -> Path:
-    """Return the absolute path of a product's file, optionally checking its sha256.
+def _describe(product: Product | StoredFile) -> str:
+    if isinstance(product, Product):
+        owner = (
+            f"cluster id {product.cluster_id}" if product.cluster_id is not None else "no cluster"
+        )
+        return f"product {product.id} ({product.kind}, {owner})"
+    return "stored file"
+
+
+def verify_file(path: Path, sha256: str, *, what: str = "stored file") -> None:
+    """Check that the file ``path`` has the checksum ``sha256`` (hashing all of its bytes).
+
+    No result is cached: hashing costs about half of parsing the file (0.14 s for the 184 MB of
+    maps of 300 mock clusters, against 0.25 s to read them), and callers cache what they load.
 
     Raises
     ------
     ProductIntegrityError
-        If the file is missing or (with ``verify``) its checksum differs from the record.
+        The file's sha256 differs; the message names the file, ``what`` it is, and the fix.
     """
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise ProductIntegrityError(
+            f"product file {path} ({what}) does not match its sha256 {sha256} (it has {actual}): "
+            "the stored file was changed; run `clustermass db verify --repair` to restore it "
+            "from its source, or re-run the ingest that made it"
+        )
+
+
+def resolve(
+    data_dir: Path,
+    product: Product | StoredFile,
+    *,
+    verify: bool = False,
+    what: str | None = None,
+) -> Path:
+    """Return the absolute path of a product's file, optionally checking its sha256.
+
+    Parameters
+    ----------
+    what : str, optional
+        What the file is, for error messages (e.g. ``"map of cluster 12 in catalogue 'x'"``).
+
+    Raises
+    ------
+    ProductFileMissingError
+        If the file is missing.
+    ProductIntegrityError
+        If (with ``verify``) its checksum differs from the record.
+    """
+    what = what or _describe(product)
     path = Path(data_dir) / product.path
     if not path.exists():
-        raise ProductIntegrityError(
-            f"product file {path} is missing (data directory {data_dir}); re-run the ingest that "
-            "made it, or point CLUSTERMASS_DATA_DIR at the right store"
+        raise ProductFileMissingError(
+            f"product file {path} ({what}) is missing (data directory {data_dir}); re-run the "
+            "ingest that made it, point CLUSTERMASS_DATA_DIR at the right store, or run "
+            "`clustermass db verify`"
         )
-    if verify and sha256_file(path) != product.sha256:
-        raise ProductIntegrityError(
-            f"product file {path} does not match its sha256 {product.sha256}"
-        )
+    if verify:
+        verify_file(path, product.sha256, what=what)
     return path
 
 

@@ -11,32 +11,55 @@ import getpass
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.session import redact
 
-__all__ = ["Settings", "get_settings", "default_embedded_pg_dir"]
+__all__ = [
+    "Settings",
+    "get_settings",
+    "default_home",
+    "default_embedded_pg_dir",
+    "legacy_data_dir",
+]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 
 
-def default_embedded_pg_dir() -> Path:
-    """Return the default data directory of the embedded PostgreSQL server.
+def default_home() -> Path:
+    """Return the default data root: ``/var/tmp/clustermass-<user>``.
+
+    One folder holds the embedded database (``pgdata/``) and the file store (``data/``), so the
+    two always move together: a database never outlives, or loses track of, the files its rows
+    point to because ``HOME`` or the platform's data folder changed.
 
     It lives under ``/var/tmp`` (persistent across reboots on most systems), in a folder named
-    after the user. When run as root the embedded server runs as a dedicated ``pgserver`` user
-    and makes every parent folder of its data directory world-traversable; ``/var/tmp`` already
-    is, so no private folder (such as ``/root``) gets opened up.
+    after the user, not under ``HOME``. When run as root the embedded server runs as a dedicated
+    ``pgserver`` user and makes every parent folder of its data directory world-traversable;
+    ``/var/tmp`` already is, so no private folder (such as ``/root``) gets opened up.
     """
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
         user = str(os.getuid())
-    return Path("/var/tmp") / f"clustermass-{user}" / "pgdata"
+    return Path("/var/tmp") / f"clustermass-{user}"
+
+
+def default_embedded_pg_dir() -> Path:
+    """Return the default data directory of the embedded PostgreSQL server: ``<home>/pgdata``."""
+    return default_home() / "pgdata"
+
+
+def legacy_data_dir() -> Path:
+    """Return where the file store was by default before the single data root (issue 15).
+
+    Only used to point users at files left there (``clustermass db verify --repair`` looks in it).
+    """
+    return platformdirs.user_data_path("clustermass")
 
 
 class Settings(BaseSettings):
@@ -53,13 +76,20 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the PostgreSQL server. Unset: the embedded server is used.",
     )
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data root: holds the embedded database (pgdata/) and the file store (data/) "
+        "unless CLUSTERMASS_EMBEDDED_PG_DIR / CLUSTERMASS_DATA_DIR say otherwise.",
+    )
     embedded_pg_dir: Path = Field(
         default_factory=default_embedded_pg_dir,
-        description="Data directory of the embedded PostgreSQL server (used when no URL is set).",
+        description="Data directory of the embedded PostgreSQL server (used when no URL is set); "
+        "default <home>/pgdata.",
     )
     data_dir: Path = Field(
-        default_factory=lambda: platformdirs.user_data_path("clustermass"),
-        description="Root of the content-addressed file store for maps, cubes and weights.",
+        default_factory=lambda: default_home() / "data",
+        description="Root of the content-addressed file store for maps, cubes and weights; "
+        "default <home>/data.",
     )
     broker_url: str | None = Field(
         default=None,
@@ -93,6 +123,21 @@ class Settings(BaseSettings):
         description="URL used by `clustermass query` (the clustermass_reader role); defaults to "
         "database_url.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _below_home(cls, data: Any) -> Any:
+        """Put the embedded database and the store below ``home`` unless set on their own."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        home = Path(data.get("home") or default_home()).expanduser()
+        data["home"] = home
+        if not data.get("embedded_pg_dir"):
+            data["embedded_pg_dir"] = home / "pgdata"
+        if not data.get("data_dir"):
+            data["data_dir"] = home / "data"
+        return data
 
     @field_validator("database_url", "read_only_database_url")
     @classmethod

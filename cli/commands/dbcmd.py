@@ -10,6 +10,7 @@ from cli.commands._common import cli_errors, console, plain
 from db import embedded, migrate, tables
 from db.session import check_connection, make_engine, redact
 from services.database import database_url
+from services.jobs.verify import verify_database
 from services.settings import get_settings
 
 app = typer.Typer(help="Database: migrations, status, embedded server.", no_args_is_help=True)
@@ -97,3 +98,39 @@ def stop() -> None:
     stopped = embedded.stop(settings.embedded_pg_dir)
     state = "stopped" if stopped else "was not running"
     console.print(plain(f"embedded server in {settings.embedded_pg_dir} {state}"))
+
+
+@app.command()
+@cli_errors
+def verify(
+    repair: bool = typer.Option(
+        False, "--repair", help="Restore stored files that can be re-derived; say what cannot."
+    ),
+) -> None:
+    """Check every product file (exists, sha256, owned by the store) and run/catalogue rows.
+
+    Prints one line per problem and the counts; exits 1 when a problem remains, 0 when clean.
+    """
+    report = verify_database(repair=repair)
+
+    def say(line: str) -> None:
+        console.print(plain(line))  # paths may hold [brackets]
+
+    say(
+        f"checked {report.n_products} products ({report.n_files} files) in the store "
+        f"{report.data_dir}"
+    )
+    for line in report.repaired:
+        say(f"repaired: {line}")
+    for line in report.unrepaired:
+        say(line)
+    for problem in report.problems:
+        say(f"problem: {problem.message}")
+    for note in report.notes:
+        say(f"note: {note}")
+    if report.ok:
+        say(f"ok: no problems{f' ({len(report.repaired)} repaired)' if report.repaired else ''}")
+        return
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts().items()))
+    say(f"{len(report.problems)} problems ({counts})" + ("" if repair else "; try `--repair`"))
+    raise typer.Exit(1)

@@ -37,6 +37,7 @@ from db.tables.catalogues import Catalogue, Cluster, Observable, Product
 from db.tables.ingest import ClusterMatch, IngestFile, IngestReject
 from db.tables.results import ProxyEstimate, ScatterBootstrap
 from db.tables.runs import Attribution, ModelRun, ModelRunFold, Prediction
+from db.tables.stores import Store
 
 __all__ = [
     "Base",
@@ -62,4 +63,5 @@ __all__ = [
     "NAMING_CONVENTION",
     "ProxyEstimate",
     "ScatterBootstrap",
+    "Store",
 ]

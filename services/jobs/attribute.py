@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from db import products, runs
+from db import products, runs, stores
 from db.errors import RunNotFoundError
 from db.session import session_scope
 from models import RunConfig
@@ -155,6 +155,7 @@ def attribute_job(
             npz, res.summary, arrays.images[res.per_cluster["cluster_index"]], folder / method
         )
         with session_scope(engine) as session:
+            stores.record_store(session, settings.data_dir)
             pid = products.upsert_product(
                 session,
                 stored=stored,

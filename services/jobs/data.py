@@ -24,6 +24,7 @@ from db.session import session_scope
 from mocks import read_catalogue, read_map_file
 from models import ClusterArrays, RaggedGalaxies
 from services.database import ready_engine
+from services.paths import explain_missing_products
 from services.settings import Settings, get_settings
 
 __all__ = [
@@ -96,6 +97,9 @@ def load_catalogue_data(
     ------
     CatalogueDataError
         Unknown catalogue, no clusters, or clusters without map products.
+    db.errors.ProductIntegrityError
+        A map file is missing, or its bytes do not match the sha256 recorded at ingest (every
+        map is verified before it is used; the message names the file and the cluster).
     """
     with Session(engine) as session:
         try:
@@ -109,25 +113,29 @@ def load_catalogue_data(
         rows = catalogues.clusters_with_maps(session, catalogue_id)
         if not rows:
             raise CatalogueDataError(f"catalogue {cat.name!r} (id {catalogue_id}) has no clusters")
-        no_map = [c.external_id for c, path in rows if path is None]
+        no_map = [c.external_id for c, path, _ in rows if path is None]
         if no_map:
             raise CatalogueDataError(
                 f"catalogue {cat.name!r}: {len(no_map)} clusters have no X-ray map product "
                 f"(first: {no_map[:3]}); re-run the ingestion"
             )
-        cluster_ids = np.array([c.id for c, _ in rows], dtype=np.int64)
+        cluster_ids = np.array([c.id for c, _, _ in rows], dtype=np.int64)
         scalars = catalogues.observable_table(session, cluster_ids)
         box = cat.box_size_mpc_h
-        clusters = [c for c, _ in rows]
-        paths = [p for _, p in rows]
+        clusters = [c for c, _, _ in rows]
+        map_files = [_Rel(p, sha) for _, p, sha in rows]
+        cat_name = cat.name
 
     n = len(clusters)
     total = np.empty((n, 3, 128, 128), dtype=np.int32)
     agn = np.empty_like(total)
     icm = np.empty_like(total)
     gal_x, gal_y, gal_v, offsets = [], [], [], [0]
-    for i, (cl, rel) in enumerate(zip(clusters, paths, strict=True)):
-        path = products.resolve(data_dir, _Rel(rel))
+    for i, (cl, rel) in enumerate(zip(clusters, map_files, strict=True)):
+        # every map is checked against its sha256 before it becomes a model input
+        what = f"X-ray maps of cluster {cl.external_id!r} (id {cl.id}) in catalogue {cat_name!r}"
+        with explain_missing_products(engine, data_dir):
+            path = products.resolve(data_dir, rel, verify=True, what=what)
         maps = read_map_file(path, cl.external_id)
         total[i], agn[i], icm[i] = maps["TOTAL"], maps["AGN"], maps["ICM"]
         g = maps["GALAXIES"]
@@ -175,7 +183,7 @@ class _Rel:
     """Adapter: :func:`db.products.resolve` takes anything with ``path`` and ``sha256``."""
 
     path: str
-    sha256: str = ""
+    sha256: str
 
 
 def mock_directory_arrays(data: Path) -> ClusterArrays:

@@ -4,8 +4,8 @@ A mock directory (see :mod:`mocks`) holds ``manifest.json``, ``truth.ecsv`` and 
 cluster under ``maps/`` with HDUs ``TOTAL``, ``AGN``, ``ICM`` (counts, bands on axis 0) and
 ``GALAXIES``. Ingestion writes one ``catalogues`` row, one ``clusters`` row per cluster (truth
 mass, box position, snapshot), one ``observables`` row per scalar column, and ``products`` rows
-for the map file (stored once, under its sha256, referenced by the four products with the HDU
-name in ``meta``). Everything is an upsert on natural keys: running it twice changes nothing.
+for the map file (copied into the store once, under its sha256, and checked against the
+manifest's checksum; referenced by the four products with the HDU name in ``meta``). Everything is an upsert on natural keys: running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.table import QTable
 
-from db import ingest, products
+from db import ingest, products, stores
 from db.session import session_scope
 from mocks import MockConfig, generate, read_catalogue
 from services.database import ready_engine
@@ -171,6 +171,14 @@ def ingest_mock_directory(
         Directory written by :meth:`mocks.MockCatalogue.write`.
     catalogue_name : str, optional
         Natural key of the catalogue; default from the seed, size and config hash.
+
+    Raises
+    ------
+    MockDirectoryError
+        A map file listed by the truth table is missing.
+    db.errors.ProductIntegrityError
+        A map file does not match the checksum its manifest records (it changed after the mock
+        was written).
     """
     settings = settings or get_settings()
     manifest, truth = read_mock_directory(mock_dir)
@@ -178,10 +186,16 @@ def ingest_mock_directory(
     config = manifest.get("config", {})
     engine = ready_engine(settings)
 
+    # the store copies each map (never links it: rewriting the mock later must not change what
+    # was ingested); the manifest's checksums let a re-run skip files the store already owns
+    sums = manifest.get("files", {})
     stored = []
     for i, cid in enumerate(truth["cluster_id"]):
+        rel = f"maps/{cid}.fits"
         stored.append(
-            products.store_file(settings.data_dir, Path(mock_dir) / "maps" / f"{cid}.fits")
+            products.store_file(
+                settings.data_dir, Path(mock_dir) / rel, expected_sha256=sums.get(rel)
+            )
         )
         if progress is not None:
             progress(i + 1)
@@ -189,6 +203,7 @@ def ingest_mock_directory(
     obs_cols = _observable_columns(truth)
     pixel = 4.6 / 128
     with session_scope(engine) as session:
+        stores.record_store(session, settings.data_dir)
         cat_id = ingest.upsert_catalogue(
             session,
             name=name,

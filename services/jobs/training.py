@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from db import catalogues, products, runs
+from db import catalogues, products, runs, stores
 from db.errors import RunNotFoundError
 from db.session import session_scope
 from models import ModelState, Preprocessing, RunConfig, train_fold
@@ -34,6 +34,7 @@ from models.runio import provenance
 from models.uncertainty import combine_ensemble
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
+from services.paths import explain_missing_products
 from services.settings import Settings, get_settings
 
 __all__ = ["create_run", "train_fold_job", "finalize_run", "run_folds", "load_fold_model"]
@@ -111,7 +112,9 @@ def load_fold_model(
     engine = ready_engine(settings)
     with session_scope(engine) as session:
         row, prod = runs.weights_product(session, run_id, fold)
-        path = products.resolve(settings.data_dir, prod, verify=True)
+        what = f"weights of run {run_id} fold {fold}"
+        with explain_missing_products(engine, settings.data_dir):
+            path = products.resolve(settings.data_dir, prod, verify=True, what=what)
         pre = Preprocessing.from_dict(row.preprocessing)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     states = [blob["state_dict"], *blob.get("members", [])]
@@ -171,6 +174,7 @@ def train_fold_job(
         fmt="pt",
     )
     with session_scope(engine) as session:
+        stores.record_store(session, settings.data_dir)
         wid = products.upsert_product(
             session,
             stored=weights,

@@ -77,3 +77,73 @@ def test_upsert_product_is_idempotent(session: Session, tmp_path: Path) -> None:
     }
     assert len(weights) == 1
     assert session.scalar(sa.select(sa.func.count()).select_from(tables.Product)) == 2
+
+
+def test_rewriting_the_source_never_changes_the_stored_file(tmp_path: Path) -> None:
+    """Bug 1 (issue 15): the store owns its copy; a source rewritten in place leaves it intact."""
+    import os
+    import stat
+
+    src = tmp_path / "mock" / "maps" / "1.fits"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"first catalogue map " * 100)
+    stored = products.store_file(tmp_path / "store", src)
+    dest = tmp_path / "store" / stored.path
+    # the mock generator rewrites its files in place (open "wb"), as a second simulate run does
+    with open(src, "wb") as fh:
+        fh.write(b"second catalogue map " * 100)
+    assert products.sha256_file(dest) == stored.sha256
+    st = os.stat(dest)
+    assert st.st_nlink == 1, "the stored file shares its inode with another name"
+    assert st.st_ino != os.stat(src).st_ino
+    assert stat.S_IMODE(st.st_mode) == products.STORED_MODE  # read-only
+    products.resolve(tmp_path / "store", stored, verify=True)
+
+
+def test_store_bytes_files_are_read_only_and_replace_a_shared_inode(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    payload = b"weights"
+    first = products.store_bytes(tmp_path, payload, suffix=".pt", fmt="pt")
+    dest = tmp_path / first.path
+    assert stat.S_IMODE(os.stat(dest).st_mode) == products.STORED_MODE
+    # a store written by an older version: the file is a hard link to a file outside the store
+    dest.unlink()
+    outside = tmp_path / "outside.pt"
+    outside.write_bytes(payload)
+    os.link(outside, dest)
+    products.store_bytes(tmp_path, payload, suffix=".pt", fmt="pt")
+    assert os.stat(dest).st_nlink == 1 and os.stat(dest).st_ino != os.stat(outside).st_ino
+    assert products.is_owned(dest, len(payload))
+
+
+def test_store_file_checks_the_expected_checksum(tmp_path: Path) -> None:
+    src = tmp_path / "1.fits"
+    src.write_bytes(b"map bytes")
+    good = hashlib.sha256(b"map bytes").hexdigest()
+    stored = products.store_file(tmp_path / "store", src, expected_sha256=good)
+    assert stored.sha256 == good and stored.format == "fits"
+    with pytest.raises(ProductIntegrityError, match=r"1\.fits does not match its recorded sha256"):
+        products.store_file(tmp_path / "store2", src, expected_sha256="0" * 64)
+    assert not list((tmp_path / "store2").rglob("*.fits"))  # nothing half-stored
+
+
+def test_store_file_reflink_path_names_the_copy_by_its_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the filesystem clones (btrfs, XFS), the stored name is the clone's checksum."""
+    import shutil
+
+    def fake_reflink(src_fd: int, dest_fd: int) -> bool:
+        with open(src_fd, "rb", closefd=False) as fin, open(dest_fd, "wb", closefd=False) as fout:
+            shutil.copyfileobj(fin, fout)
+        return True
+
+    monkeypatch.setattr(products, "_reflink", fake_reflink)
+    src = tmp_path / "img.fits"
+    src.write_bytes(b"cloned bytes")
+    stored = products.store_file(tmp_path / "store", src)
+    assert stored.sha256 == hashlib.sha256(b"cloned bytes").hexdigest()
+    assert stored.size_bytes == len(b"cloned bytes")
+    assert (tmp_path / "store" / stored.path).read_bytes() == b"cloned bytes"

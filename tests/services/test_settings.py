@@ -25,3 +25,42 @@ def test_default_embedded_dir_is_not_under_home(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("CLUSTERMASS_EMBEDDED_PG_DIR", raising=False)
     s = Settings()
     assert str(s.embedded_pg_dir).startswith("/var/tmp/clustermass-")
+
+
+def _clear_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HOME", "DATA_DIR", "EMBEDDED_PG_DIR"):
+        monkeypatch.delenv(f"CLUSTERMASS_{name}", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+
+
+def test_database_and_store_share_one_root_whatever_home_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Bug 2 (issue 15): by default the embedded database and the file store live side by side
+    under one data root, which does not depend on HOME (so a second HOME finds both or neither).
+    """
+    _clear_paths(monkeypatch)
+    seen = []
+    for home in ("alice", "bob"):
+        monkeypatch.setenv("HOME", str(tmp_path / home))
+        s = Settings()
+        seen.append((s.embedded_pg_dir, s.data_dir))
+    assert seen[0] == seen[1], "the default locations depend on HOME"
+    pgdata, data = seen[0]
+    assert pgdata.parent == data.parent, "database and store are not under one root"
+    assert str(pgdata.parent).startswith("/var/tmp/clustermass-")
+    assert Settings().home == pgdata.parent
+
+
+def test_clustermass_home_moves_both_and_explicit_dirs_still_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    _clear_paths(monkeypatch)
+    monkeypatch.setenv("CLUSTERMASS_HOME", str(tmp_path / "root"))
+    s = Settings()
+    assert (s.embedded_pg_dir, s.data_dir) == (tmp_path / "root/pgdata", tmp_path / "root/data")
+    monkeypatch.setenv("CLUSTERMASS_DATA_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("CLUSTERMASS_EMBEDDED_PG_DIR", str(tmp_path / "pg"))
+    s = Settings()
+    assert (s.embedded_pg_dir, s.data_dir) == (tmp_path / "pg", tmp_path / "store")
+    assert Settings(data_dir=tmp_path / "kw").data_dir == tmp_path / "kw"
