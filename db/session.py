@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseUnavailableError
 
-__all__ = ["make_engine", "session_scope", "check_connection", "redact", "scrub"]
+__all__ = [
+    "make_engine",
+    "session_scope",
+    "read_only_session",
+    "row_counts",
+    "READER_ROLE",
+    "check_connection",
+    "redact",
+    "scrub",
+]
 
 
 _SECRET_KEYS = frozenset({"password", "passwd", "pwd", "pass", "sslpassword", "secret", "token"})
@@ -114,3 +123,45 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+READER_ROLE = "clustermass_reader"
+
+
+@contextmanager
+def read_only_session(
+    engine: Engine, *, assume_role: str | None = READER_ROLE
+) -> Iterator[Session]:
+    """Yield a session in a READ ONLY transaction, rolled back at the end.
+
+    With ``assume_role``, the rest of the transaction runs as that role when the login may
+    ``SET ROLE`` (the owner's login, a member of the roles it created): queries then see exactly
+    what the read-only role sees (the results views and functions, no base table). Logins that
+    may not keep their own rights, still read only. Sorts of large runs get 64 MB of work_mem
+    (percentiles of 1e6 predictions fit in memory; docs/benchmarks.md).
+    """
+    with Session(engine) as session:
+        # first statement of the transaction: nothing below can write, whatever the role
+        session.execute(sa.text("SET TRANSACTION READ ONLY"))
+        if assume_role:
+            try:
+                with session.begin_nested():
+                    session.execute(sa.text(f'SET LOCAL ROLE "{assume_role}"'))
+            except sa.exc.DBAPIError:
+                pass  # not a member of the role: the login's own rights, still read only
+        session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def row_counts(engine: Engine, table_names: Sequence[str]) -> dict[str, int]:
+    """Return the number of rows of each named table (``clustermass db status``)."""
+    md = sa.MetaData()
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for name in table_names:
+            table = sa.Table(name, md)
+            out[name] = int(conn.scalar(sa.select(sa.func.count()).select_from(table)))
+    return out

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from db import embedded, migrate
-from db.session import check_connection, make_engine
+from db.session import READER_ROLE, check_connection, make_engine, read_only_session
 from services.settings import Settings, get_settings
 
-__all__ = ["database_url", "get_engine", "ready_engine"]
+__all__ = ["database_url", "get_engine", "ready_engine", "reader_session"]
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -49,3 +52,19 @@ def ready_engine(settings: Settings | None = None, *, engine: Engine | None = No
     check_connection(engine)
     migrate.check_schema(engine)
     return engine
+
+
+@contextmanager
+def reader_session(settings: Settings | None = None) -> Iterator[Session]:
+    """Yield a read-only session: the reader URL, else the main URL as ``clustermass_reader``."""
+    settings = settings or get_settings()
+    url = settings.read_only_database_url or database_url(settings)
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+        migrate.check_schema(engine)
+        role = None if settings.read_only_database_url else READER_ROLE
+        with read_only_session(engine, assume_role=role) as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from cli.commands._common import cli_errors, console, plain
 from db import embedded, migrate, tables
-from db.session import check_connection, make_engine, redact
+from db.session import check_connection, make_engine, redact, row_counts
 from services.database import database_url
 from services.jobs.verify import verify_database
 from services.settings import get_settings
@@ -71,7 +70,8 @@ def status() -> None:
         table = Table(title="rows")
         table.add_column("table")
         table.add_column("rows", justify="right")
-        with engine.connect() as conn:
+        names = [
+            t.__tablename__
             for t in (
                 tables.Catalogue,
                 tables.Cluster,
@@ -80,9 +80,10 @@ def status() -> None:
                 tables.ModelRun,
                 tables.Prediction,
                 tables.Attribution,
-            ):
-                n = conn.scalar(select(func.count()).select_from(t))
-                table.add_row(t.__tablename__, str(n))
+            )
+        ]
+        for name, n in row_counts(engine, names).items():
+            table.add_row(name, str(n))
         console.print(table)
     engine.dispose()
 

@@ -12,21 +12,16 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from cli.commands._common import cli_errors, console, plain
-from db import cluster_info, migrate, results
+from db import cluster_info, results
 from db.errors import BinEdgesError
-from db.session import check_connection, make_engine
-from services.database import database_url
-from services.settings import get_settings
+from services.database import reader_session
 
 log = logging.getLogger(__name__)
 
@@ -35,47 +30,6 @@ app = typer.Typer(help="Query results: scatter per bin, one cluster, runs.", no_
 Format = Literal["table", "csv", "json"]
 _AXIS_ALIASES = {"mass": "mass", "z": "z", "mass-z": "mass_z", "mass_z": "mass_z", "all": "all"}
 _STAT_COLUMNS = ("n", "bias_dex", "sigma_lnm", "p16_dex", "p50_dex", "p84_dex")
-
-
-READER_ROLE = "clustermass_reader"
-
-
-def _assume_reader_role(session: Session) -> None:
-    """Run the rest of the transaction as ``clustermass_reader`` when this login may.
-
-    The owner's login (a member of every role it created, or a superuser) can ``SET ROLE``: the
-    queries then see exactly what the read-only role sees (the results views and functions, no
-    base table). Logins that may not keep their own rights, still in a READ ONLY transaction.
-    """
-    try:
-        with session.begin_nested():
-            session.execute(sa.text(f"SET LOCAL ROLE {READER_ROLE}"))
-    except sa.exc.DBAPIError:
-        log.debug("cannot SET ROLE %s; querying with the login's own role", READER_ROLE)
-
-
-@contextmanager
-def reader_session() -> Iterator[Session]:
-    """Yield a read-only session: the reader URL, else the main URL as ``clustermass_reader``."""
-    settings = get_settings()
-    url = settings.read_only_database_url or database_url(settings)
-    engine = make_engine(url)
-    try:
-        check_connection(engine)
-        migrate.check_schema(engine)
-        with Session(engine) as session:
-            # First statement of the transaction: nothing below can write, whatever the role.
-            session.execute(sa.text("SET TRANSACTION READ ONLY"))
-            if not settings.read_only_database_url:
-                _assume_reader_role(session)
-            # Percentile sorts of large runs fit in memory (docs/benchmarks.md: 1.4-1.6x on 1e6).
-            session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
-            try:
-                yield session
-            finally:
-                session.rollback()
-    finally:
-        engine.dispose()
 
 
 def _parse_edges(text: str | None, name: str) -> list[float] | None:

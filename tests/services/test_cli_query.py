@@ -189,7 +189,7 @@ def test_query_sessions_run_as_the_reader_role_by_default(
 ) -> None:
     import sqlalchemy as sa
 
-    from cli.commands.query import reader_session
+    from services.database import reader_session
     from services.settings import get_settings
 
     monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", database_url)
