@@ -64,6 +64,12 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
     ("N_phot_agn", None, "Counts in the AGN-only map (hidden truth)"),
     ("L_X_ce", u.erg / u.s, "Core-excised L_X, 0.15 < R/R500c < 1 (hidden truth) [erg/s]"),
     ("L_X_core", u.erg / u.s, "L_X inside R < 0.15 R500c (hidden truth) [erg/s]"),
+    (
+        "c_SB",
+        _ONE,
+        "Surface-brightness concentration L(<40 kpc) / L(<400 kpc), projected, physical radii, "
+        "before PSF (Santos+08; hidden truth)",
+    ),
     ("L_X_sub", u.erg / u.s, "Subcluster luminosity inside its own R500c, 0 if none [erg/s]"),
     (
         "F_X",

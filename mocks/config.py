@@ -267,10 +267,12 @@ class IcmConfig(_Strict):
     )
     rc_scatter_ln: float = Field(0.25, ge=0, lt=2, description="ln scatter of the core radius")
     cc_lum_ratio_median: float = Field(
-        0.8,
+        0.3,
         gt=0,
-        description="Cool-core component L(<R500) / ambient L(<R500); puts ~40-60% of L in "
-        "r < 0.15 R500 for cool cores vs ~15-25% for non-cool cores (science.md, recalled)",
+        description="Cool-core component L(<R500) / ambient L(<R500). Set by the measured "
+        "relaxed-disturbed offset: relaxed clusters are ~30% brighter at fixed mass (Lovisari+20; "
+        "science.md). v1 used 0.8 (recalled: 40-60% of L inside 0.15 R500 for cool cores), "
+        "which made cool cores ~1.8-2x brighter",
     )
     cc_lum_ratio_scatter_ln: float = Field(0.4, ge=0, lt=2, description="ln scatter of that")
     cc_rc_median_r500: float = Field(

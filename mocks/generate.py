@@ -203,6 +203,19 @@ def _batch(
     main = comps.kind != icm_mod.SUBCLUSTER
     r500_c = r500_com[comps.cluster]
     lum500 = np.bincount(comps.cluster[main], comps.lum500[main], minlength=n)
+    # surface-brightness concentration c_SB = L(<40 kpc) / L(<400 kpc), projected, physical radii
+    # (Santos et al. 2008), from the emission model before PSF and pixels (40 kpc is < 1 pixel)
+    kpc_com = 1e-3 * (1 + z) * h  # 1 physical kpc in comoving h^-1 Mpc
+    l40 = np.bincount(
+        comps.cluster[main],
+        comps.luminosity_within(np.full(len(comps), 40 * kpc_com))[main],
+        minlength=n,
+    )
+    l400 = np.bincount(
+        comps.cluster[main],
+        comps.luminosity_within(np.full(len(comps), 400 * kpc_com))[main],
+        minlength=n,
+    )
     lum_core = np.bincount(
         comps.cluster[main], comps.luminosity_within(0.15 * r500_c)[main], minlength=n
     )
@@ -245,6 +258,7 @@ def _batch(
         N_phot_agn=agn_map.sum(axis=(1, 2, 3), dtype=np.int64),
         L_X_ce=lum500 - lum_core,
         L_X_core=lum_core,
+        c_SB=l40 / l400,
         F_X=flux500,
         cts_icm_500c_expected=cts500,
         cool_core=cool_core,

@@ -72,7 +72,21 @@ def measure(cat) -> dict:  # noqa: ANN001
     lx_norm = np.exp(np.median(np.log(_v(t, "L_X") / (ez**2 * (m / 2e14) ** 1.62))))
     out["L_X_at_2e14_erg_s"] = float(lx_norm)
     out["f_gas_at_1e14"] = float(np.exp(np.median(np.log(_v(t, "f_gas")) - 0.2 * np.log(m / 1e14))))
-    out["cool_core_fraction"] = float(np.mean(np.asarray(t["cool_core"])))
+    cc = np.asarray(t["cool_core"])
+    out["cool_core_fraction"] = float(np.mean(cc))
+    csb_all = _v(t, "c_SB")
+    out["c_SB_gt_0.075"] = float(np.mean(csb_all > 0.075))
+    out["c_SB_gt_0.155"] = float(np.mean(csb_all > 0.155))
+    out["c_SB_median_cool_core"] = float(np.median(csb_all[cc]))
+    lres = []
+    for s in np.unique(snap):
+        k = snap == s
+        y = np.log(_v(t, "L_X")[k])
+        lres.append(y - np.polyval(np.polyfit(mu[k], y, 1), mu[k]))
+    lres = np.concatenate([r for r in lres])
+    order = np.concatenate([np.flatnonzero(snap == s) for s in np.unique(snap)])
+    cc_o = cc[order]
+    out["L_X_offset_cool_core_vs_rest"] = float(np.exp(lres[cc_o].mean() - lres[~cc_o].mean()))
     out["merger_fraction"] = float(np.mean(np.asarray(t["merger"])))
     # c_SB (core/total luminosity, Santos+08-like) residual vs L_X residual at fixed mass
     csb = np.log(_v(t, "L_X_core") / _v(t, "L_X"))
@@ -105,6 +119,10 @@ PUBLISHED = {
     "f_gas_at_1e14": "~0.08 (Lovisari+15 / Vikhlinin+09)",
     "cool_core_fraction": "0.3-0.4 (SZ/mass-selected; Lovisari+17 ~0.3-0.4 by c_SB)",
     "merger_fraction": "10-20% (Evrard+08 ~10% high-dispersion tail)",
+    "c_SB_gt_0.075": "Santos+08 classes: > 0.075 moderate/strong cool core",
+    "c_SB_gt_0.155": "Santos+08: > 0.155 strong cool core",
+    "c_SB_median_cool_core": "strong cool cores 0.155-0.5 (Santos+08)",
+    "L_X_offset_cool_core_vs_rest": "~1.3: relaxed clusters ~30% brighter (Lovisari+20)",
     "corr_L_X_resid_c_SB_resid": "positive (relaxed/cool-core clusters ~30% brighter, Lovisari+20)",
 }
 
