@@ -2,22 +2,28 @@
 
 All writes are upserts keyed by natural keys (``catalogues.name``,
 ``clusters(catalogue_id, external_id)``, ``observables(cluster_id, name)``,
-``cluster_matches(cluster_id_a, cluster_id_b)``, ``ingest_files.sha256``) and run inside the
-caller's transaction (``with session_scope(engine) as s``): one file is one transaction, so a
-file either lands completely (good rows + the rejects table) or not at all. Nothing is ever
-deleted here; re-ingesting a *changed* file of the same catalogue updates rows in place.
+``cluster_matches(cluster_id_a, cluster_id_b)``, ``ingest_files.ingest_key``) and run inside
+the caller's transaction (``with session_scope(engine) as s``): one file is one transaction, so
+a file either lands completely (good rows + the rejects table) or not at all.
+
+An ingestion's identity is :func:`ingest_key`: the file's checksum, the spec's content and the
+options that change the result. Re-ingesting a catalogue (a changed file, a corrected spec)
+replaces that catalogue's rows: clusters no longer in the file are removed from it (with their
+predictions), and observables the spec maps that a kept cluster no longer has are removed.
 
 Images and galaxies are in :mod:`db.survey_products`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -25,13 +31,22 @@ from sqlalchemy.orm import Session
 from db.errors import CatalogueKindError, ClusterNotFoundError
 from db.ingest import upsert_catalogue, upsert_observables
 from db.session import session_scope
-from db.tables import Catalogue, Cluster, ClusterMatch, IngestFile, IngestReject
+from db.tables import (
+    Catalogue,
+    Cluster,
+    ClusterMatch,
+    IngestFile,
+    IngestReject,
+    Observable,
+)
 from survey.catalogues import ObservableValue, ParsedCatalogue, Reject
 
 __all__ = [
     "IngestReport",
     "CatalogueKindError",
+    "ingest_key",
     "find_ingested",
+    "find_ingested_file",
     "already_ingested_report",
     "ingest_parsed_catalogue",
     "record_file",
@@ -81,12 +96,41 @@ class IngestReport:
         ]
 
 
-def find_ingested(session: Session, sha256: str) -> IngestFile | None:
-    """Return the ``ingest_files`` row of a file already ingested (fully or partly), if any."""
+def ingest_key(sha256: str, kind: str, **identity: Any) -> str:
+    """Return the natural key of an ingestion: sha256 of file checksum, kind, identity inputs.
+
+    ``identity`` holds everything besides the file that changes what lands in the database
+    (the spec's content, the interloper method, the cluster...), as JSON values.
+    """
+    doc = {"file_sha256": sha256, "kind": kind, **identity}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def find_ingested(session: Session, key: str) -> IngestFile | None:
+    """Return the current ``ingest_files`` row of an ingestion already done, if any.
+
+    ``key`` is an :func:`ingest_key`. A row a newer ingestion of the same target superseded
+    (a later spec, another method) does not count: ingesting it again is a change.
+    """
     return session.scalar(
         select(IngestFile).where(
-            IngestFile.sha256 == sha256, IngestFile.status.in_(("ingested", "partial"))
+            IngestFile.ingest_key == key, IngestFile.status.in_(("ingested", "partial"))
         )
+    )
+
+
+def find_ingested_file(session: Session, sha256: str, kind: str) -> IngestFile | None:
+    """Return the newest current ingestion of a file (by checksum), whatever its spec, if any."""
+    return session.scalar(
+        select(IngestFile)
+        .where(
+            IngestFile.sha256 == sha256,
+            IngestFile.kind == kind,
+            IngestFile.status.in_(("ingested", "partial")),
+        )
+        .order_by(IngestFile.id.desc())
+        .limit(1)
     )
 
 
@@ -125,16 +169,26 @@ def record_file(
     kind: str,
     status: str,
     message: str,
+    key: str,
+    target: str | None = None,
+    options: dict[str, Any] | None = None,
     n_rows: int = 0,
     n_rejected: int = 0,
     catalogue_id: int | None = None,
     rejects: list[Reject] | None = None,
 ) -> int:
-    """Insert (or replace a refused) ``ingest_files`` row and its rejects; return its id."""
+    """Insert (or replace a refused) ``ingest_files`` row and its rejects; return its id.
+
+    ``key`` is the :func:`ingest_key` (natural key). A successful ingestion of a ``target``
+    marks the earlier successful ingestions of that target ``superseded``.
+    """
     values = dict(
+        ingest_key=key,
         sha256=sha256,
         path=path,
         kind=kind,
+        target=target,
+        options=options or {},
         size_bytes=size_bytes,
         status=status,
         n_rows=n_rows,
@@ -144,14 +198,24 @@ def record_file(
     )
     stmt = insert(IngestFile).values(**values)
     stmt = stmt.on_conflict_do_update(
-        constraint="uq_ingest_files_sha256",
-        set_={k: stmt.excluded[k] for k in values if k != "sha256"},
+        constraint="uq_ingest_files_ingest_key",
+        set_={k: stmt.excluded[k] for k in values if k != "ingest_key"},
         # a refusal never overwrites the record of a successful ingestion
         where=(IngestFile.status == "rejected") if status == "rejected" else None,
     )
     file_id = session.scalar(stmt.returning(IngestFile.id))
     if file_id is None:  # refusal of a file that is already ingested: keep the old record
-        return int(session.scalar(select(IngestFile.id).where(IngestFile.sha256 == sha256)))
+        return int(session.scalar(select(IngestFile.id).where(IngestFile.ingest_key == key)))
+    if target is not None and status != "rejected":
+        session.execute(
+            update(IngestFile)
+            .where(
+                IngestFile.target == target,
+                IngestFile.id != file_id,
+                IngestFile.status.in_(("ingested", "partial")),
+            )
+            .values(status="superseded")
+        )
     if rejects:
         session.execute(delete(IngestReject).where(IngestReject.file_id == file_id))
         session.connection().execute(
@@ -171,9 +235,19 @@ def record_file(
 
 
 def record_refused(
-    session: Session, *, path: str, sha256: str, size_bytes: int, kind: str, message: str
+    session: Session,
+    *,
+    path: str,
+    sha256: str,
+    size_bytes: int,
+    kind: str,
+    message: str,
+    key: str | None = None,
 ) -> IngestReport:
-    """Record a file that was refused as a whole (its own transaction: nothing else lands)."""
+    """Record a file that was refused as a whole (its own transaction: nothing else lands).
+
+    ``key`` defaults to the file's bare identity (``ingest_key(sha256, kind)``).
+    """
     file_id = record_file(
         session,
         path=path,
@@ -182,24 +256,47 @@ def record_refused(
         kind=kind,
         status="rejected",
         message=message,
+        key=key or ingest_key(sha256, kind),
     )
     return IngestReport(path, kind, sha256, "rejected", message, file_id=file_id)
 
 
 def record_refusal(
-    engine: Engine, path: Path | str, sha: str, size: int, kind: str, exc: Exception
+    engine: Engine,
+    path: Path | str,
+    sha: str,
+    size: int,
+    kind: str,
+    exc: Exception,
+    *,
+    key: str | None = None,
 ) -> None:
     """Record a refused file in its own transaction (never overwrites a success)."""
     with session_scope(engine) as s:
-        record_refused(s, path=str(path), sha256=sha, size_bytes=size, kind=kind, message=str(exc))
+        record_refused(
+            s, path=str(path), sha256=sha, size_bytes=size, kind=kind, message=str(exc), key=key
+        )
 
 
-def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> IngestReport:
+def ingest_parsed_catalogue(
+    session: Session, parsed: ParsedCatalogue, *, key: str, options: dict[str, Any] | None = None
+) -> IngestReport:
     """Write a parsed catalogue (catalogue, clusters, observables, file, rejects).
 
-    The caller owns the transaction; everything here lands or nothing does.
+    The catalogue's rows become the file's: clusters of the catalogue that are not in the file
+    (any more) are deleted, with what hangs on them (predictions, products...), and observables
+    that the previous or the new spec maps but the file no longer gives a kept cluster are
+    deleted. ``key`` is the :func:`ingest_key` of this ingestion. The caller owns the
+    transaction; everything here lands or nothing does.
     """
     spec = parsed.spec
+    previous = session.scalar(select(Catalogue.config).where(Catalogue.name == spec.name))
+    mapped = {o.name for o in spec.all_observables()}
+    old_spec = (previous or {}).get("spec") or {}
+    for group in ("luminosity", "richness", "sigma_v"):
+        if isinstance(old_spec.get(group), dict) and old_spec[group].get("name"):
+            mapped.add(old_spec[group]["name"])
+    mapped |= {o["name"] for o in old_spec.get("observables") or [] if o.get("name")}
     cat_id = upsert_catalogue(
         session,
         name=spec.name,
@@ -243,10 +340,23 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
             cluster_values,
         )
         ids = {ext: cid for cid, ext in result}
-    upsert_observables(
-        session,
-        observable_rows([(ids[r.external_id], o) for r in parsed.rows for o in r.observables]),
-    )
+    n_removed = session.execute(
+        delete(Cluster).where(
+            Cluster.catalogue_id == cat_id, Cluster.id.not_in(list(ids.values()) or [-1])
+        )
+    ).rowcount
+    obs = observable_rows([(ids[r.external_id], o) for r in parsed.rows for o in r.observables])
+    if mapped and ids:
+        kept = {(o["cluster_id"], o["name"]) for o in obs}
+        stale = session.execute(
+            select(Observable.id, Observable.cluster_id, Observable.name).where(
+                Observable.cluster_id.in_(list(ids.values())), Observable.name.in_(sorted(mapped))
+            )
+        ).all()
+        gone = [oid for oid, cid, name in stale if (cid, name) not in kept]
+        if gone:
+            session.execute(delete(Observable).where(Observable.id.in_(gone)))
+    upsert_observables(session, obs)
     n_rej = parsed.n_skipped
     n_drop = sum(1 for r in parsed.rejects if not r.row_skipped)
     status = "ingested" if not parsed.rejects else "partial"
@@ -255,6 +365,7 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
         f"catalogue {spec.name!r}"
         + (f"; {n_rej} rows rejected" if n_rej else "")
         + (f"; {n_drop} values dropped" if n_drop else "")
+        + (f"; {n_removed} clusters no longer in the file removed" if n_removed else "")
     )
     file_id = record_file(
         session,
@@ -264,6 +375,9 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
         kind="catalogue",
         status=status,
         message=message,
+        key=key,
+        target=f"catalogue:{spec.name}",
+        options=options,
         n_rows=len(parsed.rows),
         n_rejected=n_rej,
         catalogue_id=cat_id,
@@ -282,7 +396,7 @@ def ingest_parsed_catalogue(session: Session, parsed: ParsedCatalogue) -> Ingest
         file_id=file_id,
         cluster_ids=list(ids.values()),
         rejects=[r.message(parsed.path.name) for r in parsed.rejects[:20]],
-        extra={"notes": parsed.notes},
+        extra={"notes": parsed.notes, "n_removed": n_removed},
     )
 
 

@@ -12,13 +12,30 @@ from services.celery_app import get_celery
 from services.transient import is_transient
 
 __all__ = [
+    "CeleryTaskFailedError",
     "run_celery",
+    "wait_celery",
     "submit_celery",
     "transient_only",
     "transient_retries",
     "table_artifact",
     "image_markdown",
 ]
+
+
+class CeleryTaskFailedError(RuntimeError):
+    """A Celery task failed on its worker, after the worker's own retries: final, never retried.
+
+    Celery already retried transient errors on the worker (``services.tasks``); retrying the
+    whole task again from the flow would multiply the attempts. The worker's exception is the
+    ``__cause__``.
+    """
+
+    def __init__(self, name: str, task_id: str, error: BaseException) -> None:
+        super().__init__(f"Celery task {name} ({task_id}) failed on its worker: {error!r}")
+        self.task_name = name
+        self.task_id = task_id
+        self.error = error
 
 
 def submit_celery(name: str, *args: Any, **kwargs: Any):  # noqa: ANN201 - celery AsyncResult
@@ -28,15 +45,38 @@ def submit_celery(name: str, *args: Any, **kwargs: Any):  # noqa: ANN201 - celer
 
 
 def run_celery(name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-    """Submit the Celery task ``name`` and wait for its result."""
-    result = submit_celery(name, *args, **kwargs)
-    return result.get(timeout=timeout, disable_sync_subtasks=False)
+    """Submit the Celery task ``name`` and wait for its result (see :func:`wait_celery`)."""
+    return wait_celery(name, submit_celery(name, *args, **kwargs), timeout=timeout)
+
+
+def wait_celery(name: str, result: Any, *, timeout: float | None = None) -> Any:
+    """Wait for a submitted Celery task; return its value or raise its error.
+
+    In eager mode the task's own error has already propagated from :func:`submit_celery` (the
+    Prefect task around it retries it when transient). On a worker, a task that failed on a
+    transient error raises :class:`CeleryTaskFailedError`: the worker has already retried it.
+    Its other errors, and errors reaching the broker or the result backend, propagate as they
+    are (the latter are transient: the Prefect task retries them).
+    """
+    value = result.get(timeout=timeout, propagate=False, disable_sync_subtasks=False)
+    if result.failed():
+        if isinstance(value, BaseException) and not is_transient(value):
+            raise value
+        error = value if isinstance(value, BaseException) else RuntimeError(str(value))
+        raise CeleryTaskFailedError(name, result.id, error) from error
+    return value
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry a task only when it failed on a transient error."""
+    """Prefect ``retry_condition_fn``: retry a task only when it failed on a transient error.
+
+    A Celery task that failed on its worker (:class:`CeleryTaskFailedError`) is final: the
+    worker already retried it.
+    """
     try:
         state.result(raise_on_failure=True)
+    except CeleryTaskFailedError:
+        return False
     except Exception as exc:  # noqa: BLE001 - classifying
         return is_transient(exc)
     return False

@@ -10,7 +10,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows._common import run_celery, submit_celery, table_artifact, transient_retries
+from flows._common import (
+    run_celery,
+    submit_celery,
+    table_artifact,
+    transient_retries,
+    wait_celery,
+)
 from models.config import RunConfig, deep_update
 from services.jobs.data import resolve_catalogue_id
 
@@ -32,7 +38,7 @@ def train_folds_task(run_id: int, folds: list[int]) -> list[dict[str, Any]]:
     pending = [(f, submit_celery("clustermass.train_fold", run_id, f)) for f in folds]
     results = []
     for fold, res in pending:
-        out = res.get(disable_sync_subtasks=False)
+        out = wait_celery("clustermass.train_fold", res)
         logger.info(
             "run %s fold %s: %s",
             run_id,

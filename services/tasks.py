@@ -1,7 +1,13 @@
 """Celery tasks: thin wrappers that take ids and plain values and call :mod:`services.jobs`.
 
 Every task is idempotent (its job upserts on natural keys) and retries only transient
-infrastructure errors, with exponential back-off.
+infrastructure errors, with exponential back-off. Exactly one layer retries:
+
+* on a worker, Celery retries (the message is re-queued with a countdown); the flow that waits
+  for it sees only the final outcome and does not retry it again (``flows._common.run_celery``);
+* in eager mode (no broker: the CLI's default), Celery cannot retry in-process (its retry would
+  only raise ``celery.exceptions.Retry`` at the caller), so :class:`RetryingTask` re-raises the
+  transient error itself and the Prefect task around it retries with its own delays.
 """
 
 from __future__ import annotations
@@ -10,12 +16,39 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from services.jobs.params import AttributeParams
-from services.transient import TRANSIENT_ERRORS
+from services.transient import TRANSIENT_ERRORS, is_transient
+
+__all__ = ["RetryingTask"]
+
+
+class RetryingTask(Task):
+    """A task whose automatic retries happen on workers only, and only for transient errors."""
+
+    def retry(  # type: ignore[override]
+        self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
+        throw: bool = True, eta: Any = None, countdown: float | None = None,
+        max_retries: int | None = None, **options: Any,
+    ) -> Any:  # fmt: skip
+        """Retry on a worker; in eager mode, or for an error retrying cannot fix, raise ``exc``.
+
+        ``autoretry_for`` catches whole exception types (every ``OperationalError``); the
+        SQLSTATE decides whether it is really transient (:func:`services.transient.is_transient`).
+        In eager mode the caller (a Prefect task with ``transient_retries``) owns the retries, so
+        it must see the error itself, not a ``celery.exceptions.Retry`` wrapping it.
+        """
+        if exc is not None and (self.request.is_eager or not is_transient(exc)):
+            raise exc
+        return super().retry(
+            args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,
+            max_retries=max_retries, **options,
+        )  # fmt: skip
+
 
 _RETRY = dict(
+    base=RetryingTask,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=300,

@@ -38,11 +38,19 @@ def is_transient(exc: BaseException | None) -> bool:
     Transient: a lost or refused connection (database, broker, result backend), a server
     restarting, a serialization failure or deadlock, an unreachable configured server. Not
     transient: bad input, constraint violations, programming errors: retrying cannot help.
+
+    A ``celery.exceptions.Retry`` (what a task's retry raises where Celery cannot retry it, e.g.
+    a task run in-process) is judged by the error it carries.
     """
+    from celery.exceptions import Retry
     from sqlalchemy.exc import DBAPIError
 
     seen = 0
     while exc is not None and seen < 5:
+        if isinstance(exc, Retry):
+            exc = exc.exc if isinstance(exc.exc, BaseException) else None
+            seen += 1
+            continue
         if isinstance(exc, DatabaseUnavailableError):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:

@@ -90,7 +90,10 @@ class WorkerProcs:
     logdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
 
-    def start(self, queue: str = "cpu", name: str | None = None) -> subprocess.Popen:
+    def start(
+        self, queue: str = "cpu", name: str | None = None, *, pool: str = "solo"
+    ) -> subprocess.Popen:
+        """Start a worker (``pool='prefork'``: one child process runs the tasks)."""
         name = name or f"{queue}{len(self.procs)}"
         log = open(self.logdir / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with proc
         proc = subprocess.Popen(
@@ -102,7 +105,9 @@ class WorkerProcs:
                 "--queue",
                 queue,
                 "--pool",
-                "solo",
+                pool,
+                "--concurrency",
+                "1",
                 "--hostname",
                 f"{name}@test",
                 "--loglevel",
@@ -135,6 +140,19 @@ class WorkerProcs:
         """SIGKILL the worker (and anything in its process group): no chance to ack or clean up."""
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+    def kill_pool_child(self, proc: subprocess.Popen) -> int:
+        """SIGKILL the child process of a prefork worker (what the OOM killer does); return its pid.
+
+        The worker's main process lives on and sees its child lost in the middle of a task.
+        """
+        import psutil
+
+        children = psutil.Process(proc.pid).children()
+        assert len(children) == 1, f"expected one pool process, found {children}"
+        os.kill(children[0].pid, signal.SIGKILL)
+        children[0].wait(timeout=10)
+        return children[0].pid
 
     def log(self, name: str) -> str:
         return (self.logdir / f"worker-{name}.log").read_text(errors="replace")

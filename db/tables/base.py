@@ -42,7 +42,7 @@ FOLD_SCHEMES = ("octant", "snapshot", "none")
 RUN_STATUSES = ("pending", "running", "done", "failed")
 SCATTER_AXES = ("all", "mass", "z")
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "smoothgrad")
-INGEST_STATUSES = ("ingested", "partial", "rejected")
+INGEST_STATUSES = ("ingested", "partial", "rejected", "superseded")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

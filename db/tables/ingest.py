@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -43,18 +44,39 @@ class ClusterMatch(Base):
 
 
 class IngestFile(Base):
-    """A source file seen by an ingester, identified by its checksum (idempotent ingestion)."""
+    """One ingestion of a source file: its natural key is what decides the result.
+
+    ``ingest_key`` = sha256 of the file's checksum, the spec's content and the options that
+    change the result (:func:`db.survey.ingest_key`): the same file read with another spec
+    (another catalogue name, a corrected mapping) or another method is another ingestion, with
+    its own row. ``target`` names what the ingestion writes (``catalogue:<name>``,
+    ``galaxies:<cluster id>:<label>``); a newer ingestion of the same target marks the older
+    rows ``superseded``.
+    """
 
     __tablename__ = "ingest_files"
     __table_args__ = (
         CheckConstraint(_in("status", INGEST_STATUSES), name="status"),
-        {"comment": "Files ingested (or refused), keyed by sha256"},
+        {"comment": "Ingestions of files (or refusals), keyed by file + spec + options"},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    ingest_key: Mapped[str] = mapped_column(
+        String(64),
+        unique=True,
+        comment="sha256 of (file sha256, spec content, result-changing options): natural key",
+    )
+    sha256: Mapped[str] = mapped_column(String(64), index=True, comment="sha256 of the file")
     path: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(32), comment="'catalogue', 'image', 'galaxies', ...")
+    target: Mapped[str | None] = mapped_column(
+        String(300), index=True, comment="What it writes, e.g. 'catalogue:MCXC' (NULL: refusals)"
+    )
+    options: Mapped[dict[str, Any]] = mapped_column(
+        default=dict,
+        server_default="{}",
+        comment="The identity inputs besides the file: spec name and digest, method options",
+    )
     size_bytes: Mapped[int] = mapped_column(BigInteger, info={"unit": "byte"})
     status: Mapped[str] = mapped_column(String(16))
     n_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

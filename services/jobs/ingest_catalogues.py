@@ -1,6 +1,7 @@
 """Ingest survey catalogues into the database, and cross-match them.
 
-* :func:`ingest_catalogue_file` - one catalogue file, one transaction, idempotent by sha256;
+* :func:`ingest_catalogue_file` - one catalogue file, one transaction, idempotent by
+  (file, spec) content: :func:`db.survey.ingest_key`;
 * :func:`crossmatch_catalogues` - sky + redshift matches between two ingested catalogues.
 
 Jobs: they join the readers of :mod:`survey` and the writes of :mod:`db.survey`; no Prefect.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from astropy.table import Table
 from sqlalchemy.engine import Engine
 
 from db import survey as dbs
@@ -24,10 +27,11 @@ from survey.catalogues import ParsedCatalogue, parse_catalogue_table, read_catal
 from survey.crossmatch import check_limits, crossmatch, describe_method
 from survey.errors import SurveyError
 from survey.files import file_identity, read_table
-from survey.specs import CatalogueSpec, detect_spec
+from survey.specs import CatalogueSpec, detect_spec, load_spec
 
 __all__ = [
     "CrossmatchReport",
+    "resolve_catalogue_spec",
     "parse_catalogue_file",
     "ingest_catalogue_file",
     "crossmatch_catalogues",
@@ -36,19 +40,37 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def parse_catalogue_file(
+def resolve_catalogue_spec(
     path: Path, spec: str | Path | CatalogueSpec | None = None
-) -> ParsedCatalogue:
-    """Read a catalogue with a spec, or with the one shipped spec whose columns fit the file."""
-    path = Path(path)
+) -> tuple[CatalogueSpec, Table | None]:
+    """Return the spec to read a catalogue with: the given one, or the shipped one that fits.
+
+    Returns the spec and, when it was detected, the table read to detect it (parse that one).
+    """
     if spec is not None:
-        return read_catalogue(path, spec)
+        return load_spec(spec), None
     table = read_table(path, "auto", 1)
     chosen = detect_spec(table.colnames, file=str(path))
     logger.info("%s: using shipped spec %r (detected from its columns)", path, chosen.name)
+    return chosen, table
+
+
+def parse_catalogue_file(
+    path: Path, spec: str | Path | CatalogueSpec | None = None
+) -> ParsedCatalogue:
+    """Read a catalogue with a spec, or with the one shipped spec whose columns fit."""
+    path = Path(path)
+    chosen, table = resolve_catalogue_spec(path, spec)
+    if table is None:
+        return read_catalogue(path, chosen)
     parsed = parse_catalogue_table(table, chosen, path=path)
     parsed.sha256, parsed.size_bytes = file_identity(path)
     return parsed
+
+
+def catalogue_identity(spec: CatalogueSpec) -> dict[str, Any]:
+    """Return what, besides the file, decides a catalogue ingestion: the spec's content."""
+    return {"spec": spec.model_dump(mode="json")}
 
 
 def ingest_catalogue_file(
@@ -60,22 +82,30 @@ def ingest_catalogue_file(
 ) -> dbs.IngestReport:
     """Ingest one catalogue file (all good rows + a rejects table) in one transaction.
 
+    The ingestion's identity is the file's content and the spec's content
+    (:func:`db.survey.ingest_key`): the same file with a corrected spec, or read into another
+    catalogue, is ingested again (no ``force`` needed); each catalogue read from a file keeps
+    its own ``ingest_files`` row. Re-ingesting replaces that catalogue's rows (rows no longer in
+    the file are removed from it), in the same transaction.
+
     Parameters
     ----------
     path : Path
         FITS, CSV, ECSV or VOTable file.
     spec : str, Path or CatalogueSpec, optional
-        Shipped spec name, YAML path or object; default: the shipped spec whose columns fit.
+        Shipped spec name, YAML path or object; default: the shipped spec whose columns fit
+        (then a file already ingested with any spec is skipped: give the spec to re-ingest).
     engine : Engine, optional
         Database engine (default: the configured one).
     force : bool
-        Re-ingest even if this exact file (sha256) was ingested before (upserts: no duplicates).
+        Re-ingest even if this exact file with this exact spec was ingested before (upserts:
+        no duplicates).
 
     Returns
     -------
     IngestReport
         ``status`` is ``ingested``, ``partial`` (some rows rejected) or ``skipped`` (the same
-        file was already ingested: nothing done).
+        file with the same spec was already ingested: nothing done).
 
     Raises
     ------
@@ -87,20 +117,41 @@ def ingest_catalogue_file(
     path = Path(path).resolve()
     engine = ready_engine(engine=engine)
     sha, size = file_identity(path)
+    if spec is None and not force:
+        # "Whatever this file is" (the inbox): a file already ingested, with any spec, is not
+        # re-read; giving the spec is how to re-ingest it with another one.
+        with session_scope(engine) as s:
+            seen = dbs.find_ingested_file(s, sha, "catalogue")
+            if seen is not None:
+                report = dbs.already_ingested_report(seen, str(path))
+                logger.info(report.message)
+                return report
+    try:
+        chosen, table = resolve_catalogue_spec(path, spec)
+    except SurveyError as exc:
+        key = dbs.ingest_key(sha, "catalogue", spec=str(spec))
+        dbs.record_refusal(engine, path, sha, size, "catalogue", exc, key=key)
+        raise
+    identity = catalogue_identity(chosen)
+    key = dbs.ingest_key(sha, "catalogue", **identity)
     with session_scope(engine) as s:
-        seen = dbs.find_ingested(s, sha)
+        seen = dbs.find_ingested(s, key)
         if seen is not None and not force:
             report = dbs.already_ingested_report(seen, str(path))
             logger.info(report.message)
             return report
     try:
-        parsed = parse_catalogue_file(path, spec)
+        if table is None:
+            parsed = read_catalogue(path, chosen, sha256=sha)
+        else:
+            parsed = parse_catalogue_table(table, chosen, path=path)
     except SurveyError as exc:
-        dbs.record_refusal(engine, path, sha, size, "catalogue", exc)
+        dbs.record_refusal(engine, path, sha, size, "catalogue", exc, key=key)
         raise
     parsed.sha256, parsed.size_bytes = sha, size
+    options = {"spec_name": chosen.name, "spec_sha256": dbs.ingest_key("", "spec", **identity)}
     with session_scope(engine) as s:
-        report = dbs.ingest_parsed_catalogue(s, parsed)
+        report = dbs.ingest_parsed_catalogue(s, parsed, key=key, options=options)
     logger.info(report.message)
     return report
 

@@ -125,14 +125,16 @@ def ingest_image_set(
     paths = spec.resolve_files(base, source=label_path, allow_absolute=trusted)
     digest = _set_digest(spec, paths, label_path)
     size = manifest_path.stat().st_size if manifest_path else 0
+    identity = {"grid_cosmology": grid_cosmology.model_dump(mode="json")}
+    key = dbs.ingest_key(digest, "image_set", **identity)
     with session_scope(engine) as s:
-        seen = dbs.find_ingested(s, digest)
+        seen = dbs.find_ingested(s, key)
         if seen is not None and not force:
             return dbs.already_ingested_report(seen, label_path)
     try:
         bands = load_band_images(spec, base, source=label_path, allow_absolute=trusted)
     except SurveyError as exc:
-        dbs.record_refusal(engine, Path(label_path), digest, size, "image_set", exc)
+        dbs.record_refusal(engine, Path(label_path), digest, size, "image_set", exc, key=key)
         raise
     with session_scope(engine) as s:
         cluster = dbp.resolve_cluster(s, spec.cluster)
@@ -165,6 +167,9 @@ def ingest_image_set(
             kind="image_set",
             status="ingested",
             message=msg,
+            key=key,
+            target=f"image_set:{cluster.id}:{dbp.image_label(grid.instrument, grid.bands_kev)}",
+            options=identity,
             n_rows=len(bands),
         )
         cid = cluster.id
@@ -211,14 +216,24 @@ def ingest_galaxy_table(
     engine = ready_engine(engine=engine)
     data_dir = _data_dir(data_dir)
     sha, size = file_identity(path)
+    # Everything besides the file that changes what is stored: another method, bias, cluster,
+    # cosmology or spec is another ingestion (it replaces this file's products of the cluster).
+    identity = {
+        "spec": None if spec is None else spec.model_dump(mode="json"),
+        "cluster": cluster.model_dump(mode="json"),
+        "interlopers": interlopers,
+        "velocity_bias": velocity_bias,
+        "cosmology": cosmology.model_dump(mode="json"),
+    }
+    key = dbs.ingest_key(sha, "galaxies", **identity)
     with session_scope(engine) as s:
-        seen = dbs.find_ingested(s, sha)
+        seen = dbs.find_ingested(s, key)
         if seen is not None and not force:
             return dbs.already_ingested_report(seen, str(path))
     try:
         ra, dec, z, rejects = read_galaxy_table(path, spec)
     except SurveyError as exc:
-        dbs.record_refusal(engine, path, sha, size, "galaxies", exc)
+        dbs.record_refusal(engine, path, sha, size, "galaxies", exc, key=key)
         raise
     with session_scope(engine) as s:
         cl = dbp.resolve_cluster(s, cluster)
@@ -241,8 +256,9 @@ def ingest_galaxy_table(
             "input_domain": "observed",
         }
         arrays = res.arrays()
+        label = f"observed/{path.name}"[:200]
         ids = dbp.store_galaxies(
-            s, data_dir, cl.id, arrays, label=f"observed/{path.name}"[:200], meta=meta,
+            s, data_dir, cl.id, arrays, label=label, meta=meta,
             kde_cube=np.asarray(
                 kde_cube(arrays["x_mpc_h"], arrays["y_mpc_h"], arrays["v_los_km_s"])
             ),
@@ -269,7 +285,8 @@ def ingest_galaxy_table(
         )
         file_id = dbs.record_file(
             s, path=str(path), sha256=sha, size_bytes=size, kind="galaxies",
-            status="partial" if rejects else "ingested", message=msg, n_rows=res.n_input,
+            status="partial" if rejects else "ingested", message=msg, key=key,
+            target=f"galaxies:{cl.id}:{label}", options=identity, n_rows=res.n_input,
             n_rejected=len(rejects), rejects=rejects,
         )  # fmt: skip
         cid = cl.id

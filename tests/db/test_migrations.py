@@ -46,3 +46,42 @@ def test_single_head() -> None:
 
     heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
     assert len(heads) == 1, f"migration history has several heads: {heads}"
+
+
+def test_ingest_identity_upgrade_keeps_provenance_and_downgrade_keeps_newest(
+    empty_database: str,
+) -> None:
+    url = empty_database
+    migrate.upgrade(url, "0003_reader_lockdown")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            cat = conn.scalar(
+                sa.text(
+                    "INSERT INTO catalogues (name, kind, cosmology) "
+                    "VALUES ('mcxc', 'survey', '{}') RETURNING id"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ingest_files (sha256, path, kind, size_bytes, status, "
+                    "catalogue_id) VALUES (:s, 'a.fits', 'catalogue', 1, 'ingested', :c)"
+                ),
+                {"s": "a" * 64, "c": cat},
+            )
+        migrate.upgrade(url, "0004_ingest_identity")
+        with engine.begin() as conn:
+            row = conn.execute(sa.text("SELECT ingest_key, target FROM ingest_files")).one()
+            assert tuple(row) == ("a" * 64, "catalogue:mcxc")  # the old key: its file checksum
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ingest_files (ingest_key, sha256, path, kind, size_bytes, "
+                    "status) VALUES (:k, :s, 'a.fits', 'catalogue', 1, 'ingested')"
+                ),
+                {"k": "b" * 64, "s": "a" * 64},
+            )
+        migrate.downgrade(url, "0003_reader_lockdown")
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("SELECT count(*) FROM ingest_files")) == 1
+    finally:
+        engine.dispose()

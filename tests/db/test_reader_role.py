@@ -6,6 +6,7 @@ exists works, and that downgrading one database leaves the role usable in the ot
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -158,3 +159,70 @@ def test_migrations_coexist_with_the_cluster_wide_role(
     with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError):
         conn.execute(sa.text("SELECT * FROM v_residuals"))
     engine.dispose()
+
+
+def _read_write(reader: sa.Connection) -> None:
+    # What an attacker does first: switch the role's read-only default off.
+    reader.execute(sa.text("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"))
+    reader.execute(sa.text("SET default_transaction_read_only = off"))
+    reader.commit()
+
+
+def test_reader_cannot_create_large_objects(
+    reader: sa.Connection, results_db: tuple[str, Seeded]
+) -> None:
+    _read_write(reader)
+    for statement in (
+        "SELECT lo_from_bytea(0, decode(repeat('ab', 1048576), 'hex'))",  # 1 MB, persistent
+        "SELECT lo_create(0)",
+        "SELECT lo_creat(-1)",
+    ):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied for function lo_"):
+            reader.execute(sa.text(statement))
+        reader.rollback()
+    owner = sa.create_engine(results_db[0])
+    with owner.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM pg_largeobject_metadata")) == 0
+    owner.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TEMP TABLE evil (x int)",
+        "CREATE TEMP VIEW evil AS SELECT 1",
+        "CREATE FUNCTION pg_temp.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    ],
+)
+def test_reader_cannot_create_temporary_tables_or_functions(
+    reader: sa.Connection, statement: str
+) -> None:
+    _read_write(reader)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        reader.execute(sa.text(statement))
+    reader.rollback()
+
+
+def test_database_connect_is_by_grant_only(results_db: tuple[str, Seeded], admin_url: str) -> None:
+    # CONNECT on a clustermass database is revoked from PUBLIC and granted to the reader: a
+    # role of the server with no grant cannot connect; the reader still can. (Other databases
+    # of the server are the server's choice: docs/sql.md.)
+    url = results_db[0]
+    stranger = f"cm_stranger_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {stranger} LOGIN"))
+    try:
+        engine = sa.create_engine(make_url(url).set(username=stranger, password=None))
+        with pytest.raises(sa.exc.OperationalError, match="permission denied for database"):
+            engine.connect().close()
+        engine.dispose()
+        engine = sa.create_engine(as_reader(url))
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("SELECT current_user")) == READER
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP ROLE {stranger}"))
+        admin.dispose()

@@ -89,3 +89,42 @@ def test_killed_connection_rolls_back_and_retry_is_exact(
     assert counts["catalogues"] == 1 and counts["clusters"] == 30
     assert counts["products"] == 4 * 30
     assert counts["observables"] == summary.n_observables
+
+
+def test_killed_connection_mid_ingest_the_eager_flow_retries_and_finishes_once(
+    prefect_harness: None,
+    ingest_env: str,
+    admin_url: str,
+    mock_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The CLI's default: no broker (Celery runs the task in-process) and Prefect ephemeral. A
+    # transient database error inside the Celery task must reach the Prefect task's retry
+    # condition as what it is, and the retried ingest must land exactly once.
+    from flows.simulate import ingest_simulation
+    from services.database import get_engine
+    from services.jobs import simulation
+
+    attempts: list[int] = []
+    real_ingest = simulation.ingest_mock_directory
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        attempts.append(1)
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "ingest_mock_directory", counted)
+    killer = BackendKiller(get_engine(), admin_url, "observables")
+    try:
+        summary = ingest_simulation(n_clusters=30, seed=21, mock_dir=str(mock_dir))
+    finally:
+        killer.remove()
+
+    assert killer.kills == 1 and len(attempts) == 2  # killed once, retried once, then done
+    counts = _counts(ingest_env)
+    assert counts == {
+        "catalogues": 1,
+        "clusters": 30,
+        "observables": summary["n_observables"],
+        "products": 4 * 30,
+    }
+    assert summary["n_clusters"] == 30 and summary["n_products"] == 4 * 30

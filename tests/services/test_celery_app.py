@@ -64,3 +64,43 @@ def test_worker_refuses_to_start_without_broker(monkeypatch: pytest.MonkeyPatch)
     get_settings.cache_clear()
     assert result.exit_code == 2
     assert "CLUSTERMASS_BROKER_URL" in result.output
+
+
+def test_in_eager_mode_a_task_raises_the_transient_error_itself_not_a_celery_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Celery cannot retry in-process: its autoretry would raise celery.exceptions.Retry at the
+    # caller, which the Prefect retry condition must not have to unwrap. The caller owns retries.
+    import psycopg.errors
+    from celery.exceptions import Retry
+    from sqlalchemy.exc import OperationalError
+
+    from services.jobs import simulation
+    from services.transient import is_transient
+
+    calls: list[str] = []
+
+    def lost(mock_dir, catalogue_name=None):  # noqa: ANN001, ANN202
+        calls.append(str(mock_dir))
+        raise OperationalError("INSERT", {}, psycopg.errors.AdminShutdown("terminating"))
+
+    monkeypatch.setattr(simulation, "ingest_mock_directory", lost)
+    app = make_celery(Settings(broker_url=None))
+    with pytest.raises(OperationalError) as info:
+        app.tasks["clustermass.ingest_simulation"].apply_async(args=("/nowhere",))
+    assert not isinstance(info.value, Retry) and is_transient(info.value)
+    assert calls == ["/nowhere"]  # once: no hidden in-process retry loop
+
+
+def test_a_celery_retry_is_classified_by_the_error_it_carries() -> None:
+    import psycopg.errors
+    from celery.exceptions import Retry
+    from sqlalchemy.exc import OperationalError
+
+    from services.transient import is_transient
+    from survey.errors import CatalogueReadError
+
+    lost = OperationalError("INSERT", {}, psycopg.errors.AdminShutdown("terminating"))
+    assert is_transient(Retry(exc=lost))
+    assert not is_transient(Retry(exc=CatalogueReadError("x.fits: truncated")))
+    assert not is_transient(Retry())
