@@ -1,7 +1,7 @@
 """stores: the file stores (data directories) a database's products were written to
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004_ingest_identity
 Create Date: 2026-11-29 15:00:00
 
 Issue 15 (database and file store diverge): products hold paths relative to a store; this
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0003'
-down_revision: str | Sequence[str] | None = '0002'
+revision: str = '0005'
+down_revision: str | Sequence[str] | None = '0004_ingest_identity'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
