@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from survey.cosmology import CosmologySpec
 from survey.errors import SpecError, UnitParseError
+from survey.plausibility import REDSHIFT
 from survey.units import ParsedUnit, parse_unit
 
 __all__ = [
@@ -240,6 +241,12 @@ class CatalogueSpec(_TableSpec):
     observables: list[ObservableSpec] = Field(default_factory=list)
     file: str | None = Field(
         default=None, description="Catalogue file, relative to the YAML (for self-contained drops)"
+    )
+    max_redshift: float = Field(
+        default=REDSHIFT.hi,
+        gt=0,
+        le=20,
+        description="Rows with a redshift above this are rejects (survey.plausibility.REDSHIFT).",
     )
     max_reject_fraction: float = Field(
         default=0.5,
