@@ -201,9 +201,9 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
         logm, logm_err, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
     r500 = _radii(table, spec, spec.radius, z, logm, rows, path, notes)
     obs = _observables(table, spec, rows, path)
+    names = [_text(table, c, rows) for c in spec.name_columns]
     _reject_duplicates(ids, spec, rows)
 
-    names = [str_column(table, c) for c in spec.name_columns]
     out: list[ClusterRow] = []
     for i in np.flatnonzero(rows.ok):
         name = next((col[i] for col in names if col[i]), None)
@@ -243,10 +243,27 @@ def _ids(table: Table, spec: CatalogueSpec, rows: _Rows) -> list[str]:
     n = len(table)
     if spec.id_column is None:
         return [str(i) for i in range(n)]
-    ids = [s[:100] for s in str_column(table, spec.id_column)]
+    ids = [s[:100] for s in _text(table, spec.id_column, rows)]
     arr = np.array(ids, dtype=object)
     rows.reject(arr == "", spec.id_column, arr, "identifier missing")
     return ids
+
+
+_UNDECODABLE = (
+    "text is not UTF-8 (latin-1 or another 8-bit encoding? FITS strings are ASCII); "
+    "re-encode the column as UTF-8"
+)
+
+
+def _text(table: Table, column: str, rows: _Rows) -> list[str]:
+    """Read a text column; a row whose cell is not UTF-8 is rejected (no U+FFFD guessing)."""
+    col = str_column(table, column)
+    if col.undecodable:
+        bad = np.zeros(len(table), dtype=bool)
+        bad[list(col.undecodable)] = True
+        raw = np.array([col.undecodable.get(i, "") for i in range(len(table))], dtype=object)
+        rows.reject(bad, column, raw, _UNDECODABLE)
+    return col.values
 
 
 def _reject_duplicates(ids: list[str], spec: CatalogueSpec, rows: _Rows) -> None:
@@ -287,7 +304,7 @@ def _positions(
     n = len(table)
     if pos.from_name is not None:
         col = pos.from_name.column
-        names = np.array(str_column(table, col), dtype=object)
+        names = np.array(_text(table, col, rows), dtype=object)
         pattern = re.compile(pos.from_name.pattern)
         ra, dec = np.full(n, np.nan), np.full(n, np.nan)
         for i, s in enumerate(names):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "read_table",
     "float_column",
     "str_column",
+    "TextColumn",
     "column_unit",
     "require_columns",
 ]
@@ -228,8 +230,8 @@ def float_column(table: Table, name: str, *, path: Path) -> np.ndarray:
     if data.dtype.kind in "SU":
         out = np.full(len(data), np.nan)
         for i, v in enumerate(data):
-            s = v.decode() if isinstance(v, bytes) else str(v)
-            try:
+            try:  # undecodable bytes (UnicodeDecodeError is a ValueError) are not a number
+                s = v.decode() if isinstance(v, bytes) else str(v)
                 out[i] = float(s) if s.strip() else np.nan
             except ValueError:
                 out[i] = np.nan
@@ -244,14 +246,42 @@ def float_column(table: Table, name: str, *, path: Path) -> np.ndarray:
     return out
 
 
-def str_column(table: Table, name: str) -> list[str]:
-    """Return a column as stripped strings ('' for masked entries)."""
+@dataclass(frozen=True)
+class TextColumn:
+    r"""A text column, decoded without loss.
+
+    Attributes
+    ----------
+    values : list of str
+        Stripped strings; ``''`` for masked cells and for the cells in ``undecodable``.
+    undecodable : dict of int to str
+        0-based row -> the cell's bytes with the non-UTF-8 ones escaped (``b'Caf\xe9'`` ->
+        ``'Caf\xe9'``): cells that are not UTF-8 (e.g. latin-1), never replaced by U+FFFD.
+    """
+
+    values: list[str]
+    undecodable: dict[int, str] = field(default_factory=dict)
+
+
+def str_column(table: Table, name: str) -> TextColumn:
+    """Return a column as stripped strings; bytes are decoded as UTF-8 (ASCII included).
+
+    A cell whose bytes are not UTF-8 is not guessed at (latin-1? cp1252?) nor replaced by
+    U+FFFD: it is listed in :attr:`TextColumn.undecodable` for the caller to reject.
+    """
     col = table[name]
     mask = np.ma.getmaskarray(col)
-    out = []
-    for v, m in zip(np.asarray(col), mask, strict=True):
+    out: list[str] = []
+    undecodable: dict[int, str] = {}
+    for i, (v, m) in enumerate(zip(np.asarray(col), mask, strict=True)):
         if m:
             out.append("")
+        elif isinstance(v, bytes):
+            try:
+                out.append(v.decode("utf-8").strip())
+            except UnicodeDecodeError:
+                undecodable[i] = v.decode("utf-8", "backslashreplace").strip()
+                out.append("")
         else:
-            out.append((v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip())
-    return out
+            out.append(str(v).strip())
+    return TextColumn(out, undecodable)
