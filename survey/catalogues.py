@@ -173,7 +173,7 @@ def read_catalogue(
     """
     path = Path(path)
     spec = load_spec(spec)
-    table = read_table(path, spec.format, spec.hdu)
+    table = read_table(path, spec.format, spec.hdu, max_cell_bytes=spec.max_cell_bytes)
     parsed = parse_catalogue_table(table, spec, path=path)
     parsed.sha256 = sha256 or sha256_path(path)
     parsed.size_bytes = path.stat().st_size

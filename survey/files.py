@@ -1,7 +1,9 @@
 """Read tabular files (FITS, CSV, ECSV, VOTable) with clear errors for broken files.
 
 Every failure names the file; a truncated FITS file is detected from its headers (the data
-size each HDU declares versus the bytes present) before astropy gets a chance to mis-read it.
+size each HDU declares versus the bytes present) before astropy gets a chance to mis-read it,
+and a CSV/ECSV file whose cells would make astropy's memory blow up is refused by a streaming
+scan first (:mod:`survey.text_tables`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from survey.errors import CatalogueColumnError, CatalogueReadError, SurveyError
+from survey.text_tables import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_TEXT_BYTES, check_text_table
 
 __all__ = [
     "sha256_path",
@@ -160,7 +163,14 @@ def _parse_header(raw: bytes, offset: int) -> tuple[fits.Header, int]:
     return header, end - offset
 
 
-def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
+def read_table(
+    path: Path,
+    fmt: str = "auto",
+    hdu: int | str = 1,
+    *,
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+) -> Table:
     """Read a table, turning every failure into a :class:`CatalogueReadError` naming the file.
 
     Parameters
@@ -171,6 +181,9 @@ def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
         Table format; ``auto`` guesses from the file name.
     hdu : int or str
         FITS extension holding the table.
+    max_cell_bytes, max_text_bytes : int
+        CSV/ECSV only: the longest cell, and the most memory astropy may spend on text columns
+        (:func:`survey.text_tables.check_text_table`), checked before astropy reads the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -186,6 +199,8 @@ def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
         if isinstance(hdu, int) and hdu >= n_hdu:
             raise CatalogueReadError(f"{path}: has {n_hdu} HDUs, the spec asks for HDU {hdu}")
         kwargs["hdu"] = hdu
+    elif fmt in ("csv", "ecsv"):
+        check_text_table(path, fmt, max_cell_bytes=max_cell_bytes, max_text_bytes=max_text_bytes)
     try:
         with warnings.catch_warnings():
             # unit strings astropy does not know ('Msun/h', 'ergs s**-1') are parsed by the spec

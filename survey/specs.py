@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from survey.cosmology import CosmologySpec
 from survey.errors import SpecError, UnitParseError
 from survey.plausibility import REDSHIFT
+from survey.text_tables import DEFAULT_MAX_CELL_BYTES
 from survey.units import ParsedUnit, parse_unit
 
 __all__ = [
@@ -206,6 +207,12 @@ class _TableSpec(_Strict):
     citation: str = ""
     format: TableFormat = "auto"
     hdu: int | str = 1
+    max_cell_bytes: int = Field(
+        default=DEFAULT_MAX_CELL_BYTES,
+        gt=0,
+        le=64 * 2**20,
+        description="CSV/ECSV: a file with a longer cell is refused before reading (memory).",
+    )
     unit_overrides: dict[str, str] = Field(default_factory=dict)
 
     def unit(self, ref: ColumnRef, file_unit: str | None, physical: str | None) -> ParsedUnit:
