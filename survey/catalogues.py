@@ -4,13 +4,17 @@ Pipeline per file (pure: no database):
 
 1. read the table (:mod:`survey.files`: truncated / non-FITS files fail with the file name);
 2. check every mapped column exists (one error listing all missing ones);
-3. per row: position (columns or IAU name) in range, redshift finite and > 0, unique id;
+3. per row: position (columns or IAU name) in range, redshift finite and plausible
+   (0 < z <= ``spec.max_redshift``), unique id;
 4. masses: unit + little-h convention -> h^-1 Msun; other overdensities -> M500c (NFW with the
    Diemer & Joyce 2019 c(M), :func:`survey.cosmology.convert_mass_definition`);
    errors -> dex; the conversion is written into each row's ``mass_note``;
 5. R500c: a proper length or an angle (via D_A(z)) -> proper h^-1 Mpc; derived from M500c when
    absent (R = [3 M / (4 pi 500 rho_c(z))]^(1/3));
 6. observables converted to their storage unit.
+
+Redshift, M500c, R500c and luminosity must lie in the plausible ranges of
+:mod:`survey.plausibility` (checked on physical values, after unit and little-h conversion).
 
 A row with an invalid *required* value is skipped; an invalid optional value is dropped and the
 row kept. Both are recorded as :class:`Reject` (file, row, column, value, reason). When more than
@@ -40,6 +44,14 @@ from survey.files import (
     sha256_path,
     str_column,
 )
+from survey.plausibility import (
+    LUMINOSITY_ERG_S,
+    M500C_MSUN,
+    MASS_DEFINITION_SLACK,
+    R500C_MPC,
+    REDSHIFT,
+    PlausibleRange,
+)
 from survey.specs import _PHYSICAL, CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
 from survey.units import ParsedUnit
 
@@ -52,9 +64,6 @@ __all__ = [
     "parse_catalogue_table",
     "r500c_from_m500c",
 ]
-
-_LOG10_MASS_RANGE = (10.0, 16.5)  # plausible log10 M500c [h^-1 Msun]; outside = a unit mistake
-_Z_MAX = 20.0
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ def read_catalogue(
     """
     path = Path(path)
     spec = load_spec(spec)
-    table = read_table(path, spec.format, spec.hdu)
+    table = read_table(path, spec.format, spec.hdu, max_cell_bytes=spec.max_cell_bytes)
     parsed = parse_catalogue_table(table, spec, path=path)
     parsed.sha256 = sha256 or sha256_path(path)
     parsed.size_bytes = path.stat().st_size
@@ -183,8 +192,8 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
     zcol = spec.redshift.column
     z = _values(table, spec, spec.redshift, "dimensionless", path)[0]
     rows.reject(~np.isfinite(z), zcol, z, "redshift missing or not finite")
-    rows.reject(np.isfinite(z) & (z <= 0), zcol, z, "redshift must be > 0")
-    rows.reject(np.isfinite(z) & (z > _Z_MAX), zcol, z, f"redshift above {_Z_MAX}")
+    z_range = REDSHIFT.with_hi(spec.max_redshift)
+    rows.reject(z_range.outside(z), zcol, z, z_range.reason())
 
     logm = logm_err = None
     mass_note = ""
@@ -192,9 +201,9 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
         logm, logm_err, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
     r500 = _radii(table, spec, spec.radius, z, logm, rows, path, notes)
     obs = _observables(table, spec, rows, path)
+    names = [_text(table, c, rows) for c in spec.name_columns]
     _reject_duplicates(ids, spec, rows)
 
-    names = [str_column(table, c) for c in spec.name_columns]
     out: list[ClusterRow] = []
     for i in np.flatnonzero(rows.ok):
         name = next((col[i] for col in names if col[i]), None)
@@ -234,10 +243,27 @@ def _ids(table: Table, spec: CatalogueSpec, rows: _Rows) -> list[str]:
     n = len(table)
     if spec.id_column is None:
         return [str(i) for i in range(n)]
-    ids = [s[:100] for s in str_column(table, spec.id_column)]
+    ids = [s[:100] for s in _text(table, spec.id_column, rows)]
     arr = np.array(ids, dtype=object)
     rows.reject(arr == "", spec.id_column, arr, "identifier missing")
     return ids
+
+
+_UNDECODABLE = (
+    "text is not UTF-8 (latin-1 or another 8-bit encoding? FITS strings are ASCII); "
+    "re-encode the column as UTF-8"
+)
+
+
+def _text(table: Table, column: str, rows: _Rows) -> list[str]:
+    """Read a text column; a row whose cell is not UTF-8 is rejected (no U+FFFD guessing)."""
+    col = str_column(table, column)
+    if col.undecodable:
+        bad = np.zeros(len(table), dtype=bool)
+        bad[list(col.undecodable)] = True
+        raw = np.array([col.undecodable.get(i, "") for i in range(len(table))], dtype=object)
+        rows.reject(bad, column, raw, _UNDECODABLE)
+    return col.values
 
 
 def _reject_duplicates(ids: list[str], spec: CatalogueSpec, rows: _Rows) -> None:
@@ -278,7 +304,7 @@ def _positions(
     n = len(table)
     if pos.from_name is not None:
         col = pos.from_name.column
-        names = np.array(str_column(table, col), dtype=object)
+        names = np.array(_text(table, col, rows), dtype=object)
         pattern = re.compile(pos.from_name.pattern)
         ra, dec = np.full(n, np.nan), np.full(n, np.nan)
         for i, s in enumerate(names):
@@ -344,17 +370,22 @@ def _masses(
         reason = "mass missing, not finite or not positive"
         rows.reject(bad, ms.column, raw, reason, skip=ms.required)
         logm = np.where(bad, np.nan, np.log10(np.where(bad, 1.0, m)))
-        wild = np.isfinite(logm) & ((logm < _LOG10_MASS_RANGE[0]) | (logm > _LOG10_MASS_RANGE[1]))
-        rows.reject(
-            wild,
-            ms.column,
-            raw,
-            f"log10(M / h^-1 Msun) outside {_LOG10_MASS_RANGE} after unit conversion "
-            "(wrong unit, or a log10 column not marked log10?)",
-            skip=ms.required,
-        )
+        # plausibility on the physical mass [Msun] = M [h^-1 Msun] / h; another definition is
+        # screened with slack first, so that wild values never reach the NFW conversion
+        screen = M500C_MSUN
+        if ms.definition != "500c":
+            screen = PlausibleRange(
+                f"M{ms.definition}",
+                M500C_MSUN.lo / MASS_DEFINITION_SLACK,
+                M500C_MSUN.hi * MASS_DEFINITION_SLACK,
+                M500C_MSUN.unit,
+                hint=M500C_MSUN.hint,
+            )
+        wild = screen.outside(10.0**logm / h)
+        rows.reject(wild, ms.column, raw, screen.reason(), skip=ms.required)
         logm[wild] = np.nan
         err = _mass_errors(table, spec, ms, raw, m, h, rows, path)
+        err = np.where(np.isfinite(logm), err, np.nan)
     hnote = {
         "unit": f"unit {unit.text!r}",
         "h^-1": "values in h^-1 Msun",
@@ -373,6 +404,10 @@ def _masses(
         ratio = conv / 10.0 ** logm[good]
         logm = logm.copy()
         logm[good] = np.log10(conv)
+        wild = M500C_MSUN.outside(10.0**logm / h)
+        rows.reject(wild, ms.column, raw, M500C_MSUN.reason(), skip=ms.required)
+        logm[wild] = np.nan
+        err = np.where(np.isfinite(logm), err, np.nan)
         note += (
             f"; M{ms.definition}->M500c with an NFW profile and the diemer19 c(M) model "
             f"(colossus, cosmology {spec.cosmology.name}); M500c/M{ms.definition} median "
@@ -467,7 +502,9 @@ def _radii(
             )
     bad = ~(np.isfinite(r) & (r > 0))
     rows.reject(bad & rows.ok, rs.column, raw, "R500c missing or not positive", skip=False)
-    r = np.where(bad, np.nan, r)
+    wild = ~bad & R500C_MPC.outside(r / spec.cosmology.h)  # proper h^-1 Mpc -> proper Mpc
+    rows.reject(wild & rows.ok, rs.column, raw, R500C_MPC.reason(), skip=False)
+    r = np.where(bad | wild, np.nan, r)
     if derived is not None:
         r = np.where(np.isfinite(r), r, derived)
     return r
@@ -487,6 +524,11 @@ def _observables(table: Table, spec: CatalogueSpec, rows: _Rows, path: Path) -> 
         rows.reject(
             bad, o.column, raw, f"{o.name} missing, not finite or not positive", skip=o.required
         )
+        if o.kind == "luminosity":
+            with np.errstate(all="ignore"):
+                wild = ~bad & LUMINOSITY_ERG_S.outside(vals * store.to(LUMINOSITY_ERG_S.unit))
+            rows.reject(wild, o.column, raw, LUMINOSITY_ERG_S.reason(), skip=o.required)
+            bad = bad | wild
         err = None
         if o.error:
             e = float_column(table, o.error, path=path)

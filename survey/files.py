@@ -1,7 +1,9 @@
 """Read tabular files (FITS, CSV, ECSV, VOTable) with clear errors for broken files.
 
 Every failure names the file; a truncated FITS file is detected from its headers (the data
-size each HDU declares versus the bytes present) before astropy gets a chance to mis-read it.
+size each HDU declares versus the bytes present) before astropy gets a chance to mis-read it,
+and a CSV/ECSV file whose cells would make astropy's memory blow up is refused by a streaming
+scan first (:mod:`survey.text_tables`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from survey.errors import CatalogueColumnError, CatalogueReadError, SurveyError
+from survey.text_tables import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_TEXT_BYTES, check_text_table
 
 __all__ = [
     "sha256_path",
@@ -25,6 +29,7 @@ __all__ = [
     "read_table",
     "float_column",
     "str_column",
+    "TextColumn",
     "column_unit",
     "require_columns",
 ]
@@ -158,7 +163,14 @@ def _parse_header(raw: bytes, offset: int) -> tuple[fits.Header, int]:
     return header, end - offset
 
 
-def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
+def read_table(
+    path: Path,
+    fmt: str = "auto",
+    hdu: int | str = 1,
+    *,
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+) -> Table:
     """Read a table, turning every failure into a :class:`CatalogueReadError` naming the file.
 
     Parameters
@@ -169,6 +181,9 @@ def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
         Table format; ``auto`` guesses from the file name.
     hdu : int or str
         FITS extension holding the table.
+    max_cell_bytes, max_text_bytes : int
+        CSV/ECSV only: the longest cell, and the most memory astropy may spend on text columns
+        (:func:`survey.text_tables.check_text_table`), checked before astropy reads the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -184,6 +199,8 @@ def read_table(path: Path, fmt: str = "auto", hdu: int | str = 1) -> Table:
         if isinstance(hdu, int) and hdu >= n_hdu:
             raise CatalogueReadError(f"{path}: has {n_hdu} HDUs, the spec asks for HDU {hdu}")
         kwargs["hdu"] = hdu
+    elif fmt in ("csv", "ecsv"):
+        check_text_table(path, fmt, max_cell_bytes=max_cell_bytes, max_text_bytes=max_text_bytes)
     try:
         with warnings.catch_warnings():
             # unit strings astropy does not know ('Msun/h', 'ergs s**-1') are parsed by the spec
@@ -228,8 +245,8 @@ def float_column(table: Table, name: str, *, path: Path) -> np.ndarray:
     if data.dtype.kind in "SU":
         out = np.full(len(data), np.nan)
         for i, v in enumerate(data):
-            s = v.decode() if isinstance(v, bytes) else str(v)
-            try:
+            try:  # undecodable bytes (UnicodeDecodeError is a ValueError) are not a number
+                s = v.decode() if isinstance(v, bytes) else str(v)
                 out[i] = float(s) if s.strip() else np.nan
             except ValueError:
                 out[i] = np.nan
@@ -244,14 +261,42 @@ def float_column(table: Table, name: str, *, path: Path) -> np.ndarray:
     return out
 
 
-def str_column(table: Table, name: str) -> list[str]:
-    """Return a column as stripped strings ('' for masked entries)."""
+@dataclass(frozen=True)
+class TextColumn:
+    r"""A text column, decoded without loss.
+
+    Attributes
+    ----------
+    values : list of str
+        Stripped strings; ``''`` for masked cells and for the cells in ``undecodable``.
+    undecodable : dict of int to str
+        0-based row -> the cell's bytes with the non-UTF-8 ones escaped (``b'Caf\xe9'`` ->
+        ``'Caf\xe9'``): cells that are not UTF-8 (e.g. latin-1), never replaced by U+FFFD.
+    """
+
+    values: list[str]
+    undecodable: dict[int, str] = field(default_factory=dict)
+
+
+def str_column(table: Table, name: str) -> TextColumn:
+    """Return a column as stripped strings; bytes are decoded as UTF-8 (ASCII included).
+
+    A cell whose bytes are not UTF-8 is not guessed at (latin-1? cp1252?) nor replaced by
+    U+FFFD: it is listed in :attr:`TextColumn.undecodable` for the caller to reject.
+    """
     col = table[name]
     mask = np.ma.getmaskarray(col)
-    out = []
-    for v, m in zip(np.asarray(col), mask, strict=True):
+    out: list[str] = []
+    undecodable: dict[int, str] = {}
+    for i, (v, m) in enumerate(zip(np.asarray(col), mask, strict=True)):
         if m:
             out.append("")
+        elif isinstance(v, bytes):
+            try:
+                out.append(v.decode("utf-8").strip())
+            except UnicodeDecodeError:
+                undecodable[i] = v.decode("utf-8", "backslashreplace").strip()
+                out.append("")
         else:
-            out.append((v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip())
-    return out
+            out.append(str(v).strip())
+    return TextColumn(out, undecodable)

@@ -86,7 +86,10 @@ def read_galaxy_table(
         Fewer than 5 valid galaxies.
     """
     path = Path(path)
-    table = read_table(path, spec.format if spec else "auto", spec.hdu if spec else 1)
+    if spec is None:
+        table = read_table(path)
+    else:
+        table = read_table(path, spec.format, spec.hdu, max_cell_bytes=spec.max_cell_bytes)
     spec = spec or GalaxySpec.guess(table.colnames)
     cols = [*spec.ra.columns(), *spec.dec.columns()]
     zref = spec.redshift or spec.velocity

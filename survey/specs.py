@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from survey.cosmology import CosmologySpec
 from survey.errors import SpecError, UnitParseError
+from survey.plausibility import REDSHIFT
+from survey.text_tables import DEFAULT_MAX_CELL_BYTES
 from survey.units import ParsedUnit, parse_unit
 
 __all__ = [
@@ -205,6 +207,12 @@ class _TableSpec(_Strict):
     citation: str = ""
     format: TableFormat = "auto"
     hdu: int | str = 1
+    max_cell_bytes: int = Field(
+        default=DEFAULT_MAX_CELL_BYTES,
+        gt=0,
+        le=64 * 2**20,
+        description="CSV/ECSV: a file with a longer cell is refused before reading (memory).",
+    )
     unit_overrides: dict[str, str] = Field(default_factory=dict)
 
     def unit(self, ref: ColumnRef, file_unit: str | None, physical: str | None) -> ParsedUnit:
@@ -240,6 +248,12 @@ class CatalogueSpec(_TableSpec):
     observables: list[ObservableSpec] = Field(default_factory=list)
     file: str | None = Field(
         default=None, description="Catalogue file, relative to the YAML (for self-contained drops)"
+    )
+    max_redshift: float = Field(
+        default=REDSHIFT.hi,
+        gt=0,
+        le=20,
+        description="Rows with a redshift above this are rejects (survey.plausibility.REDSHIFT).",
     )
     max_reject_fraction: float = Field(
         default=0.5,

@@ -23,3 +23,34 @@ def test_duplicate_whose_first_copy_is_invalid_keeps_the_valid_copy(tmp_path: Pa
     assert kept[2] == "CL0002" and 3 not in kept  # the first valid copy wins
     reasons = {r.row: r.reason for r in parsed.rejects}
     assert reasons == {0: "redshift missing or not finite", 3: "duplicate identifier (row 2 kept)"}
+
+
+def test_text_that_is_not_utf8_is_a_reject_naming_the_column_never_a_replacement_char(
+    tmp_path: Path,
+) -> None:
+    names = np.array([f"Abell {i}".encode() for i in range(10)], dtype="S20")
+    names[2] = b"Caf\xe9 cluster"  # latin-1 e-acute: not UTF-8
+    names[4] = "Café cluster".encode()  # UTF-8: decoded as is
+    ids = np.array([f"CL{i:04d}".encode() for i in range(10)], dtype="S10")
+    ids[6] = b"CL\xf80006"  # latin-1 o-slash in the identifier
+    path = make_catalogue(tmp_path / "latin1.fits", n=10, ID=ids, NAME=names)
+    parsed = read_catalogue(path, tiny_spec("latin1", name_columns=["NAME"]))
+    rejects = {r.row: r for r in parsed.rejects}
+    assert sorted(rejects) == [2, 6]
+    assert (rejects[2].column, rejects[2].value) == ("NAME", "Caf\\xe9 cluster")
+    assert (rejects[6].column, rejects[6].value) == ("ID", "CL\\xf80006")
+    assert all(r.row_skipped and "not UTF-8" in r.reason for r in rejects.values())
+    kept = {r.row: r for r in parsed.rows}
+    assert sorted(kept) == [0, 1, 3, 4, 5, 7, 8, 9]
+    assert kept[4].name == "Café cluster"
+    stored = [r.name for r in parsed.rows] + [r.external_id for r in parsed.rows]
+    assert not any("\ufffd" in s for s in stored if s)
+
+
+def test_number_column_with_non_utf8_bytes_rejects_the_row_not_the_reader(tmp_path: Path) -> None:
+    z = np.array([b"0.3"] * 10, dtype="S8")
+    z[5] = b"0.3\xb0"  # latin-1 degree sign in a text-typed redshift column
+    path = make_catalogue(tmp_path / "ztext.fits", n=10, Z=z)
+    parsed = read_catalogue(path, tiny_spec("ztext"))
+    assert [(r.row, r.column) for r in parsed.rejects] == [(5, "Z")]
+    assert len(parsed.rows) == 9

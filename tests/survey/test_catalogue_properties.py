@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from survey.catalogues import read_catalogue
 from survey.errors import SurveyError
+from survey.plausibility import M500C_MSUN, REDSHIFT
 from tests.survey.conftest import make_catalogue, tiny_spec
 
 _values = st.one_of(
@@ -41,8 +42,13 @@ def test_random_values_are_either_valid_rows_or_rejects(data: list[tuple[float, 
     assert len(parsed.rows) + parsed.n_skipped == n
     for r in parsed.rows:
         assert 0 <= r.ra_deg < 360 and -90 <= r.dec_deg <= 90
-        assert 0 < r.redshift <= 20
-        assert r.log10_m500c is None or 10 <= r.log10_m500c <= 16.5
+        assert 0 < r.redshift <= REDSHIFT.hi
+        m_msun = None if r.log10_m500c is None else 10**r.log10_m500c / 0.7  # h = 0.7
+        assert (
+            m_msun is None
+            or M500C_MSUN.lo <= m_msun * (1 + 1e-12)
+            and (m_msun <= M500C_MSUN.hi * (1 + 1e-12))
+        )
     for rej in parsed.rejects:
         assert rej.row is not None and 0 <= rej.row < n and rej.column and rej.reason
 
