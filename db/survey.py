@@ -284,7 +284,8 @@ def ingest_parsed_catalogue(
     """Write a parsed catalogue (catalogue, clusters, observables, file, rejects).
 
     The catalogue's rows become the file's: clusters of the catalogue that are not in the file
-    (any more) are deleted, with what hangs on them (predictions, products...), and observables
+    (any more) are deleted, with what hangs on them (predictions, products...); a cluster whose
+    row the file holds but rejected keeps its stored values (the reject says why). Observables
     that the previous or the new spec maps but the file no longer gives a kept cluster are
     deleted. ``key`` is the :func:`ingest_key` of this ingestion. The caller owns the
     transaction; everything here lands or nothing does.
@@ -340,9 +341,12 @@ def ingest_parsed_catalogue(
             cluster_values,
         )
         ids = {ext: cid for cid, ext in result}
+    # rows the file holds but that failed a check keep what the database has: unknown is not absent
     n_removed = session.execute(
         delete(Cluster).where(
-            Cluster.catalogue_id == cat_id, Cluster.id.not_in(list(ids.values()) or [-1])
+            Cluster.catalogue_id == cat_id,
+            Cluster.id.not_in(list(ids.values()) or [-1]),
+            Cluster.external_id.not_in(parsed.skipped_ids or [""]),
         )
     ).rowcount
     obs = observable_rows([(ids[r.external_id], o) for r in parsed.rows for o in r.observables])

@@ -124,6 +124,9 @@ class ParsedCatalogue:
     rows: list[ClusterRow]
     rejects: list[Reject]
     notes: list[str] = field(default_factory=list)
+    skipped_ids: list[str] = field(default_factory=list)
+    """Identifiers of the skipped rows (where readable): rows the file holds but that failed a
+    check. A re-ingest keeps what the database already has for them (unknown is not absent)."""
 
     @property
     def n_skipped(self) -> int:
@@ -222,7 +225,8 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
                 observables=[o for o in (f(i) for f in obs) if o is not None],
             )
         )
-    parsed = ParsedCatalogue(spec, path, "", 0, n, out, rows.rejects, notes)
+    skipped = sorted({ids[i] for i in np.flatnonzero(~rows.ok) if ids[i]})
+    parsed = ParsedCatalogue(spec, path, "", 0, n, out, rows.rejects, notes, skipped)
     if n and parsed.n_skipped / n > spec.max_reject_fraction:
         first = "; ".join(r.message(path.name) for r in rows.rejects[:3])
         raise CatalogueReadError(

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from cli import prefect_guard
 from cli.commands._common import cli_errors, console, plain
 from services.jobs.params import AttributeParams
 
@@ -24,9 +25,11 @@ _KINDS = ("single", "multi", "multimodal")
 
 
 def _prefect_quiet() -> None:
-    """Offline defaults for Prefect's ephemeral mode (no telemetry, no update checks)."""
+    """Offline defaults for Prefect's ephemeral mode; its temporary server dies with this CLI."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if not os.environ.get("PREFECT_API_URL"):
+        prefect_guard.install()
 
 
 def _split(value: str | None) -> list[str] | None:
