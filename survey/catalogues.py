@@ -35,7 +35,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from survey.cosmology import convert_mass_definition
-from survey.errors import CatalogueReadError
+from survey.errors import CatalogueReadError, UnitParseError
 from survey.files import (
     column_unit,
     float_column,
@@ -184,7 +184,22 @@ def read_catalogue(
 
 
 def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> ParsedCatalogue:
-    """Validate and convert an already-read table (see module docstring)."""
+    """Validate and convert an already-read table (see module docstring).
+
+    Raises
+    ------
+    UnitParseError
+        A column's unit is missing or of the wrong kind; the message names the file.
+    """
+    try:
+        return _parse_catalogue_table(table, spec, path=path)
+    except UnitParseError as exc:
+        if str(path) in str(exc):
+            raise
+        raise UnitParseError(f"{path}: {exc}") from exc
+
+
+def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> ParsedCatalogue:
     require_columns(table, spec.required_columns(), path=path, spec_name=spec.name)
     n = len(table)
     rows = _Rows(n)
