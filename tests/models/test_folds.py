@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import ModelConfigError
-from models.folds import fold_split, octant_folds, snapshot_folds
+from models.data import ClusterArrays
+from models.errors import DataError, ModelConfigError
+from models.folds import fold_split, make_folds, octant_folds, snapshot_folds
 
 
 def test_octants_of_the_box() -> None:
@@ -48,3 +49,25 @@ def test_fold_split_is_disjoint_and_reproducible() -> None:
     assert not np.array_equal(fold_split(folds, 3, 0.1, seed=8).val, s.val)
     with pytest.raises(ModelConfigError, match="folds present"):
         fold_split(folds, 9, 0.1, seed=0)
+
+
+def _arrays(n: int, **kw) -> ClusterArrays:
+    return ClusterArrays(images=np.zeros((n, 1, 2, 2)), redshift=np.full(n, 0.1), **kw)
+
+
+def test_make_folds_octants_use_the_box_size_and_snapshot_folds_the_snapshot_rank() -> None:
+    # A cluster at x = 200 h^-1 Mpc is in the upper half of the paper's 352 box, the lower of 500.
+    pos = np.array([[200.0, 10.0, 10.0], [10.0, 10.0, 200.0]])
+    arrays = _arrays(2, positions=pos, snapshot=np.array([140, 124]))
+    np.testing.assert_array_equal(make_folds(arrays), [4, 1])
+    np.testing.assert_array_equal(make_folds(arrays, "octants", box_size=500.0), [0, 0])
+    np.testing.assert_array_equal(make_folds(arrays, "snapshot"), [1, 0])
+
+
+def test_make_folds_names_what_is_missing_or_unknown() -> None:
+    with pytest.raises(DataError, match="positions"):
+        make_folds(_arrays(2, snapshot=np.array([1, 2])), "octants")
+    with pytest.raises(DataError, match="snapshot"):
+        make_folds(_arrays(2, positions=np.zeros((2, 3))), "snapshot")
+    with pytest.raises(ModelConfigError, match="'spheres'"):
+        make_folds(_arrays(2, positions=np.zeros((2, 3))), "spheres")
