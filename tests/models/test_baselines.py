@@ -112,14 +112,14 @@ def test_falling_proxy_has_the_positive_scatter_of_its_mirror() -> None:
 
 
 def test_combined_estimate_is_the_combined_scatter_with_a_seeded_interval() -> None:
-    rng, logm, snap, mu = _sample(900)
+    rng, logm, snap, mu = _sample(300)
     p = np.stack([np.exp(mu + 0.3 * rng.standard_normal(mu.size)) for _ in range(2)], 1)
-    est = combined_estimate(logm, p, snap, n_boot=100, level=0.9, seed=3, names=["a", "b"])
+    est = combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=3, names=["a", "b"])
     assert est.value == combined_scatter(logm, p, snap)
     assert est.low < est.value < est.high
-    assert (est.level, est.n_boot) == (0.9, 100)
-    assert est == combined_estimate(logm, p, snap, n_boot=100, level=0.9, seed=3)
-    assert est != combined_estimate(logm, p, snap, n_boot=100, level=0.9, seed=4)
+    assert (est.level, est.n_boot) == (0.9, 50)
+    assert est == combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=3)
+    assert est != combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=4)
     # defaults: 1000 resamples, a 68% interval
-    default = combined_estimate(logm[:300], p[:300], snap[:300])
+    default = combined_estimate(logm[:40], p[:40], snap[:40])
     assert (default.level, default.n_boot) == (0.68, 1000)
