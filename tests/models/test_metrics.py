@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -31,9 +32,19 @@ def test_residual_summary_is_ln_scatter_and_mean_residual_of_finite_pairs() -> N
 
 
 def test_residual_summary_without_any_finite_pair_is_nan_not_an_error() -> None:
-    out = residual_summary(np.array([np.nan, 1.0]), np.array([14.0, np.nan]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and silently: no "mean of empty slice" in the logs
+        out = residual_summary(np.array([np.nan, 1.0]), np.array([14.0, np.nan]))
     assert out["n"] == 0
     assert math.isnan(out["sigma_lnM"]) and math.isnan(out["bias_dex"])
+
+
+def test_missing_values_given_as_none_are_left_out_like_nan() -> None:
+    """Predictions read from SQL carry NULL as None: such a pair has no residual."""
+    with_none = residual_summary([14.1, None, 14.35], [14.0, 14.2, 14.3])
+    assert with_none == residual_summary([14.1, 14.35], [14.0, 14.3])
+    assert with_none["n"] == 2
+    assert residual_summary([14.1, 14.2], [None, 14.0])["n"] == 1
 
 
 def test_mass_metrics_interval_brackets_the_scatter_and_bias_at_the_level() -> None:
