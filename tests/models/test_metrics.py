@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from models.baselines import dl_estimates
 from models.metrics import mass_metrics, residual_summary
 
 
@@ -106,3 +107,30 @@ def test_mass_metrics_calibration_uses_the_uncertainties_of_the_kept_clusters() 
     assert "calibration" not in mass_metrics(
         pred, true, sigma=np.full(pred.size, np.nan), n_boot=10
     )
+
+
+def test_mass_metrics_interval_is_the_stratified_bootstrap_of_dl_estimates() -> None:
+    """Same resamples (n_boot, level, seed, strata) as models.baselines.dl_estimates."""
+    pred, true = _predictions(n=120)
+    snap = np.repeat([3, 7, 9], 40)
+    out = mass_metrics(pred, true, snap, n_boot=150, level=0.8, seed=11)
+    scatter, bias = dl_estimates(pred, true, snap, n_boot=150, level=0.8, seed=11)
+    assert (out["sigma_lnM_lo"], out["sigma_lnM_hi"]) == (scatter.low, scatter.high)
+    assert (out["bias_dex_lo"], out["bias_dex_hi"]) == (bias.low, bias.high)
+
+
+def test_two_clusters_are_enough_for_an_interval() -> None:
+    out = mass_metrics(np.array([14.0, 14.2, np.nan]), np.array([14.1, 14.0, 14.5]), n_boot=20)
+    assert out["n"] == 2 and "sigma_lnM" in out and "bias_dex_hi" in out
+
+
+def test_mass_metrics_leave_out_none_like_nan_in_predictions_truth_and_sigma() -> None:
+    pred, true = _predictions(n=50)
+    sigma = np.full(50, 0.1)
+    ref = mass_metrics(pred[1:-1], true[1:-1], sigma=sigma[1:-1], n_boot=30)
+    p, t, s = list(pred), list(true), list(sigma)
+    p[0], t[-1] = None, None
+    assert mass_metrics(p, t, sigma=s, n_boot=30) == ref
+    s[5] = None  # a NULL uncertainty: that cluster has no calibration entry, the rest do
+    cal = mass_metrics(p, t, sigma=s, n_boot=30)["calibration"]
+    assert cal["median_sigma_dex"] == pytest.approx(0.1)
