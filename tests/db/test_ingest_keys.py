@@ -60,3 +60,15 @@ def test_cluster_and_observable_upserts_are_idempotent_on_their_natural_keys(
         select(Observable.value).where(Observable.cluster_id == ids["h2"], Observable.name == "T")
     )
     assert untouched == 3.0
+
+
+def test_the_kind_refusal_says_what_to_do(session: Session) -> None:
+    from db.errors import CatalogueKindError
+
+    ingest.upsert_catalogue(session, name="kind-msg", kind="survey", cosmology={})
+    with pytest.raises(
+        CatalogueKindError,
+        match=r"^catalogue 'kind-msg' already exists as a survey catalogue; a simulation catalogue "
+        r"cannot take its name: choose another name$",
+    ):
+        ingest.upsert_catalogue(session, name="kind-msg", kind="simulation", cosmology={})
