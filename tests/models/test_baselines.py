@@ -9,6 +9,7 @@ import pytest
 
 from models.baselines import (
     bootstrap,
+    combined_estimate,
     combined_scatter,
     dl_bias,
     dl_estimates,
@@ -108,3 +109,17 @@ def test_falling_proxy_has_the_positive_scatter_of_its_mirror() -> None:
     down = proxy_scatter(logm, falling, snap)
     assert down > 0
     assert down == pytest.approx(up, rel=1e-9)
+
+
+def test_combined_estimate_is_the_combined_scatter_with_a_seeded_interval() -> None:
+    rng, logm, snap, mu = _sample(300)
+    p = np.stack([np.exp(mu + 0.3 * rng.standard_normal(mu.size)) for _ in range(2)], 1)
+    est = combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=3, names=["a", "b"])
+    assert est.value == combined_scatter(logm, p, snap)
+    assert est.low < est.value < est.high
+    assert (est.level, est.n_boot) == (0.9, 50)
+    assert est == combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=3)
+    assert est != combined_estimate(logm, p, snap, n_boot=50, level=0.9, seed=4)
+    # defaults: 1000 resamples, a 68% interval
+    default = combined_estimate(logm[:40], p[:40], snap[:40])
+    assert (default.level, default.n_boot) == (0.68, 1000)

@@ -55,3 +55,60 @@ def test_an_operational_error_from_the_server_that_retrying_cannot_fix(engine: E
         with pytest.raises(sa.exc.OperationalError) as info:
             conn.execute(sa.text("SELECT currval('transient_probe')"))
     assert not is_transient(info.value)
+
+
+def _chain(innermost: BaseException, depth: int) -> BaseException:
+    """``innermost`` as the cause of ``depth`` wrapping RuntimeErrors (``depth`` 0: itself)."""
+    exc = innermost
+    for i in range(depth):
+        wrapper = RuntimeError(f"wrapper {i}")
+        wrapper.__cause__ = exc
+        exc = wrapper
+    return exc
+
+
+def test_an_unreachable_server_and_an_invalidated_connection_are_transient() -> None:
+    from db.errors import DatabaseUnavailableError
+
+    assert is_transient(DatabaseUnavailableError("no server at 127.0.0.1:1"))
+    assert is_transient(_chain(DatabaseUnavailableError("down"), 2))
+    # a statement error on a connection the pool invalidated (server restarted): retry
+    invalidated = sa.exc.ProgrammingError(
+        "SELECT 1", {}, Exception("gone"), connection_invalidated=True
+    )
+    assert is_transient(invalidated)
+    assert not is_transient(sa.exc.ProgrammingError("SELECT 1", {}, Exception("bad sql")))
+
+
+def test_network_errors_without_a_sqlstate_are_transient_and_bad_input_is_not() -> None:
+    assert is_transient(ConnectionRefusedError("broker down"))
+    assert is_transient(TimeoutError("result backend timed out"))
+    assert not is_transient(ValueError("log10_m500c must be finite"))
+    assert not is_transient(None)
+
+
+def test_the_cause_chain_is_followed_five_errors_deep_and_no_further() -> None:
+    down = ConnectionError("lost")
+    assert all(is_transient(_chain(down, d)) for d in range(5))
+    assert not is_transient(_chain(ConnectionError("lost"), 5))
+
+
+def test_transient_types_cover_database_broker_and_redis_connection_errors() -> None:
+    import kombu.exceptions
+    import redis.exceptions
+
+    from services.transient import TRANSIENT_ERRORS, _transient_types
+
+    types = _transient_types()
+    assert types == TRANSIENT_ERRORS
+    for t in (
+        sa.exc.OperationalError,
+        sa.exc.InterfaceError,
+        sa.exc.DisconnectionError,
+        kombu.exceptions.OperationalError,
+        ConnectionError,
+        TimeoutError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    ):
+        assert t in types
