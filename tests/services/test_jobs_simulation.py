@@ -54,3 +54,38 @@ def test_two_mocks_with_the_same_seed_and_size_are_two_catalogues(
     assert first.catalogue_name != second.catalogue_name
     assert first.catalogue_id != second.catalogue_id
     assert dict(rows) == {first.catalogue_name: 4, second.catalogue_name: 4}
+
+
+@pytest.mark.db
+def test_the_paper_preset_goes_through_generation_ingest_and_training_inputs(
+    admin_url: str, tmp_path: Path
+) -> None:
+    """Both presets use the same ingest and training paths (issue 13): the paper preset's
+    catalogue records its preset, and the maps training loads hold ICM + AGN photons only."""
+    import numpy as np
+
+    from services.jobs.data import load_catalogue_data
+    from services.jobs.simulation import generate_mock, ingest_mock_directory
+
+    with service_environment(admin_url, tmp_path / "store", prefix="cmpaper") as url:
+        out = generate_mock({"preset": "paper", "n_clusters": 30, "seed": 4}, tmp_path / "p")
+        summary = ingest_mock_directory(out)
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            cfg = conn.scalar(
+                sa.text("SELECT config FROM catalogues WHERE id = :i"),
+                {"i": summary.catalogue_id},
+            )
+            zs = conn.scalars(
+                sa.text("SELECT DISTINCT redshift FROM clusters WHERE catalogue_id = :i"),
+                {"i": summary.catalogue_id},
+            ).all()
+        data = load_catalogue_data(engine, summary.catalogue_id, tmp_path / "store")
+        engine.dispose()
+    from mocks.config import PAPER_REDSHIFTS
+
+    assert cfg["preset"] == "paper" and cfg["xray"]["diffuse_background"] is False
+    assert set(np.round(zs, 6)) <= set(np.round(PAPER_REDSHIFTS, 6))
+    assert summary.n_clusters == 30
+    # no diffuse background: every photon is an ICM or an AGN photon
+    np.testing.assert_array_equal(data.arrays.images, data.counts_icm + data.counts_agn)
