@@ -37,10 +37,19 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _fmt(value: Any, pct: bool = False) -> str:
+    """Format a number for a table (percent: 2 decimals; else 4 decimals or 3 digits).
+
+    Three significant digits where 4 decimals would lose the value: saliency medians of ~1e-4
+    must not print as ``0.0001 [0.0001, 0.0001]``.
+    """
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{100 * value:.2f}" if pct else f"{value:.4f}"
+        if pct:
+            return f"{100 * value:.2f}"
+        if value != 0 and abs(value) < 0.01:
+            return f"{value:.3g}"
+        return f"{value:.4f}"
     return str(value)
 
 
