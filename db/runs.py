@@ -127,12 +127,17 @@ def upsert_predictions(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt)
 
 
-def mock_predictions(session: Session, run_id: int) -> dict[str, np.ndarray]:
-    """Return a run's predictions of mock clusters with their truth, as arrays.
+def mock_predictions(
+    session: Session, run_id: int, catalogue_id: int | None = None
+) -> dict[str, np.ndarray]:
+    """Return a run's out-of-fold predictions of mock clusters with their truth, as arrays.
 
-    Keys ``pred``, ``err``, ``true``, ``snapshot``; NaN where a value is missing (no uncertainty, no true mass); snapshot -1 where none.
+    Keys ``pred``, ``err``, ``true``, ``snapshot``; NaN where a value is missing (no uncertainty,
+    no true mass); snapshot -1 where none. Only the cross-validated predictions count (``fold``
+    set), and with ``catalogue_id`` only those of that catalogue: the fold-ensemble predictions
+    of other clusters or of another mock are not the run's scatter.
     """
-    rows = session.execute(
+    stmt = (
         select(
             Prediction.log10_m500c_pred,
             Prediction.log10_m500c_pred_err,
@@ -140,8 +145,15 @@ def mock_predictions(session: Session, run_id: int) -> dict[str, np.ndarray]:
             Cluster.snapshot,
         )
         .join(Cluster, Cluster.id == Prediction.cluster_id)
-        .where(Prediction.run_id == run_id, Prediction.input_domain == "mock")
-    ).all()
+        .where(
+            Prediction.run_id == run_id,
+            Prediction.input_domain == "mock",
+            Prediction.fold.is_not(None),
+        )
+    )
+    if catalogue_id is not None:
+        stmt = stmt.where(Cluster.catalogue_id == catalogue_id)
+    rows = session.execute(stmt).all()
     return {
         "pred": np.array([r[0] for r in rows], float),
         "err": np.array([np.nan if r[1] is None else r[1] for r in rows], float),

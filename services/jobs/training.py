@@ -232,7 +232,7 @@ def finalize_run(
     with session_scope(engine) as session:
         run = runs.get_run(session, run_id)
         statuses = runs.fold_statuses(session, run_id)
-        p = runs.mock_predictions(session, run_id)
+        p = runs.mock_predictions(session, run_id, run.catalogue_id)
         metrics: dict[str, Any] = {"folds": statuses}
         metrics |= mass_metrics(
             p["pred"], p["true"], p["snapshot"], p["err"], n_boot=n_boot, seed=seed

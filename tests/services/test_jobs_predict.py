@@ -92,6 +92,18 @@ def test_predicting_the_rest_of_the_mock_uses_the_fold_ensemble(
     assert predict_job(run_id, trained["catalogue_id"]).n_predicted == 0  # idempotent
 
 
+def test_run_metrics_count_only_the_out_of_fold_predictions(jobs_env: dict, trained: dict) -> None:
+    """The run's scatter is its cross-validated scatter: fold-ensemble predictions of the rest
+    of the mock (or of another mock) do not enter it (issue 16: N = 190 for 150 clusters)."""
+    from services.jobs.predict import predict_job
+    from services.jobs.training import finalize_run
+
+    run_id = trained["run_id"]
+    predict_job(run_id, trained["catalogue_id"])  # the rest of the mock: fold IS NULL
+    n_oof = sum(o["n_test"] for o in trained["fold_out"])
+    assert finalize_run(run_id, n_boot=20)["n"] == n_oof
+
+
 def test_observed_cluster_prediction_records_domain_and_caveats(
     jobs_env: dict, trained: dict
 ) -> None:
