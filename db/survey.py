@@ -426,9 +426,29 @@ def catalogue_positions(session: Session, name: str) -> dict[str, np.ndarray]:
 
 
 def store_matches(
-    session: Session, pairs: list[tuple[int, int, float, float]], *, method: str
+    session: Session,
+    pairs: list[tuple[int, int, float, float]],
+    *,
+    method: str,
+    catalogues: tuple[str, str] | None = None,
 ) -> int:
-    """Upsert ``(cluster_id_a, cluster_id_b, separation_arcsec, delta_z)`` rows; return count."""
+    """Store ``(cluster_id_a, cluster_id_b, separation_arcsec, delta_z)`` rows; return the count.
+
+    With ``catalogues`` (names of A and B), the matches of the previous cross-match of those two
+    catalogues (either order) are replaced, in the caller's transaction: a cross-match run is the
+    whole truth about the pair of catalogues, so runs with other cuts never pile up.
+    """
+    if catalogues is not None:
+        ids_a = select(Cluster.id).join(Catalogue).where(Catalogue.name == catalogues[0])
+        ids_b = select(Cluster.id).join(Catalogue).where(Catalogue.name == catalogues[1])
+        session.execute(
+            delete(ClusterMatch).where(
+                or_(
+                    ClusterMatch.cluster_id_a.in_(ids_a) & ClusterMatch.cluster_id_b.in_(ids_b),
+                    ClusterMatch.cluster_id_a.in_(ids_b) & ClusterMatch.cluster_id_b.in_(ids_a),
+                )
+            )
+        )
     if not pairs:
         return 0
     stmt = insert(ClusterMatch.__table__)

@@ -203,7 +203,7 @@ def crossmatch_catalogues(
             (int(a["id"][m.index_a]), int(b["id"][m.index_b]), m.separation_arcsec, m.delta_z)
             for m in matches
         ]
-        dbs.store_matches(s, pairs, method=method)
+        dbs.store_matches(s, pairs, method=method, catalogues=(catalogue_a, catalogue_b))
     seps = [m.separation_arcsec for m in matches]
     dzs = [m.delta_z for m in matches]
     return CrossmatchReport(

@@ -129,6 +129,33 @@ def test_crossmatch_is_stored(survey_engine: Engine, tmp_path: Path) -> None:
         crossmatch_catalogues("cat_x", "nope", engine=survey_engine)
 
 
+def test_a_new_crossmatch_replaces_the_previous_one(survey_engine: Engine, tmp_path: Path) -> None:
+    """Cross-matches never pile up (issue 17): the stored pairs are those of the last run."""
+    a = make_catalogue(tmp_path / "x.fits", seed=6)
+    tab = Table.read(a)
+    tab["DEC"] = np.clip(tab["DEC"] + 30 / 3600, -90, 90)  # 30 arcsec away
+    tab["ID"] = [f"B{i}" for i in range(len(tab))]
+    tab["Z"][:3] += 0.2  # three pairs with |dz| = 0.2
+    tab[:8].write(tmp_path / "y.fits")
+    ingest_catalogue_file(a, tiny_spec("pile_x"), engine=survey_engine)
+    ingest_catalogue_file(tmp_path / "y.fits", tiny_spec("pile_y"), engine=survey_engine)
+    loose = crossmatch_catalogues(
+        "pile_x", "pile_y", max_sep_arcsec=60, max_dz=0.5, engine=survey_engine
+    )
+    strict = crossmatch_catalogues(
+        "pile_y", "pile_x", max_sep_arcsec=60, max_dz=0.05, engine=survey_engine
+    )
+    assert (loose.n_matches, strict.n_matches) == (8, 5)
+    with survey_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.ClusterMatch.delta_z)
+            .join(t.Cluster, t.Cluster.id == t.ClusterMatch.cluster_id_a)
+            .join(t.Catalogue, t.Catalogue.id == t.Cluster.catalogue_id)
+            .where(t.Catalogue.name.in_(["pile_x", "pile_y"]))
+        ).all()
+    assert len(rows) == strict.n_matches and max(abs(r[0]) for r in rows) <= 0.05
+
+
 def test_image_and_galaxies_become_products(survey_engine: Engine, tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     make_image(tmp_path / "c.fits", rng.poisson(1.5, (400, 400)).astype(float), pix_deg=0.001)
