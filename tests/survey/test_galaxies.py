@@ -126,3 +126,27 @@ def test_read_galaxy_table_with_velocities_and_bad_rows(tmp_path: Path) -> None:
     assert len(r) == 18
     assert {(x.row, x.column) for x in rejects} == {(3, "RAdeg"), (4, "cz")}
     assert zz == pytest.approx(np.delete(z, [3, 4]))
+
+
+def test_a_hard_clipped_velocity_list_is_flagged_and_a_full_one_is_not() -> None:
+    """Issue 17: a member list clipped at -2.3/+1.8 sigma biases sigma_v low without a word."""
+    from scipy.stats import norm
+
+    from survey.galaxies import truncation_warning
+
+    rng = np.random.default_rng(17)
+    sigma = 990.0
+    v = rng.normal(0.0, sigma, 1985)
+    assert truncation_warning(v, float(np.std(v))) == ""  # the full field: no warning
+    clipped = v[(v > -2.3 * sigma) & (v < 1.8 * sigma)]
+    msg = truncation_warning(clipped, float(np.std(clipped)))
+    assert "truncated" in msg and "biased low" in msg
+    # the numbers it quotes follow from the Gaussian: ~N P(x > edge) beyond the upper edge
+    hi = (clipped.max() - np.median(clipped)) / np.std(clipped)
+    assert f"~{clipped.size * norm.sf(hi):.0f} beyond" in msg
+    # Gaussian samples of every size stay quiet (the 1% false-alarm design)
+    quiet = sum(
+        truncation_warning(x, float(np.std(x))) == ""
+        for x in (rng.normal(0, sigma, n) for n in (30, 100, 300, 1000, 3000) for _ in range(20))
+    )
+    assert quiet >= 98
