@@ -263,6 +263,15 @@ class CatalogueSpec(_TableSpec):
     )
 
     @model_validator(mode="after")
+    def _redshift_is_required(self) -> CatalogueSpec:
+        if not getattr(self.redshift, "required", True):
+            raise ValueError(
+                "redshift: 'required: false' is not allowed: a cluster without a redshift has no "
+                "mass, R500c or distance (rows without one are rejects); remove that line"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _unique_observables(self) -> CatalogueSpec:
         names = [o.name for o in self.all_observables()]
         dupes = sorted({n for n in names if names.count(n) > 1})

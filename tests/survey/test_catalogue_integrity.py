@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from survey.catalogues import read_catalogue
 from tests.survey.conftest import make_catalogue, tiny_spec
@@ -54,3 +55,14 @@ def test_number_column_with_non_utf8_bytes_rejects_the_row_not_the_reader(tmp_pa
     parsed = read_catalogue(path, tiny_spec("ztext"))
     assert [(r.row, r.column) for r in parsed.rejects] == [(5, "Z")]
     assert len(parsed.rows) == 9
+
+
+def test_required_false_on_the_redshift_is_refused_not_ignored() -> None:
+    """Issue 17: `required: false` on the redshift was accepted and silently ignored."""
+    from pydantic import ValidationError
+
+    from tests.survey.conftest import tiny_spec
+
+    with pytest.raises(ValidationError, match="required: false"):
+        tiny_spec(redshift={"column": "Z", "unit": "", "required": False})
+    assert tiny_spec(redshift={"column": "Z", "unit": "", "required": True}).redshift.required
