@@ -215,8 +215,8 @@ def test_a_weak_proxy_has_a_mass_scatter_above_one() -> None:
 
 
 def test_bootstrap_resamples_each_snapshot_and_takes_the_percentile_interval() -> None:
-    snap = np.array([0, 0, 0, 1, 1, 1, 1, 5])
-    values = np.arange(snap.size, dtype=float) ** 2
+    snap = np.repeat([0, 1, 5], [10, 12, 1])  # snapshot 5 has a single cluster
+    values = np.random.default_rng(8).normal(size=snap.size)  # distinct resample means
     seen: list[np.ndarray] = []
 
     def stat(i: np.ndarray) -> float:
