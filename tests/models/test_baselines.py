@@ -123,3 +123,177 @@ def test_combined_estimate_is_the_combined_scatter_with_a_seeded_interval() -> N
     # defaults: 1000 resamples, a 68% interval
     default = combined_estimate(logm[:40], p[:40], snap[:40])
     assert (default.level, default.n_boot) == (0.68, 1000)
+
+
+def test_fit_proxy_snapshot_recovers_an_exact_relation_at_the_pivot_mass() -> None:
+    # s = 3 (M / 2e14)^1.5 exactly: intercept ln 3 at the pivot 2e14 h^-1 Msun, slope 1.5
+    logm = np.array([13.6, 13.9, 14.2, 14.5, 14.8])
+    mu = logm * math.log(10) - math.log(2e14)
+    fit = fit_proxy_snapshot(logm, 3.0 * np.exp(1.5 * mu), snapshot=7)
+    assert (fit.snapshot, fit.n) == (7, 5)
+    assert fit.intercept == pytest.approx(math.log(3.0), abs=1e-9)
+    assert fit.slope == pytest.approx(1.5, rel=1e-9)
+    assert fit.residual_std == pytest.approx(0.0, abs=1e-9)
+    assert fit_proxy_snapshot(logm, 3.0 * np.exp(1.5 * mu)).snapshot == 0
+    with pytest.raises(ProxyError, match=r"^snapshot 7: 4 clusters, need >= 5 to fit$"):
+        fit_proxy_snapshot(logm[:4], np.exp(mu[:4]), snapshot=7)
+
+
+def test_float32_columns_give_the_float64_result() -> None:
+    # catalogue columns often come as float32 (FITS): the fit works in float64 throughout
+    rng, logm, snap, mu = _sample(600)
+    s = np.exp(1.3 * mu + 0.3 * rng.standard_normal(mu.size))
+    m32, s32 = logm.astype(np.float32), s.astype(np.float32)
+    m64, s64 = m32.astype(np.float64), s32.astype(np.float64)
+    assert proxy_scatter(m32, s32, snap) == pytest.approx(proxy_scatter(m64, s64, snap), rel=1e-12)
+    both32, both64 = np.stack([s32, s32**0.5 * 2], 1), np.stack([s64, s64**0.5 * 2], 1)
+    both32 = both32 * np.float32(1.0) + rng.normal(0, 1e-3, both32.shape).astype(np.float32)
+    both64 = both32.astype(np.float64)
+    assert combined_scatter(m32, both32, snap) == pytest.approx(
+        combined_scatter(m64, both64, snap), rel=1e-12
+    )
+
+
+def test_a_snapshot_of_exactly_five_clusters_is_fitted() -> None:
+    logm = np.array([13.6, 13.9, 14.2, 14.5, 14.8])
+    mu = logm * math.log(10) - math.log(2e14)
+    s = np.exp(2.0 * mu + np.array([0.1, -0.1, 0.0, 0.1, -0.1]))
+    fit = fit_proxy_snapshot(logm, s, 0)
+    assert proxy_scatter(logm, s, np.full(5, 3)) == pytest.approx(fit.sigma_lnm, rel=1e-12)
+
+
+def test_dropped_clusters_are_logged_with_the_proxy_names(caplog: pytest.LogCaptureFixture) -> None:
+    rng, logm, snap, mu = _sample(300)
+    s = np.exp(mu + 0.2 * rng.standard_normal(mu.size))
+    with caplog.at_level("INFO", logger="models.baselines"):
+        proxy_scatter(logm, s, snap)
+    assert caplog.messages == []  # nothing dropped, nothing logged
+    s2 = np.exp(0.5 * mu + 0.2 * rng.standard_normal(mu.size))
+    s[:3], s[3], s2[:4] = 0.0, -1.0, 0.0
+    msg = "proxies {}: dropped 4 clusters with non-positive values"
+    for call, names in [
+        (lambda: proxy_scatter(logm, s, snap), ["proxy"]),
+        (lambda: proxy_scatter(logm, s, snap, name="lx"), ["lx"]),
+        (lambda: proxy_estimate(logm, s, snap, n_boot=0), ["proxy"]),
+        (lambda: proxy_estimate(logm, s, snap, n_boot=0, name="lx"), ["lx"]),
+        (lambda: combined_scatter(logm, np.stack([s, s2], 1), snap, names=["a", "b"]), None),
+        (
+            lambda: combined_estimate(logm, np.stack([s, s2], 1), snap, n_boot=0, names=["a", "b"]),
+            None,
+        ),
+    ]:
+        caplog.clear()
+        with caplog.at_level("INFO", logger="models.baselines"):
+            call()
+        assert caplog.messages == [msg.format(names if names else ["a", "b"])]
+
+
+def test_combined_scatter_names_the_proxies_of_a_singular_covariance() -> None:
+    rng, logm, snap, mu = _sample(50)
+    snap = np.zeros(mu.size, int)
+    p = np.exp(mu + 0.3 * rng.standard_normal(mu.size))
+    with pytest.raises(
+        ProxyError, match=r"^snapshot 0: singular residual covariance of \['lx', 'lx'\]$"
+    ):
+        combined_scatter(logm, np.stack([p, p], 1), snap, names=["lx", "lx"])
+    # five proxies of five clusters: the covariance is singular only up to round-off and
+    # alpha^T C^-1 alpha comes out negative
+    r = np.random.default_rng(0)
+    lm, five = r.uniform(13.5, 15, 5), np.exp(r.standard_normal((5, 5)))
+    with pytest.raises(
+        ProxyError,
+        match=r"^snapshot 0: residual covariance of \['a', 'b', 'c', 'd', 'e'\] is singular$",
+    ):
+        combined_scatter(lm, five, np.zeros(5, int), names=list("abcde"))
+
+
+def test_a_weak_proxy_has_a_mass_scatter_above_one() -> None:
+    # sigma_lnM = 0.8 / 0.4 = 2: a large but finite scatter, not a singular covariance
+    rng, logm, snap, mu = _sample()
+    p = np.exp(0.4 * mu + 0.8 * rng.standard_normal(mu.size))
+    assert combined_scatter(logm, p[:, None], snap) == pytest.approx(2.0, rel=0.05)
+
+
+def test_bootstrap_resamples_each_snapshot_and_takes_the_percentile_interval() -> None:
+    snap = np.repeat([0, 1, 5], [10, 12, 1])  # snapshot 5 has a single cluster
+    values = np.random.default_rng(8).normal(size=snap.size)  # distinct resample means
+    seen: list[np.ndarray] = []
+
+    def stat(i: np.ndarray) -> float:
+        seen.append(i)
+        if len(seen) % 7 == 0:
+            raise ProxyError("a resample without a fit")  # dropped from the interval
+        return float(values[i].mean())
+
+    est = bootstrap(stat, snap, n_boot=400, level=0.9, seed=2)
+    full, resamples = seen[0], seen[1:]
+    assert list(full) == list(range(snap.size)) and est.value == values.mean()
+    assert len(resamples) == 400 and (est.level, est.n_boot) == (0.9, 400)
+    drawn = np.concatenate(resamples)
+    assert set(drawn.tolist()) == set(range(snap.size))  # every cluster, the first ones too
+    for i in resamples:
+        assert sorted(snap[i].tolist()) == sorted(snap.tolist())  # each snapshot keeps its size
+    stats = [values[i].mean() for b, i in enumerate(resamples, 2) if b % 7]
+    assert (est.low, est.high) == tuple(np.percentile(stats, [5, 95]))
+
+
+def test_bootstrap_defaults_and_the_size_of_a_resample_count() -> None:
+    snap = np.array([0, 0, 0, 1, 1, 1])
+    values = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+
+    def stat(i):
+        return float(values[i].sum())
+
+    est = bootstrap(stat, snap)
+    assert (est.level, est.n_boot) == (0.68, 1000)
+    assert est == bootstrap(stat, snap, n_boot=1000, level=0.68, seed=0)
+    one = bootstrap(stat, snap, n_boot=1, level=0.9)
+    assert one.n_boot == 1 and one.low == one.high and one.level == 0.9
+    none = bootstrap(stat, snap, n_boot=0, level=0.9)
+    assert none == bootstrap(stat, snap, n_boot=-3, level=0.9)
+    assert (none.value, none.low, none.high, none.level) == (63.0, 63.0, 63.0, 0.9)
+    assert type(none.n_boot) is int and none.n_boot == 0
+
+
+def test_proxy_estimate_passes_its_options_to_the_bootstrap() -> None:
+    rng, logm, snap, mu = _sample(60)
+    s = np.exp(mu + 0.3 * rng.standard_normal(mu.size))
+    est = proxy_estimate(logm, s, snap, n_boot=30, level=0.9, seed=4)
+    assert (est.level, est.n_boot) == (0.9, 30)
+    assert est != proxy_estimate(logm, s, snap, n_boot=30, level=0.9, seed=5)
+    default = proxy_estimate(logm[:40], s[:40], snap[:40])
+    assert (default.level, default.n_boot) == (0.68, 1000)
+    assert default == proxy_estimate(logm[:40], s[:40], snap[:40], n_boot=1000, seed=0)
+
+
+def test_combined_estimate_default_seed_is_zero() -> None:
+    rng, logm, snap, mu = _sample(40)
+    p = np.stack([np.exp(mu + 0.3 * rng.standard_normal(mu.size)) for _ in range(2)], 1)
+    assert combined_estimate(logm, p, snap, n_boot=100) == combined_estimate(
+        logm, p, snap, n_boot=100, seed=0
+    )
+
+
+def test_dl_estimates_options_missing_values_and_a_single_stratum() -> None:
+    rng = np.random.default_rng(5)
+    true = rng.uniform(13.5, 15, 200)
+    pred = true + 0.01 + 0.07 * rng.standard_normal(true.size)
+    snap = rng.integers(0, 3, true.size)
+    sc, bi = dl_estimates(pred, true, snap, n_boot=50, level=0.9, seed=4)
+    assert [(e.level, e.n_boot) for e in (sc, bi)] == [(0.9, 50), (0.9, 50)]
+    sc5, bi5 = dl_estimates(pred, true, snap, n_boot=50, level=0.9, seed=5)
+    assert sc5 != sc and bi5 != bi
+    # clusters with a missing prediction or truth are left out before resampling
+    pred_nan = np.concatenate([pred, [np.nan, 14.0]])
+    true_nan = np.concatenate([true, [14.0, np.inf]])
+    snap_nan = np.concatenate([snap, [0, 0]])
+    assert dl_estimates(pred_nan, true_nan, snap_nan, n_boot=50, seed=4) == dl_estimates(
+        pred, true, snap, n_boot=50, seed=4
+    )
+    # no snapshot: one stratum
+    assert dl_estimates(pred, true, n_boot=50) == dl_estimates(
+        pred, true, np.zeros(true.size, int), n_boot=50
+    )
+    sc_d, bi_d = dl_estimates(pred[:20], true[:20])
+    assert [(e.level, e.n_boot) for e in (sc_d, bi_d)] == [(0.68, 1000), (0.68, 1000)]
+    assert (sc_d, bi_d) == dl_estimates(pred[:20], true[:20], n_boot=1000, seed=0)

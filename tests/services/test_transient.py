@@ -112,3 +112,24 @@ def test_transient_types_cover_database_broker_and_redis_connection_errors() -> 
         redis.exceptions.TimeoutError,
     ):
         assert t in types
+
+
+def _retries(exc: BaseException, depth: int) -> BaseException:
+    from celery.exceptions import Retry
+
+    for _ in range(depth):
+        exc = Retry(exc=exc)
+    return exc
+
+
+def test_a_celery_retry_is_judged_by_the_error_it_carries_within_the_same_depth() -> None:
+    from celery.exceptions import Retry
+
+    # an in-process task's retry raises Retry(exc=...): each Retry counts as one link
+    assert all(is_transient(_retries(ConnectionError("lost"), d)) for d in range(1, 5))
+    assert not is_transient(_retries(ConnectionError("lost"), 5))
+    assert not is_transient(_retries(ValueError("bad input"), 1))
+    assert not is_transient(Retry())
+    carries_text = Retry()
+    carries_text.exc = "connection lost"  # not an exception: nothing to judge
+    assert not is_transient(carries_text)
