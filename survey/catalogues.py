@@ -52,7 +52,8 @@ from survey.plausibility import (
     REDSHIFT,
     PlausibleRange,
 )
-from survey.specs import _PHYSICAL, CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
+from survey.spec_columns import _PHYSICAL
+from survey.specs import CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
 from survey.units import ParsedUnit
 
 __all__ = [

@@ -25,17 +25,21 @@ def _url_checked() -> str:
     return url
 
 
+def _print_revision(url: str) -> None:
+    engine = make_engine(url)
+    console.print(
+        plain(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
+    )
+    engine.dispose()
+
+
 @app.command()
 @cli_errors
 def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     url = _url_checked()
     migrate.upgrade(url, revision)
-    engine = make_engine(url)
-    console.print(
-        plain(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
-    )
-    engine.dispose()
+    _print_revision(url)
 
 
 @app.command()
@@ -46,11 +50,7 @@ def downgrade(
     """Revert migrations down to REVISION."""
     url = _url_checked()
     migrate.downgrade(url, revision)
-    engine = make_engine(url)
-    console.print(
-        plain(f"database {redact(url)} is at revision {migrate.current_revision(engine)}")
-    )
-    engine.dispose()
+    _print_revision(url)
 
 
 @app.command()
