@@ -30,7 +30,6 @@ that merge between two snapshots are followed as their main progenitor only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from astropy import units as u
@@ -130,13 +129,8 @@ def fakhouri_rate_per_dz(m_msun: NDArray, z: float, cfg: MockConfig) -> NDArray:
     return a.fmbk_a * (m / 1e12) ** a.fmbk_alpha * (1 + z) ** a.fmbk_eta * integral
 
 
-@lru_cache(maxsize=64)
-def _cm(cosmology: str, z: float, model: str) -> tuple[NDArray, NDArray]:
-    return _cm_table(cosmology, z, model)
-
-
 def _concentration(m200c: NDArray, z: float, cfg: MockConfig, delta: NDArray) -> NDArray:
-    lgm, c = _cm(cfg.cosmology, float(z), cfg.concentration_model)
+    lgm, c = _cm_table(cfg.cosmology, float(z), cfg.concentration_model)  # cached per (z, model)
     mean = np.interp(np.log10(m200c), lgm, c)
     return mean * 10 ** (cfg.assembly.concentration_scatter_dex * delta)
 
@@ -187,7 +181,7 @@ def _cohort(
     ta = float(t_s[anchor])
     t_vis = cfg.assembly.merger_visible_crossings / (10 * cosmo.H(zs).to_value(1 / u.Gyr))
     pool = _halo_pool(cfg, rng, k, hmf)
-    m200_a, c200_a = _at(pool["m0"], za, cfg, pool["delta"])
+    _, c200_a = _at(pool["m0"], za, cfg, pool["delta"])
     c_vir = c200_a * c_vir_over_c200c(c200_a, cosmo, za)
     alpha = 2 * cfg.assembly.wechsler_c1 / c_vir  # Wechsler+02: alpha = 2 a_c / a_obs
     z_form = (1 + np.log(2) / alpha) / aa - 1
@@ -262,9 +256,9 @@ def sample_population(cfg: MockConfig) -> Population:
         rows.extend(new)
         count += np.bincount([r["snapshot"] for r in new], minlength=zs.size)
     while len(rows) < cfg.n_clusters:  # shortfall: more halos of the latest snapshot
-        new = _cohort(cfg, rng, max(8, (cfg.n_clusters - len(rows)) // 4), 0, hmfs[0], next_id)
-        next_id += max(8, (cfg.n_clusters - len(rows)) // 4)
-        rows.extend(new)
+        k = max(8, (cfg.n_clusters - len(rows)) // 4)
+        rows.extend(_cohort(cfg, rng, k, 0, hmfs[0], next_id))
+        next_id += k
     # surplus: drop the last-drawn halos' highest-redshift appearances first
     rows.sort(key=lambda r: (r["halo_id"], r["snapshot"]))
     surplus = len(rows) - cfg.n_clusters
