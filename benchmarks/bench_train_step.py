@@ -10,7 +10,7 @@ torch / Keras images per second of the median over rounds of each side's best re
 Usage::
 
     python benchmarks/bench_train_step.py [--rounds 3] [--steps 10] [--repeats 3]
-        [--threads 2] [--variants nchw,channels_last,channels_last+micro10] [--device cpu]
+        [--threads 2] [--variants nchw,channels_last,channels_last+micro10,...] [--device cpu]
         [--keras-python /work/venv-keras/bin/python] [--json out.json]
     python -m benchmarks --only train     # the same, into docs/benchmarks.md
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from models.networks import SingleBandCNN  # noqa: E402
-from models.runtime import to_memory_format  # noqa: E402
+from models.runtime import cpu_has_native_bf16, to_memory_format  # noqa: E402
 from models.training import loss_function, parameter_groups, train_step  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
@@ -53,8 +53,25 @@ VARIANTS: dict[str, dict] = {
     "nchw+micro10": {"channels_last": False, "micro_batch": 10},
     "channels_last+compile": {"channels_last": True, "compile": True},
     "channels_last+amp": {"channels_last": True, "amp": True},  # CUDA only (bf16/fp16 autocast)
+    # bf16 autocast on the CPU (the trainer's ``precision``); native only with AVX512-BF16/AMX.
+    "channels_last+bf16": {"channels_last": True, "precision": "bf16"},
+    "channels_last+micro10+bf16": {"channels_last": True, "micro_batch": 10, "precision": "bf16"},
+    "nchw+bf16": {"channels_last": False, "precision": "bf16"},
 }
 DEFAULT_VARIANTS = ("nchw", "channels_last", "channels_last+micro10")
+#: Added to the defaults on a CPU with native bf16 (AVX512-BF16 or AMX), so the bf16 ratio is
+#: measured in the same run wherever it could pay.
+CPU_BF16_VARIANT = "channels_last+micro10+bf16"
+
+
+def default_variants(device: str = "cpu") -> list[str]:
+    """The variants measured when none are named: bf16 too on a CPU with native bf16."""
+    names = list(DEFAULT_VARIANTS)
+    if device == "cpu" and cpu_has_native_bf16():
+        names.append(CPU_BF16_VARIANT)
+    return names
+
+
 DEFAULT_KERAS_PYTHON = "/work/venv-keras/bin/python"
 KERAS_MISSING = "not measured (no tensorflow venv at {python}; see --keras-python)"
 
@@ -86,6 +103,7 @@ def torch_rate(variant: dict, steps: int, repeats: int, device: str = "cpu") -> 
         train_step(
             fwd, opt, loss, x[sl], None, y[sl], device=dev, channels_last=cl,
             micro_batch=variant.get("micro_batch"), amp=amp, scaler=scaler,
+            precision=variant.get("precision", "fp32"),
         )  # fmt: skip
 
     def sync() -> None:
@@ -136,7 +154,7 @@ def measure(
         (None without the Keras interpreter or when it failed) and ``keras_status``.
     """
     threads = threads or os.cpu_count() or 1
-    names = variants or list(DEFAULT_VARIANTS)
+    names = variants or default_variants(device)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
@@ -194,12 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
+    ap.add_argument(
+        "--variants", default=None,
+        help="comma-separated (default: nchw, channels_last, channels_last+micro10, and "
+        f"{CPU_BF16_VARIANT} on a CPU with native bf16)",
+    )  # fmt: skip
     ap.add_argument("--keras-python", default=DEFAULT_KERAS_PYTHON)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    names = [v.strip() for v in (args.variants or "").split(",") if v.strip()] or None
     try:
         result = measure(
             args.rounds, args.steps, args.repeats, args.threads, names, args.keras_python,
@@ -209,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     med = result["median_best_img_per_s"]
     if result["ratio_vs_keras"]:
-        top = max(names, key=lambda n: med[n])
+        top = max(result["params"]["variants"], key=lambda n: med[n])
         print(f"best torch variant {top}: {med[top]:.1f} img/s; Keras {med['keras']:.1f} img/s; "
               f"ratio {med[top] / med['keras']:.2f}")  # fmt: skip
     else:

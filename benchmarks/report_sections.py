@@ -156,6 +156,9 @@ VARIANT_TEXT = {
     "nchw+micro10": "torch, NCHW + micro-batches of 10",
     "channels_last+compile": "torch, channels_last + torch.compile",
     "channels_last+amp": "torch, channels_last + bf16/fp16 autocast (CUDA)",
+    "channels_last+bf16": "torch, channels_last + bf16 autocast (CPU)",
+    "channels_last+micro10+bf16": "torch, channels_last + micro-batches of 10 + bf16 autocast (CPU)",
+    "nchw+bf16": "torch, NCHW + bf16 autocast (CPU)",
 }
 
 

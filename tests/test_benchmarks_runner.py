@@ -342,3 +342,18 @@ def test_quick_mocks_end_to_end(tmp_path: Path) -> None:
         m["clusters_per_s_per_core"] / m["baseline_clusters_per_s"]
     )
     assert m["mean_photons_per_cluster"] > 0
+
+
+def test_train_benchmark_measures_bf16_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a CPU with native bf16 the default train-step variants include bf16 autocast, so the
+    bf16 ratio is measured in the same run (issue 19); elsewhere it is left out (emulated)."""
+    from benchmarks import bench_train_step as bench
+
+    monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: True)
+    assert bench.default_variants("cpu")[-1] == "channels_last+micro10+bf16"
+    assert bench.VARIANTS["channels_last+micro10+bf16"]["precision"] == "bf16"
+    assert "channels_last+micro10+bf16" not in bench.default_variants("cuda")
+    monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: False)
+    assert bench.default_variants("cpu") == list(bench.DEFAULT_VARIANTS)
