@@ -264,7 +264,7 @@ def serve(
         Path | None, typer.Option(help="Inbox directory (default CLUSTERMASS_INBOX_DIR)")
     ] = None,
     interval: Annotated[
-        int, typer.Option(help="Interval of the fallback scan of the whole inbox [s]")
+        int, typer.Option(help="Interval of the fallback scan of the whole inbox, in seconds")
     ] = 600,
     watch: Annotated[
         bool,
