@@ -1,9 +1,12 @@
 """Deployments served by ``clustermass serve``: the inbox watcher on a schedule, the rest on demand.
 
-* ``watch-inbox``: every ``inbox_interval_s`` (default 10 min) and nightly, every file dropped in
-  the inbox (catalogue tables, image-set / galaxy YAML manifests) goes through the survey
-  ingester on a ``cpu`` worker. A file is identified by its sha256, so files already seen are
-  skipped and a rerun writes nothing twice.
+* ``watch-inbox``: every file dropped in the inbox (catalogue tables, image-set / galaxy YAML
+  manifests) goes through the survey ingester on a ``cpu`` worker. ``clustermass serve`` runs
+  it at start-up over the whole inbox, then for each batch of new files within seconds of
+  their arrival (a file watcher: :mod:`services.inbox_watch`), and, as a fallback for anything
+  the watcher missed, over the whole inbox every ``inbox_interval_s`` (default 10 min) and
+  nightly. A file is identified by its sha256, so files already seen are skipped and a rerun
+  writes nothing twice.
 * ``ingest-simulation``, ``train-models``, ``predict``, ``attribute``, ``report``: run from the
   Prefect UI or ``prefect deployment run`` with parameters.
 
@@ -13,6 +16,7 @@ Scale-out is Prefect's and Celery's own: run ``clustermass serve`` once, and as 
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +29,17 @@ from flows.estimate import attribute, predict
 from flows.report import report
 from flows.simulate import ingest_simulation
 from flows.train import train_models
+from services.inbox_watch import heartbeat_loop, is_inbox_candidate, watch_folder
 from services.settings import get_settings
 
-__all__ = ["watch_inbox", "inbox_files", "build_deployments", "serve_all"]
-
-#: Files that are never ingested: hidden files, partial downloads, editor droppings.
-_IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", "~")
+__all__ = [
+    "watch_inbox",
+    "inbox_files",
+    "build_deployments",
+    "serve_all",
+    "InboxWatcher",
+    "start_inbox_watcher",
+]
 
 
 def inbox_files(inbox: Path) -> list[Path]:
@@ -42,16 +51,7 @@ def inbox_files(inbox: Path) -> list[Path]:
     inbox = Path(inbox)
     if not inbox.is_dir():
         return []
-    files = []
-    for path in sorted(inbox.rglob("*")):
-        if not path.is_file() or any(
-            part.startswith(".") for part in path.relative_to(inbox).parts
-        ):
-            continue
-        if path.name.endswith(_IGNORED_SUFFIXES):
-            continue
-        files.append(path)
-    return files
+    return [p for p in sorted(inbox.rglob("*")) if p.is_file() and is_inbox_candidate(p, inbox)]
 
 
 def _paths_in(node: Any, base: Path) -> set[Path]:
@@ -67,11 +67,11 @@ def _paths_in(node: Any, base: Path) -> set[Path]:
     return set()
 
 
-def _referenced_by_manifests(files: list[Path]) -> set[Path]:
-    """Files named inside YAML manifests of the inbox (ingested through their manifest)."""
+def _manifest_references(files: list[Path]) -> dict[Path, set[Path]]:
+    """Files named inside each YAML manifest of the inbox (ingested through their manifest)."""
     import yaml
 
-    referenced: set[Path] = set()
+    references: dict[Path, set[Path]] = {}
     for path in files:
         if path.suffix.lower() not in (".yaml", ".yml"):
             continue
@@ -79,9 +79,8 @@ def _referenced_by_manifests(files: list[Path]) -> set[Path]:
             doc = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError):
             continue
-
-        referenced |= _paths_in(doc, path.parent)
-    return referenced
+        references[path.resolve()] = _paths_in(doc, path.parent)
+    return references
 
 
 @task(name="ingest-file", **transient_retries(5, 30, 120))
@@ -91,17 +90,32 @@ def ingest_file_task(path: str) -> dict[str, Any]:
 
 
 @flow(name="watch-inbox")
-def watch_inbox(inbox: str | None = None) -> list[dict[str, Any]]:
-    """Ingest every new file in the inbox directory; files already ingested are skipped."""
-    logger = get_run_logger()
+def watch_inbox(inbox: str | None = None, paths: list[str] | None = None) -> list[dict[str, Any]]:
+    """Ingest every new file in the inbox directory; files already ingested are skipped.
+
+    ``paths`` (the watcher's batch of new files) restricts the run to those files, plus the
+    manifests of the inbox that name one of them (a catalogue copied after its YAML manifest
+    goes in through the manifest then).
+    """
+    run_logger = get_run_logger()
     folder = Path(inbox) if inbox else get_settings().inbox_dir
     if folder is None:
         raise ValueError("no inbox: pass `inbox` or set CLUSTERMASS_INBOX_DIR")
     files = inbox_files(folder)
-    referenced = _referenced_by_manifests(files)
+    references = _manifest_references(files)
+    referenced = set().union(*references.values())
     todo = [f for f in files if f.resolve() not in referenced]
-    logger.info(
-        "%d file(s) in %s (%d through their manifests)", len(files), folder, len(referenced)
+    if paths is not None:
+        wanted = {Path(p).resolve() for p in paths}
+        todo = [
+            f for f in todo if f.resolve() in wanted or wanted & references.get(f.resolve(), set())
+        ]
+    run_logger.info(
+        "%d file(s) in %s (%d through their manifests), %d to examine",
+        len(files),
+        folder,
+        len(referenced),
+        len(todo),
     )
     reports = [ingest_file_task(str(f)) for f in todo]
     rows = [
@@ -142,8 +156,98 @@ def build_deployments(
     return deployments
 
 
-def serve_all(inbox: Path | None, **kwargs: Any) -> None:
-    """Serve every deployment until interrupted (Prefect's own scheduler and runner)."""
+class InboxWatcher:
+    """The inbox file watcher of ``clustermass serve``, in a background thread.
+
+    At start it scans the whole inbox (``watch_inbox``), then runs ``watch_inbox`` on each
+    batch of complete new files (:func:`services.inbox_watch.watch_folder`). With a
+    ``heartbeat`` file, a second thread touches it while the watcher thread is alive.
+    """
+
+    def __init__(
+        self,
+        inbox: Path,
+        *,
+        settle_s: float,
+        heartbeat: Path | None = None,
+        scan_at_start: bool = True,
+        tick_s: float = 0.5,
+    ) -> None:
+        self.inbox = Path(inbox)
+        self.stop_event = threading.Event()
+        self._scan_at_start = scan_at_start
+        self._thread = threading.Thread(
+            target=watch_folder,
+            name="inbox-watcher",
+            args=(self.inbox, self._ingest),
+            kwargs={
+                "settle_s": settle_s,
+                "stop": self.stop_event,
+                "on_start": self._start_scan,
+                "tick_s": tick_s,
+            },
+            daemon=True,
+        )
+        self._heartbeat = (
+            None
+            if heartbeat is None
+            else threading.Thread(
+                target=heartbeat_loop,
+                name="inbox-heartbeat",
+                args=(heartbeat, self._thread.is_alive, self.stop_event),
+                daemon=True,
+            )
+        )
+        self.batches: list[list[dict[str, Any]]] = []  # each run's report rows
+
+    def _start_scan(self) -> None:
+        if self._scan_at_start:
+            self.batches.append(watch_inbox(str(self.inbox)))
+
+    def _ingest(self, files: list[Path]) -> None:
+        self.batches.append(watch_inbox(str(self.inbox), [str(f) for f in files]))
+
+    def start(self) -> InboxWatcher:
+        """Start the watcher (and heartbeat) threads; return self."""
+        if not self.inbox.is_dir():
+            raise FileNotFoundError(f"inbox {self.inbox}: no such folder (CLUSTERMASS_INBOX_DIR)")
+        self._thread.start()
+        if self._heartbeat is not None:
+            self._heartbeat.start()
+        return self
+
+    def is_alive(self) -> bool:
+        """Whether the watcher thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop both threads (an ingestion in progress finishes first, up to ``timeout``)."""
+        self.stop_event.set()
+        for thread in (self._thread, self._heartbeat):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout)
+
+
+def start_inbox_watcher(inbox: Path, **kwargs: Any) -> InboxWatcher:
+    """Start an :class:`InboxWatcher` on ``inbox`` (settle time and heartbeat from settings)."""
+    settings = get_settings()
+    kwargs.setdefault("settle_s", settings.inbox_settle_s)
+    kwargs.setdefault("heartbeat", settings.heartbeat_file)
+    return InboxWatcher(inbox, **kwargs).start()
+
+
+def serve_all(inbox: Path | None, *, watch: bool = True, **kwargs: Any) -> None:
+    """Serve every deployment until interrupted (Prefect's own scheduler and runner).
+
+    With an inbox and ``watch``, the inbox watcher runs beside them (scan at start-up, then new
+    files within seconds); the scheduled scan stays as the fallback.
+    """
     from prefect import serve
 
-    serve(*build_deployments(inbox, **kwargs))
+    deployments = build_deployments(inbox, **kwargs)
+    watcher = start_inbox_watcher(inbox) if inbox is not None and watch else None
+    try:
+        serve(*deployments)
+    finally:
+        if watcher is not None:
+            watcher.stop()

@@ -6,6 +6,10 @@
   (``task_reject_on_worker_lost``); with the Redis broker an unacknowledged message comes back
   after ``visibility_timeout``, which must exceed the longest job. Every task is idempotent
   (upserts keyed by natural keys), so a redelivered task writes nothing twice.
+* A worker stopped with a cold shutdown (SIGQUIT, or SIGTERM when ``REMAP_SIGTERM=SIGQUIT``)
+  lets running tasks finish for ``worker_soft_shutdown_s``, then cancels them; closing its
+  broker channel puts their unacknowledged messages back on the queue at once (no visibility
+  timeout to wait for).
 * With no broker configured (``CLUSTERMASS_BROKER_URL`` unset) tasks run eagerly in-process:
   the embedded default for ``clustermass demo``.
 """
@@ -62,6 +66,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
         worker_hijack_root_logger=False,
+        # cold shutdown (SIGQUIT; SIGTERM with REMAP_SIGTERM=SIGQUIT, as compose.yaml sets):
+        # running tasks get this long, then are cancelled and requeued at once
+        worker_soft_shutdown_timeout=settings.worker_soft_shutdown_s,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         result_expires=7 * 24 * 3600,

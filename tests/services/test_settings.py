@@ -64,3 +64,49 @@ def test_clustermass_home_moves_both_and_explicit_dirs_still_win(
     s = Settings()
     assert (s.embedded_pg_dir, s.data_dir) == (tmp_path / "pg", tmp_path / "store")
     assert Settings(data_dir=tmp_path / "kw").data_dir == tmp_path / "kw"
+
+
+def test_database_password_is_url_encoded_into_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose passes POSTGRES_PASSWORD raw (issue 16): any character must survive."""
+    from sqlalchemy.engine import make_url
+
+    secret = "p@ss:w/rd%?#"
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", "postgresql://cm@db.example:5433/cm")
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_PASSWORD", secret)
+    url = make_url(Settings().database_url)
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "cm",
+        secret,
+        "db.example",
+        5433,
+        "cm",
+    )
+    assert secret not in repr(Settings())  # a SecretStr: never printed
+    # a URL that holds its own password keeps it
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", "postgresql://cm:own@db.example/cm")
+    assert make_url(Settings().database_url).password == "own"
+
+
+def test_demo_without_its_configs_says_which_setting_to_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """An installed package has no configs/ next to its modules (the image): the demo must not
+    run silently without demo.yaml."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from services.settings import get_settings
+
+    monkeypatch.setenv("CLUSTERMASS_CONFIGS_DIR", str(tmp_path))
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["demo"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert "demo.yaml" in result.output and "CLUSTERMASS_CONFIGS_DIR" in result.output
+
+
+def test_configs_dir_defaults_to_the_checkout() -> None:
+    assert (Settings().configs_dir / "demo.yaml").is_file()
