@@ -117,7 +117,7 @@ class MassEstimate(Base):
         String(300), comment="What it was computed from, e.g. 'galaxies:observed/coma.csv'"
     )
     log10_m500c: Mapped[float | None] = mapped_column(
-        Float, info={"unit": "dex(solMass)"}, comment="log10 M500c [h^-1 Msun]"
+        Float, info={"unit": "dex(solMass / littleh)"}, comment="log10 M500c [h^-1 Msun]"
     )
     log10_m500c_err: Mapped[float | None] = mapped_column(
         Float, info={"unit": "dex"}, comment="1-sigma uncertainty [dex]"
