@@ -58,6 +58,7 @@ __all__ = [
     "catalogue_detail",
     "delete_catalogue",
     "mass_catalogue_rows",
+    "flatten_mass_catalogue",
 ]
 
 
@@ -351,8 +352,8 @@ def delete_catalogue(session: Session, ref: str | int, *, force: bool = False) -
     """Delete a catalogue with its clusters, names, matches, match sets and mass estimates.
 
     Predictions and products rows of its clusters go with them (foreign keys cascade); the
-    product *files* stay in the file store (``clustermass db verify --repair`` and the store's
-    garbage collection deal with them). Its ingestions are marked ``superseded``, so ingesting
+    product *files* stay in the file store (``clustermass db verify`` lists them as
+    unreferenced and keeps them). Its ingestions are marked ``superseded``, so ingesting
     the file again is not answered "already ingested". Returns counts of what was removed.
 
     Raises
@@ -419,3 +420,63 @@ def mass_catalogue_rows(
         {"s": match_sets or None},
     )
     return [dict(r._mapping) for r in rows]
+
+
+def _column_key(name: str) -> str:
+    """Return a column-name-safe form of a catalogue name (letters, digits, underscores)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "catalogue"
+
+
+def flatten_mass_catalogue(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Flat columns of :func:`mass_catalogue_rows` for CSV, FITS and VOTable.
+
+    One column pair ``log10_m500c_<catalogue>`` / ``log10_m500c_err_<catalogue>`` per catalogue
+    present (the first member of that catalogue when a physical cluster holds several: flag
+    ``ambiguous_match``), one pair per CNN run (``log10_m500c_cnn_run<id>``), the newest
+    dynamical mass with its member count and the number of dynamical results, the newest
+    CNN mass and its run, names, catalogues and flags joined by ``'; '``. All masses are
+    log10 M500c [h^-1 Msun]; errors in dex. Returns the column order and the rows.
+    """
+    cats: dict[str, None] = {}
+    runs: dict[int, None] = {}
+    for r in rows:
+        for m in r["catalogue_masses"]:
+            cats.setdefault(m["catalogue"], None)
+        for m in r["cnn_masses"]:
+            runs.setdefault(int(m["run_id"]), None)
+    columns = ["physical_id", "name", "names", "catalogues", "n_catalogues", "cluster_ids"]
+    columns += ["ra_deg", "dec_deg", "redshift"]
+    for c in cats:
+        k = _column_key(c)
+        columns += [f"log10_m500c_{k}", f"log10_m500c_err_{k}"]
+    columns += ["log10_m500c_dyn", "log10_m500c_dyn_err", "n_members_dyn", "n_dynamical"]
+    columns += ["log10_m500c_cnn", "log10_m500c_cnn_err", "cnn_run_id"]
+    for run in sorted(runs):
+        columns += [f"log10_m500c_cnn_run{run}", f"log10_m500c_cnn_err_run{run}"]
+    columns += ["flags"]
+    out = []
+    for r in rows:
+        flat: dict[str, Any] = dict.fromkeys(columns)
+        for k in ("physical_id", "name", "n_catalogues", "ra_deg", "dec_deg", "redshift"):
+            flat[k] = r[k]
+        flat["names"] = "; ".join(sorted(r["names"]))
+        flat["catalogues"] = "; ".join(sorted(r["catalogues"]))
+        flat["cluster_ids"] = "; ".join(str(i) for i in r["cluster_ids"])
+        for m in reversed(r["catalogue_masses"]):  # the first member of a catalogue wins
+            k = _column_key(m["catalogue"])
+            flat[f"log10_m500c_{k}"] = m["log10_m500c"]
+            flat[f"log10_m500c_err_{k}"] = m["log10_m500c_err"]
+        dyn = r["dynamical_masses"]
+        flat["log10_m500c_dyn"] = r["log10_m500c_dyn"]
+        flat["log10_m500c_dyn_err"] = r["log10_m500c_dyn_err"]
+        flat["n_members_dyn"] = dyn[-1]["n_members"] if dyn else None
+        flat["n_dynamical"] = len(dyn)
+        flat["log10_m500c_cnn"] = r["log10_m500c_cnn"]
+        flat["log10_m500c_cnn_err"] = r["log10_m500c_cnn_err"]
+        flat["cnn_run_id"] = r["cnn_run_id"]
+        for m in r["cnn_masses"]:
+            flat[f"log10_m500c_cnn_run{m['run_id']}"] = m["log10_m500c"]
+            flat[f"log10_m500c_cnn_err_run{m['run_id']}"] = m["log10_m500c_err"]
+        flat["flags"] = "; ".join(r["flags"])
+        out.append(flat)
+    return columns, out
