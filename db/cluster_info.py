@@ -1,8 +1,8 @@
 """Everything the database knows about one cluster, read through the results views.
 
 Works with the read-only ``clustermass_reader`` role: only ``v_clusters``, ``v_observables``,
-``v_residuals``, ``v_proxy_residuals``, ``v_attributions``, ``v_cluster_names`` and
-``v_mass_estimates`` are read, always with bound parameters.
+``v_residuals``, ``v_proxy_residuals``, ``v_attributions``, ``v_cluster_names``,
+``v_mass_estimates`` and ``v_physical_clusters`` are read, always with bound parameters.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class ClusterReport:
     attributions: list[dict[str, Any]] = field(default_factory=list)
     names: list[dict[str, Any]] = field(default_factory=list)
     mass_estimates: list[dict[str, Any]] = field(default_factory=list)
+    same_physical_cluster: list[dict[str, Any]] = field(default_factory=list)
+    """The other catalogues' clusters matched to this one (``v_physical_clusters``)."""
 
 
 def _dicts(session: Session, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -113,6 +115,14 @@ def cluster_report(session: Session, name: str) -> list[ClusterReport]:
                 names=_dicts(
                     session,
                     "SELECT name, source FROM v_cluster_names WHERE cluster_id = :c ORDER BY name",
+                    c=cid,
+                ),
+                same_physical_cluster=_dicts(
+                    session,
+                    "SELECT p.physical_id, c.cluster_id, c.catalogue_name, c.external_id, c.name, "
+                    "c.redshift FROM v_physical_clusters p JOIN v_clusters c USING (cluster_id) "
+                    "WHERE p.physical_id = (SELECT physical_id FROM v_physical_clusters "
+                    "WHERE cluster_id = :c) AND c.cluster_id <> :c ORDER BY c.cluster_id",
                     c=cid,
                 ),
                 mass_estimates=_dicts(

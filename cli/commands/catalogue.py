@@ -29,11 +29,21 @@ _LIST_COLUMNS = (
 )
 
 
-def _cell(v: object) -> str:
+_HEADERS = {
+    "n_clusters": "clusters",
+    "n_with_mass": "with mass",
+    "n_estimates": "estimates",
+    "n_match_sets": "match sets",
+    "n_runs": "runs",
+    "created_at": "created",
+}
+
+
+def _cell(v: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if v is None:
         return "-"
     if hasattr(v, "strftime"):
-        return v.strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
+        return v.strftime(fmt)  # type: ignore[union-attr]
     return str(v)
 
 
@@ -45,9 +55,10 @@ def list_cmd() -> None:
         rows = mass_catalogue.catalogue_summaries(s)
     table = Table(title=plain(f"{len(rows)} catalogues"))
     for c in _LIST_COLUMNS:
-        table.add_column(plain(c), justify="left" if c in ("name", "kind") else "right")
+        left = c in ("name", "kind")
+        table.add_column(plain(_HEADERS.get(c, c)), justify="left" if left else "right")
     for r in rows:
-        table.add_row(*(plain(_cell(r[c])) for c in _LIST_COLUMNS))
+        table.add_row(*(plain(_cell(r[c], "%Y-%m-%d")) for c in _LIST_COLUMNS))
     console.print(table)
 
 

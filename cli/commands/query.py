@@ -75,7 +75,7 @@ def _fmt(v: Any, digits: int = 4, column: str = "") -> str:
             return f"{v:.{digits - 1}e}"
         return f"{v:.{digits}f}"
     if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]"
+        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]" if v else "-"
     return str(v)
 
 
@@ -235,6 +235,11 @@ def cluster_cmd(
         console.print(head)
         for title, rows, cols in (
             ("names and aliases", rep.names, ("name", "source")),
+            (
+                "the same physical cluster in other catalogues (latest match sets)",
+                rep.same_physical_cluster,
+                ("physical_id", "cluster_id", "catalogue_name", "external_id", "name", "redshift"),
+            ),
             (
                 "mass estimates (log10 M500c [h^-1 Msun])",
                 rep.mass_estimates,
