@@ -22,9 +22,10 @@ from db import tables as t
 from db.errors import CatalogueInUseError
 from db.session import session_scope
 from services.jobs.ingest_catalogues import crossmatch_catalogues, ingest_catalogue_file
-from services.jobs.ingest_observed import FEW_MEMBERS, ingest_galaxy_table
+from services.jobs.ingest_observed import FEW_MEMBERS, dynamical_flags, ingest_galaxy_table
 from services.settings import get_settings
-from survey.galaxies import C_KMS
+from survey.cosmology import PLANCK18
+from survey.galaxies import C_KMS, analyse_galaxies
 from survey.specs import ClusterRef
 from tests.survey.conftest import make_catalogue, tiny_spec
 
@@ -235,9 +236,55 @@ def test_query_catalogue_writes_csv_fits_and_votable(
         get_settings.cache_clear()
 
 
-def test_delete_catalogue_refuses_while_runs_use_it_then_removes_everything(
+def test_another_interloper_method_adds_a_result_and_a_reingest_replaces_its_own(
     built: dict, survey_engine: Engine
 ) -> None:
+    coma = ClusterRef(catalogue="alpha", external_id="CL0000")
+    for _ in range(2):  # the second time: forced, same table and method -> same row
+        rep = ingest_galaxy_table(
+            built["tmp"] / "coma_full.csv", cluster=coma, interlopers="sigma_clip",
+            engine=survey_engine, data_dir=built["tmp"] / "store", force=True,
+        )  # fmt: skip
+    with survey_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.MassEstimate.method, t.MassEstimate.source, t.MassEstimate.id)
+            .where(t.MassEstimate.cluster_id == built["coma"])
+            .order_by(t.MassEstimate.id)
+        ).all()
+    assert [(m, src) for m, src, _ in rows] == [
+        ("dynamical:shifting_gapper", "galaxies:observed/coma_full.csv"),
+        ("dynamical:shifting_gapper", "galaxies:observed/coma_clipped.csv"),
+        ("dynamical:sigma_clip", "galaxies:observed/coma_full.csv"),
+    ]
+    assert rows[-1][2] == rep.extra["mass_estimate_id"]
+
+
+def test_few_members_are_flagged() -> None:
+    rng = np.random.default_rng(5)
+    n = FEW_MEMBERS - 5
+    v = rng.normal(0, 800, n)
+    res = analyse_galaxies(
+        COMA[0] + rng.normal(0, 0.1, n), COMA[1] + rng.normal(0, 0.1, n),
+        COMA[2] + v * (1 + COMA[2]) / C_KMS, ra_cl=COMA[0], dec_cl=COMA[1], z_cl=COMA[2],
+        cosmology=PLANCK18, interlopers="none", n_boot=50,
+    )  # fmt: skip
+    assert res.n_members == n and dynamical_flags(res) == ["few_members"]
+
+
+def test_delete_catalogue_refuses_while_runs_use_it_then_removes_everything(
+    built: dict, survey_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERMASS_DATABASE_URL", survey_engine.url.render_as_string(False))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        listed = runner.invoke(app, ["catalogue", "list"])
+        assert listed.exit_code == 0 and "alpha" in listed.output and "beta" in listed.output
+        res = runner.invoke(app, ["catalogue", "delete", "alpha"])
+        assert res.exit_code == 2 and "used by 2 model run(s)" in res.output
+        assert "--force" in res.output
+    finally:
+        get_settings.cache_clear()
     with (
         pytest.raises(CatalogueInUseError, match="used by 2 model run"),
         session_scope(survey_engine) as s,
@@ -250,7 +297,7 @@ def test_delete_catalogue_refuses_while_runs_use_it_then_removes_everything(
     assert len(rows) == N and all(r["catalogues"] == ["alpha"] for r in rows)
     with session_scope(survey_engine) as s:
         n = mass_catalogue.delete_catalogue(s, "alpha", force=True)
-    assert n["mass_estimates"] == 2 and n["predictions"] == 2 and n["runs"] == built["runs"]
+    assert n["mass_estimates"] == 3 and n["predictions"] == 2 and n["runs"] == built["runs"]
     assert _ours(_catalogue(survey_engine)) == []
     with survey_engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.MassEstimate)) == 0
