@@ -17,7 +17,9 @@ Issue 17 (the mass catalogue). Creates (docs/sql.md, "The mass catalogue"):
   each catalogue pair); views ``v_match_sets``, ``v_cluster_matches``, ``v_cluster_names``,
   ``v_mass_estimates``, ``v_physical_clusters`` and ``v_mass_catalogue``;
 * SELECT for ``clustermass_reader`` on those views and on the tables ``match_sets``,
-  ``cluster_matches``, ``ingest_files`` and ``ingest_rejects``.
+  ``cluster_matches``, ``ingest_files`` and ``ingest_rejects``;
+* the unit of the stored dynamical masses (observables ``log10_M500c_dyn`` and
+  ``log10_M200c_dyn``, in h^-1 Msun) becomes ``dex(solMass / littleh)``.
 
 The functions read only views and tables the reader may read (they run with the caller's
 privileges). The SQL is frozen with this revision: nothing is imported from ``db/``.
@@ -274,6 +276,11 @@ def upgrade() -> None:
     op.create_unique_constraint(op.f('uq_cluster_matches_match_set_id_cluster_id_a_cluster_id_b'), 'cluster_matches', ['match_set_id', 'cluster_id_a', 'cluster_id_b'])
     op.create_foreign_key(op.f('fk_cluster_matches_match_set_id_match_sets'), 'cluster_matches', 'match_sets', ['match_set_id'], ['id'], ondelete='CASCADE')
     op.execute(NAME_KEY)
+    # dynamical masses are in h^-1 Msun: say so in their unit
+    op.execute(
+        "UPDATE observables SET unit = 'dex(solMass / littleh)' "
+        "WHERE unit = 'dex(solMass)' AND name IN ('log10_M500c_dyn', 'log10_M200c_dyn')"
+    )
     op.execute("""
         INSERT INTO cluster_names (cluster_id, name, name_key, source)
         SELECT DISTINCT ON (x.cluster_id, cm_name_key(x.name)) x.cluster_id, x.name,
@@ -307,6 +314,10 @@ def downgrade() -> None:
     for name in ("v_mass_estimates", "v_cluster_names"):
         op.execute(f"DROP VIEW {name}")
     op.execute("DROP FUNCTION cm_name_key(text)")
+    op.execute(
+        "UPDATE observables SET unit = 'dex(solMass)' "
+        "WHERE unit = 'dex(solMass / littleh)' AND name IN ('log10_M500c_dyn', 'log10_M200c_dyn')"
+    )
     # one row per pair of clusters again: the newest set's
     op.execute("""
         DELETE FROM cluster_matches m USING match_sets s

@@ -124,8 +124,18 @@ def test_mass_catalogue_upgrade_moves_matches_into_sets_and_names_clusters(
                     ),
                     {"a": ids[0], "b": ids[1], "m": method},
                 )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO observables (cluster_id, name, value, unit) "
+                    "VALUES (:c, 'log10_M500c_dyn', 14.5, 'dex(solMass)')"
+                ),
+                {"c": ids[0]},
+            )
         migrate.upgrade(url, "0007_mass_catalogue")
         with engine.begin() as conn:
+            # a dynamical mass in h^-1 Msun says so in its unit
+            unit = conn.scalar(sa.text("SELECT unit FROM observables"))
+            assert unit == "dex(solMass / littleh)"
             sets = conn.execute(
                 sa.text("SELECT catalogue_id_a, catalogue_id_b, method, n_matches FROM match_sets")
             ).all()
