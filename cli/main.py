@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from cli.commands import bench, dbcmd, ingest, mock, pipeline, query, train, worker
+from cli.commands import bench, catalogue, dbcmd, ingest, mock, pipeline, query, train, worker
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
@@ -31,6 +31,7 @@ app.add_typer(ingest.app, name="ingest")
 app.command("crossmatch")(ingest.crossmatch)
 app.command("mock")(mock.mock)
 app.add_typer(query.app, name="query")
+app.add_typer(catalogue.app, name="catalogue")
 app.command("train")(train.train)
 app.command("benchmark")(train.benchmark)
 app.command("simulate")(pipeline.simulate)

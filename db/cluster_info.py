@@ -1,8 +1,8 @@
 """Everything the database knows about one cluster, read through the results views.
 
 Works with the read-only ``clustermass_reader`` role: only ``v_clusters``, ``v_observables``,
-``v_residuals``, ``v_proxy_residuals`` and ``v_attributions`` are read, always with bound
-parameters.
+``v_residuals``, ``v_proxy_residuals``, ``v_attributions``, ``v_cluster_names``,
+``v_mass_estimates`` and ``v_physical_clusters`` are read, always with bound parameters.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class ClusterReport:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     proxy_estimates: list[dict[str, Any]] = field(default_factory=list)
     attributions: list[dict[str, Any]] = field(default_factory=list)
+    names: list[dict[str, Any]] = field(default_factory=list)
+    mass_estimates: list[dict[str, Any]] = field(default_factory=list)
+    same_physical_cluster: list[dict[str, Any]] = field(default_factory=list)
+    """The other catalogues' clusters matched to this one (``v_physical_clusters``)."""
 
 
 def _dicts(session: Session, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -37,7 +41,10 @@ def _dicts(session: Session, sql: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def find_clusters(session: Session, name: str) -> list[dict[str, Any]]:
-    """Clusters whose name (case-insensitive), external id or numeric id equals ``name``.
+    """Clusters whose name, any alias, external id or numeric id equals ``name``.
+
+    Names and aliases (``v_cluster_names``) match case- and spacing-insensitively, with
+    ``Abell``/``ACO`` before a number read as ``A`` (``A1656`` = ``Abell 1656`` = ``ABELL1656``).
 
     Raises
     ------
@@ -47,7 +54,8 @@ def find_clusters(session: Session, name: str) -> list[dict[str, Any]]:
     rows = _dicts(
         session,
         "SELECT * FROM v_clusters WHERE lower(name) = lower(:q) OR external_id = :q "
-        "OR cluster_id::text = :q ORDER BY catalogue_id, cluster_id",
+        "OR cluster_id::text = :q OR cluster_id IN (SELECT n.cluster_id FROM v_cluster_names n "
+        "WHERE n.name_key = cm_name_key(:q)) ORDER BY catalogue_id, cluster_id",
         q=name,
     )
     if rows:
@@ -102,6 +110,26 @@ def cluster_report(session: Session, name: str) -> list[ClusterReport]:
                     "SELECT run_id, method, r_core_over_r500c, median_saliency_agn, "
                     "median_saliency_icm, band_fractions FROM v_attributions "
                     "WHERE cluster_id = :c ORDER BY run_id DESC, method",
+                    c=cid,
+                ),
+                names=_dicts(
+                    session,
+                    "SELECT name, source FROM v_cluster_names WHERE cluster_id = :c ORDER BY name",
+                    c=cid,
+                ),
+                same_physical_cluster=_dicts(
+                    session,
+                    "SELECT p.physical_id, c.cluster_id, c.catalogue_name, c.external_id, c.name, "
+                    "c.redshift FROM v_physical_clusters p JOIN v_clusters c USING (cluster_id) "
+                    "WHERE p.physical_id = (SELECT physical_id FROM v_physical_clusters "
+                    "WHERE cluster_id = :c) AND c.cluster_id <> :c ORDER BY c.cluster_id",
+                    c=cid,
+                ),
+                mass_estimates=_dicts(
+                    session,
+                    "SELECT method, source, run_id, log10_m500c, log10_m500c_err, n_members, "
+                    "interlopers, flags FROM v_mass_estimates WHERE cluster_id = :c "
+                    "ORDER BY method, created_at",
                     c=cid,
                 ),
             )

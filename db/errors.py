@@ -8,6 +8,7 @@ __all__ = [
     "SchemaOutOfDateError",
     "ClusterNotFoundError",
     "CatalogueNotFoundError",
+    "CatalogueInUseError",
     "CatalogueKindError",
     "RunNotFoundError",
     "ProductIntegrityError",
@@ -42,6 +43,10 @@ class ClusterNotFoundError(DatabaseError, LookupError):
 
 class CatalogueNotFoundError(DatabaseError, LookupError):
     """No catalogue with that name or id."""
+
+
+class CatalogueInUseError(DatabaseError):
+    """A catalogue cannot be deleted: model runs use it (``--force`` deletes anyway)."""
 
 
 class CatalogueKindError(DatabaseError, ValueError):

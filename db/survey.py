@@ -1,8 +1,8 @@
-"""Database writes for observed (survey) data: catalogues, rejects, files, matches.
+"""Database writes for observed (survey) data: catalogues, rejects, files.
 
 All writes are upserts keyed by natural keys (``catalogues.name``,
 ``clusters(catalogue_id, external_id)``, ``observables(cluster_id, name)``,
-``cluster_matches(cluster_id_a, cluster_id_b)``, ``ingest_files.ingest_key``) and run inside
+``ingest_files.ingest_key``) and run inside
 the caller's transaction (``with session_scope(engine) as s``): one file is one transaction, so
 a file either lands completely (good rows + the rejects table) or not at all.
 
@@ -11,7 +11,8 @@ options that change the result. Re-ingesting a catalogue (a changed file, a corr
 replaces that catalogue's rows: clusters no longer in the file are removed from it (with their
 predictions), and observables the spec maps that a kept cluster no longer has are removed.
 
-Images and galaxies are in :mod:`db.survey_products`.
+Images and galaxies are in :mod:`db.survey_products`; cross-match sets, names and mass
+estimates in :mod:`db.mass_catalogue`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from db.errors import CatalogueKindError, ClusterNotFoundError
 from db.ingest import upsert_catalogue, upsert_observables
+from db.mass_catalogue import store_cluster_names
 from db.session import session_scope
 from db.tables import (
     Catalogue,
     Cluster,
-    ClusterMatch,
     IngestFile,
     IngestReject,
     Observable,
@@ -54,8 +55,6 @@ __all__ = [
     "record_refusal",
     "observable_rows",
     "catalogue_positions",
-    "store_matches",
-    "count_matches",
 ]
 
 IngestStatus = Literal["ingested", "partial", "rejected", "skipped"]
@@ -341,6 +340,11 @@ def ingest_parsed_catalogue(
             cluster_values,
         )
         ids = {ext: cid for cid, ext in result}
+        store_cluster_names(
+            session,
+            [(ids[r.external_id], r.external_id, "external_id") for r in parsed.rows]
+            + [(ids[r.external_id], n, col) for r in parsed.rows for col, n in r.aliases],
+        )
     # rows the file holds but that failed a check keep what the database has: unknown is not absent
     n_removed = session.execute(
         delete(Cluster).where(
@@ -423,64 +427,3 @@ def catalogue_positions(session: Session, name: str) -> dict[str, np.ndarray]:
     ).all()
     arr = np.array(rows, dtype=float).reshape(-1, 4)
     return {"id": arr[:, 0].astype(int), "ra": arr[:, 1], "dec": arr[:, 2], "z": arr[:, 3]}
-
-
-def store_matches(
-    session: Session,
-    pairs: list[tuple[int, int, float, float]],
-    *,
-    method: str,
-    catalogues: tuple[str, str] | None = None,
-) -> int:
-    """Store ``(cluster_id_a, cluster_id_b, separation_arcsec, delta_z)`` rows; return the count.
-
-    With ``catalogues`` (names of A and B), the matches of the previous cross-match of those two
-    catalogues (either order) are replaced, in the caller's transaction: a cross-match run is the
-    whole truth about the pair of catalogues, so runs with other cuts never pile up.
-    """
-    if catalogues is not None:
-        ids_a = select(Cluster.id).join(Catalogue).where(Catalogue.name == catalogues[0])
-        ids_b = select(Cluster.id).join(Catalogue).where(Catalogue.name == catalogues[1])
-        session.execute(
-            delete(ClusterMatch).where(
-                or_(
-                    ClusterMatch.cluster_id_a.in_(ids_a) & ClusterMatch.cluster_id_b.in_(ids_b),
-                    ClusterMatch.cluster_id_a.in_(ids_b) & ClusterMatch.cluster_id_b.in_(ids_a),
-                )
-            )
-        )
-    if not pairs:
-        return 0
-    stmt = insert(ClusterMatch.__table__)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_cluster_matches_cluster_id_a_cluster_id_b",
-        set_={k: stmt.excluded[k] for k in ("separation_arcsec", "delta_z", "method")},
-    )
-    session.connection().execute(
-        stmt,
-        [
-            dict(cluster_id_a=a, cluster_id_b=b, separation_arcsec=s, delta_z=dz, method=method)
-            for a, b, s, dz in pairs
-        ],
-    )
-    return len(pairs)
-
-
-def count_matches(session: Session, catalogue_a: str, catalogue_b: str) -> int:
-    """Count the stored matches between two catalogues (either order)."""
-    ca, cb = Cluster.__table__.alias("ca"), Cluster.__table__.alias("cb")
-    cat_a = select(Catalogue.id).where(Catalogue.name == catalogue_a).scalar_subquery()
-    cat_b = select(Catalogue.id).where(Catalogue.name == catalogue_b).scalar_subquery()
-    q = (
-        select(func.count())
-        .select_from(ClusterMatch)
-        .join(ca, ca.c.id == ClusterMatch.cluster_id_a)
-        .join(cb, cb.c.id == ClusterMatch.cluster_id_b)
-        .where(
-            or_(
-                (ca.c.catalogue_id == cat_a) & (cb.c.catalogue_id == cat_b),
-                (ca.c.catalogue_id == cat_b) & (cb.c.catalogue_id == cat_a),
-            )
-        )
-    )
-    return int(session.scalar(q) or 0)

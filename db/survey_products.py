@@ -27,9 +27,11 @@ from sqlalchemy.orm import Session
 from db import products
 from db.errors import ClusterNotFoundError
 from db.ingest import upsert_catalogue
-from db.tables import Catalogue, Cluster, Product
+from db.mass_catalogue import store_cluster_names
+from db.tables import Catalogue, Cluster, ClusterName, Product
 from survey.cosmology import PLANCK18
 from survey.images import GridImages
+from survey.names import iau_name
 from survey.specs import ClusterRef
 
 __all__ = [
@@ -73,13 +75,19 @@ def resolve_cluster(session: Session, ref: ClusterRef) -> Cluster:
         return cl
     if ref.name is not None:
         key = ref.name.replace(" ", "").lower()
+        aliased = select(ClusterName.cluster_id).where(
+            ClusterName.name_key == func.cm_name_key(ref.name)
+        )
         hits = session.scalars(
-            select(Cluster).where(
+            select(Cluster)
+            .where(
                 or_(
+                    Cluster.id.in_(aliased),
                     func.lower(func.replace(Cluster.name, " ", "")) == key,
                     func.lower(func.replace(Cluster.external_id, " ", "")) == key,
                 )
             )
+            .order_by(Cluster.id)
         ).all()
         if len(hits) == 1:
             return hits[0]
@@ -126,10 +134,11 @@ def _nearest_or_new(session: Session, ref: ClusterRef) -> Cluster:
         select(Cluster).where(Cluster.catalogue_id == cat_id, Cluster.external_id == ext)
     )
     if cl is None:
+        iau = iau_name(ref.ra, ref.dec)
         cl = Cluster(
             catalogue_id=cat_id,
             external_id=ext,
-            name=ref.name,
+            name=ref.name or iau,
             ra_deg=ref.ra,
             dec_deg=ref.dec,
             redshift=ref.z,
@@ -137,6 +146,8 @@ def _nearest_or_new(session: Session, ref: ClusterRef) -> Cluster:
         )
         session.add(cl)
         session.flush()
+        names = [(cl.id, iau, "iau"), (cl.id, ext, "external_id")]
+        store_cluster_names(session, names + ([(cl.id, ref.name, "target")] if ref.name else []))
     return cl
 
 

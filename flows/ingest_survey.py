@@ -97,11 +97,12 @@ def crossmatch_survey(
     logger.info("%s x %s: %d matches (%s)", catalogue_a, catalogue_b, rep.n_matches, rep.method)
     create_markdown_artifact(
         f"**{catalogue_a} x {catalogue_b}**: {rep.n_matches} matches of {rep.n_a} x {rep.n_b} "
-        f"clusters; median separation {rep.median_sep_arcsec:.1f} arcsec, median |dz| "
-        f"{rep.median_dz:.4f} ({rep.method})",
+        f"clusters in match set {rep.match_set_id}"
+        f"{' (replaced)' if rep.replaced else ' (new)'}; median separation "
+        f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})",
         key="crossmatch-survey",
     )
-    return {"n_matches": rep.n_matches, "method": rep.method}
+    return {"n_matches": rep.n_matches, "method": rep.method, "match_set_id": rep.match_set_id}
 
 
 @flow(name="ingest-inbox")

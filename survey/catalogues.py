@@ -111,6 +111,9 @@ class ClusterRow:
     r500c_mpc_h: float | None = None
     mass_note: str = ""
     observables: list[ObservableValue] = field(default_factory=list)
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+    """Every non-empty value of the spec's name columns, as ``(column, name)``, in spec order
+    (``name`` is the first of them)."""
 
 
 @dataclass
@@ -239,6 +242,11 @@ def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> 
                 r500c_mpc_h=_opt(r500, i),
                 mass_note=mass_note if logm is not None and np.isfinite(logm[i]) else "",
                 observables=[o for o in (f(i) for f in obs) if o is not None],
+                aliases=[
+                    (c, col[i][:200])
+                    for c, col in zip(spec.name_columns, names, strict=True)
+                    if col[i]
+                ],
             )
         )
     skipped = sorted({ids[i] for i in np.flatnonzero(~rows.ok) if ids[i]})

@@ -225,7 +225,12 @@ def crossmatch(
     max_dz: float = typer.Option(0.05, "--max-dz", help="Largest |z_a - z_b| (negative: no cut)"),
     relative_dz: bool = typer.Option(False, help="Cut on |dz|/(1+z) instead of |dz|"),
 ) -> None:
-    """Cross-match two ingested catalogues on the sky (nearest neighbour + redshift cut)."""
+    """Cross-match two ingested catalogues on the sky (nearest neighbour + redshift cut).
+
+    The pairs are stored as a match set named by the two catalogues and the cuts: the same
+    cuts again replace that set; other cuts make a new one. The newest set of a pair of
+    catalogues is the one `query catalogue` and the views use.
+    """
     if not (math.isfinite(max_sep) and max_sep > 0):
         raise typer.BadParameter(f"{max_sep}: give a finite separation > 0", param_hint="--max-sep")
     if not math.isfinite(max_dz):
@@ -241,7 +246,9 @@ def crossmatch(
         Text.assemble(
             f"{rep.catalogue_a} ({rep.n_a}) x {rep.catalogue_b} ({rep.n_b}): ",
             (str(rep.n_matches), "bold"),
-            " matches stored in cluster_matches; median separation "
-            f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})",
+            f" matches in match set {rep.match_set_id} "
+            + (f"(replaced its {rep.n_previous} previous pairs)" if rep.replaced else "(new)")
+            + f"; median separation {rep.median_sep_arcsec:.1f} arcsec, median |dz| "
+            f"{rep.median_dz:.4f} ({rep.method}). It is now the set in use for this pair.",
         )
     )

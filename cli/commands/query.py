@@ -13,19 +13,23 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from cli.commands._common import cli_errors, console, plain
-from db import cluster_info, results
+from cli.commands._common import cli_errors, console, err_console, plain
+from db import cluster_info, mass_catalogue, results
 from db.errors import BinEdgesError
 from services.database import reader_session
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(help="Query results: scatter per bin, one cluster, runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Query results: scatter per bin, one cluster, runs, the mass catalogue.",
+    no_args_is_help=True,
+)
 
 Format = Literal["table", "csv", "json"]
 _AXIS_ALIASES = {"mass": "mass", "z": "z", "mass-z": "mass_z", "mass_z": "mass_z", "all": "all"}
@@ -71,7 +75,7 @@ def _fmt(v: Any, digits: int = 4, column: str = "") -> str:
             return f"{v:.{digits - 1}e}"
         return f"{v:.{digits}f}"
     if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]"
+        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]" if v else "-"
     return str(v)
 
 
@@ -116,7 +120,16 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
         return
     table = Table(title=plain(title))
     for c in columns:
-        left = c in ("axis", "label", "proxy", "run_name", "name", "method", "cluster_name")
+        left = c in (
+            "axis",
+            "label",
+            "proxy",
+            "run_name",
+            "name",
+            "method",
+            "cluster_name",
+            "source",
+        )
         table.add_column(plain(_HEADERS.get(c, c)), justify="left" if left else "right")
     for r in rows:
         table.add_row(
@@ -221,6 +234,17 @@ def cluster_cmd(
             head.add_row(plain(k), plain(_fmt(v, 5)))
         console.print(head)
         for title, rows, cols in (
+            ("names and aliases", rep.names, ("name", "source")),
+            (
+                "the same physical cluster in other catalogues (latest match sets)",
+                rep.same_physical_cluster,
+                ("physical_id", "cluster_id", "catalogue_name", "external_id", "name", "redshift"),
+            ),
+            (
+                "mass estimates (log10 M500c [h^-1 Msun])",
+                rep.mass_estimates,
+                ("method", "source", "log10_m500c", "log10_m500c_err", "n_members", "flags"),
+            ),
             ("observables", rep.observables, ("name", "value", "unit", "error")),
             (
                 "predictions (every run)",
@@ -305,3 +329,94 @@ def outliers(
         "pull",
     ]
     _emit(rows, fmt, f"run {run}: |pull| > {sigma}", cols)  # type: ignore[arg-type]
+
+
+CatalogueFormat = Literal["table", "csv", "json", "fits", "votable"]
+_CATALOGUE_TABLE_COLUMNS = (
+    "physical_id",
+    "name",
+    "catalogues",
+    "redshift",
+    "log10_m500c_dyn",
+    "log10_m500c_cnn",
+    "flags",
+)
+
+
+@app.command("catalogue")
+@cli_errors
+def catalogue_cmd(
+    fmt: str = typer.Option("table", "--format", help="table, csv, json, fits or votable"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (needed for fits, votable)")
+    ] = None,
+    match_set: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--match-set",
+            help="Use this match set for its catalogue pair instead of the latest (repeatable)",
+        ),
+    ] = None,
+) -> None:
+    """Print or write the mass catalogue: one row per physical cluster (v_mass_catalogue).
+
+    Masses are log10 M500c in h^-1 Msun, errors in dex; see docs/sql.md, "The mass catalogue".
+    """
+    if fmt not in ("table", "csv", "json", "fits", "votable"):
+        raise BinEdgesError(f"--format {fmt!r}: choose table, csv, json, fits or votable")
+    if fmt in ("fits", "votable") and out is None:
+        raise typer.BadParameter(f"--format {fmt} writes a file: give --out FILE")
+    if fmt == "table" and out is not None:
+        raise typer.BadParameter("--out writes csv, json, fits or votable: give --format")
+    with reader_session() as session:
+        rows = mass_catalogue.mass_catalogue_rows(session, list(match_set or []) or None)
+    if fmt == "json":
+        text = json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], default=str)
+        if out is None:
+            console.print_json(text)
+        else:
+            out.write_text(text + "\n")
+    elif fmt == "table":
+        shown = [
+            {**r, "catalogues": ", ".join(r["catalogues"]), "flags": ", ".join(r["flags"])}
+            for r in rows
+        ]
+        _emit(
+            shown,
+            "table",
+            f"mass catalogue: {len(rows)} physical clusters",
+            _CATALOGUE_TABLE_COLUMNS,
+        )
+    else:
+        columns, flat = mass_catalogue.flatten_mass_catalogue(rows)
+        if fmt == "csv" and out is None:
+            _emit(flat, "csv", "", columns)
+            return
+        assert out is not None
+        _write_table(flat, columns, out, "ascii.csv" if fmt == "csv" else fmt)
+    if out is not None:
+        err_console.print(plain(f"{len(rows)} physical clusters written to {out} ({fmt})"))
+
+
+def _write_table(rows: list[dict[str, Any]], columns: list[str], out: Path, fmt: str) -> None:
+    """Write flat rows with astropy (masked cells where a value is missing)."""
+    # lazy: start-up (astropy loads only for the command that writes a file)
+    from astropy.table import MaskedColumn, Table
+
+    table = Table()
+    for c in columns:
+        values = [r[c] for r in rows]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            data, fill = [v if v is not None else 0 for v in values], 0
+        elif present and all(isinstance(v, int | float) for v in present):
+            data, fill = [float(v) if v is not None else float("nan") for v in values], 0.0
+        else:
+            data, fill = ["" if v is None else str(v) for v in values], ""
+        mask = [v is None for v in values]
+        table[c] = MaskedColumn(data, mask=mask, fill_value=fill) if any(mask) else data
+    table.meta["comments"] = ["masses: log10 M500c [h^-1 Msun]; errors: dex (clustermass)"]
+    if fmt == "fits":
+        table.meta.pop("comments")
+        table.meta["COMMENT"] = "masses: log10 M500c [h^-1 Msun]; errors: dex (clustermass)"
+    table.write(out, format=fmt, overwrite=True)

@@ -6,8 +6,8 @@ Conventions
   ``info={"unit": ...}`` (an astropy unit string; a test parses every one) and in the column
   comment, which PostgreSQL keeps (``\\d+ clusters`` in psql shows it).
 * Masses are stored as ``log10(M500c / (h^-1 Msun))`` in the cosmology recorded on the
-  cluster's catalogue (column ``catalogues.cosmology``), i.e. in units of ``dex(solMass)`` with the
-  little-h convention stated in the comment.
+  cluster's catalogue (column ``catalogues.cosmology``), i.e. in units of ``dex(solMass / littleh)`` (astropy, with ``astropy.cosmology.units``
+  enabled), the little-h convention also stated in the comment.
 * Large arrays (photon maps, KDE cubes, saliency, galaxy tables, network weights) never enter the
   database: they are files in the content-addressed store (see :mod:`db.products`) and
   :class:`Product` rows hold their path, sha256, shape and dtype.
@@ -35,6 +35,7 @@ from db.tables.base import (
 )
 from db.tables.catalogues import Catalogue, Cluster, Observable, Product
 from db.tables.ingest import ClusterMatch, IngestFile, IngestReject
+from db.tables.masses import ClusterName, MassEstimate, MatchSet
 from db.tables.results import ProxyEstimate, ScatterBootstrap
 from db.tables.runs import Attribution, ModelRun, ModelRunFold, Prediction
 from db.tables.stores import Store
@@ -50,6 +51,9 @@ __all__ = [
     "Prediction",
     "Attribution",
     "ClusterMatch",
+    "ClusterName",
+    "MassEstimate",
+    "MatchSet",
     "IngestFile",
     "IngestReject",
     "CATALOGUE_KINDS",

@@ -101,7 +101,7 @@ class Cluster(Base):
     redshift: Mapped[float] = mapped_column(Float, info={"unit": ""}, comment="Redshift")
     log10_m500c: Mapped[float | None] = mapped_column(
         Float,
-        info={"unit": "dex(solMass)"},
+        info={"unit": "dex(solMass / littleh)"},
         comment="log10 M500c [h^-1 Msun]: truth (mocks) or catalogue value converted to M500c",
     )
     log10_m500c_err: Mapped[float | None] = mapped_column(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -26,16 +27,20 @@ from db.tables.base import (
 
 
 class ClusterMatch(Base):
-    """A sky cross-match between two clusters of different catalogues."""
+    """A sky cross-match between two clusters of different catalogues, in one match set."""
 
     __tablename__ = "cluster_matches"
     __table_args__ = (
-        UniqueConstraint("cluster_id_a", "cluster_id_b"),
+        UniqueConstraint("match_set_id", "cluster_id_a", "cluster_id_b"),
+        Index("ix_cluster_matches_cluster_id_b", "cluster_id_b"),
         CheckConstraint("cluster_id_a <> cluster_id_b", name="distinct"),
         {"comment": "Sky cross-matches with separation and redshift difference"},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    match_set_id: Mapped[int] = mapped_column(
+        ForeignKey("match_sets.id", ondelete="CASCADE"), comment="The cross-match run it belongs to"
+    )
     cluster_id_a: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     cluster_id_b: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     separation_arcsec: Mapped[float] = mapped_column(Float, info={"unit": "arcsec"})

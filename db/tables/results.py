@@ -44,7 +44,7 @@ class ProxyEstimate(Base):
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     proxy: Mapped[str] = mapped_column(String(64), comment="Observable name (observables.name)")
     log10_m500c_est: Mapped[float] = mapped_column(
-        Float, info={"unit": "dex(solMass)"}, comment="Inferred log10 M500c [h^-1 Msun]"
+        Float, info={"unit": "dex(solMass / littleh)"}, comment="Inferred log10 M500c [h^-1 Msun]"
     )
     method: Mapped[str] = mapped_column(
         String(64), comment="How it was inferred, e.g. 'ols_per_snapshot'"

@@ -142,7 +142,7 @@ class Prediction(Base):
         Integer, comment="Fold whose model predicted it (held out); NULL = fold ensemble"
     )
     log10_m500c_pred: Mapped[float] = mapped_column(
-        Float, info={"unit": "dex(solMass)"}, comment="Predicted log10 M500c [h^-1 Msun]"
+        Float, info={"unit": "dex(solMass / littleh)"}, comment="Predicted log10 M500c [h^-1 Msun]"
     )
     log10_m500c_pred_err: Mapped[float | None] = mapped_column(
         Float, info={"unit": "dex"}, comment="Predicted 1-sigma uncertainty [dex], if any"
@@ -161,7 +161,7 @@ class Prediction(Base):
         Float,
         server_default=FetchedValue(),
         server_onupdate=FetchedValue(),
-        info={"unit": "dex(solMass)"},
+        info={"unit": "dex(solMass / littleh)"},
         comment="Copy of clusters.log10_m500c [h^-1 Msun], kept by trigger (do not write)",
     )
     cluster_redshift: Mapped[float | None] = mapped_column(

@@ -20,6 +20,7 @@ import numpy as np
 from astropy.table import Table
 from sqlalchemy.engine import Engine
 
+from db import mass_catalogue as dbm
 from db import survey as dbs
 from db.session import session_scope
 from services.database import ready_engine
@@ -158,7 +159,7 @@ def ingest_catalogue_file(
 
 @dataclass
 class CrossmatchReport:
-    """Outcome of a catalogue cross-match."""
+    """Outcome of a catalogue cross-match: the match set it wrote (or rewrote)."""
 
     catalogue_a: str
     catalogue_b: str
@@ -168,6 +169,10 @@ class CrossmatchReport:
     median_sep_arcsec: float
     median_dz: float
     method: str
+    match_set_id: int = 0
+    match_set: str = ""
+    replaced: bool = False
+    n_previous: int = 0
 
 
 def crossmatch_catalogues(
@@ -179,8 +184,11 @@ def crossmatch_catalogues(
     relative_dz: bool = False,
     engine: Engine | None = None,
 ) -> CrossmatchReport:
-    """Match every cluster of A to its nearest in B and store the pairs in ``cluster_matches``.
+    """Match every cluster of A to its nearest in B and store the pairs as a match set.
 
+    The set is named by the two catalogues and the parameters: the same parameters again
+    replace that set's pairs (one transaction), other parameters make a new set; the newest
+    set of a pair of catalogues is the one the views and the CLI use (:mod:`db.mass_catalogue`).
     Defaults (3 arcmin, |dz| <= 0.05) recover 220 of the 220 MCXC identifications that the
     SPIDERS/CODEX table lists itself, plus one more pair (see docs/observed.md).
 
@@ -188,10 +196,17 @@ def crossmatch_catalogues(
     ------
     survey.errors.CrossmatchError
         NaN, infinite or non-positive ``max_sep_arcsec``; NaN, infinite or negative ``max_dz``.
+    db.errors.ClusterNotFoundError
+        A catalogue of that name does not exist.
     """
     check_limits(max_sep_arcsec, max_dz)  # before any database work
     engine = ready_engine(engine=engine)
     method = describe_method(max_sep_arcsec, max_dz, relative_dz)
+    params = {
+        "max_sep_arcsec": float(max_sep_arcsec),
+        "max_dz": None if max_dz is None else float(max_dz),
+        "relative_dz": bool(relative_dz),
+    }
     with session_scope(engine) as s:
         a = dbs.catalogue_positions(s, catalogue_a)
         b = dbs.catalogue_positions(s, catalogue_b)
@@ -203,7 +218,9 @@ def crossmatch_catalogues(
             (int(a["id"][m.index_a]), int(b["id"][m.index_b]), m.separation_arcsec, m.delta_z)
             for m in matches
         ]
-        dbs.store_matches(s, pairs, method=method, catalogues=(catalogue_a, catalogue_b))
+        stored = dbm.store_match_set(
+            s, catalogue_a, catalogue_b, pairs, params=params, method=method
+        )
     seps = [m.separation_arcsec for m in matches]
     dzs = [m.delta_z for m in matches]
     return CrossmatchReport(
@@ -215,4 +232,8 @@ def crossmatch_catalogues(
         float(np.median(seps)) if seps else float("nan"),
         float(np.median(dzs)) if dzs else float("nan"),
         method,
+        stored.id,
+        stored.name,
+        stored.replaced,
+        stored.n_previous,
     )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from db import mass_catalogue as dbm
 from db import survey as dbs
 from db import survey_products as dbp
 from db.ingest import upsert_observables
@@ -32,7 +33,12 @@ from survey.catalogues import ObservableValue
 from survey.cosmology import PLANCK18, CosmologySpec
 from survey.errors import SpecError, SurveyError
 from survey.files import file_identity, sha256_path
-from survey.galaxies import analyse_galaxies, read_galaxy_table
+from survey.galaxies import (
+    GalaxyResult,
+    analyse_galaxies,
+    read_galaxy_table,
+    truncation_warning,
+)
 from survey.images import GridImages, load_band_images, reproject_to_grid
 from survey.model_input import ModelKind, model_input
 from survey.specs import (
@@ -43,9 +49,19 @@ from survey.specs import (
     load_image_set,
 )
 
-__all__ = ["ingest_image_set", "ingest_galaxy_table", "observed_model_input", "grid_from_arrays"]
+__all__ = [
+    "ingest_image_set",
+    "ingest_galaxy_table",
+    "observed_model_input",
+    "grid_from_arrays",
+    "dynamical_flags",
+    "FEW_MEMBERS",
+]
 
 logger = logging.getLogger(__name__)
+
+H_MASS_UNIT = "dex(solMass / littleh)"
+"""Unit of log10 masses in h^-1 Msun (astropy, with ``astropy.cosmology.units`` enabled)."""
 
 
 def _data_dir(data_dir: Path | None) -> Path:
@@ -205,7 +221,10 @@ def ingest_galaxy_table(
 
     Stores a ``galaxies`` product (x_mpc_h, y_mpc_h, v_los_km_s, is_member), a ``kde_cube``
     when ``models.kde`` is installed, and observables ``sigma_v_biweight``, ``sigma_v_gapper``
-    [km/s], ``N_gal`` and ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [dex(solMass), h^-1 Msun].
+    [km/s], ``N_gal`` and ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [h^-1 Msun, in dex]
+    (the latest table's), and a ``mass_estimates`` row keyed by (cluster,
+    ``dynamical:<interlopers>``, ``galaxies:<label>``) with its members, interloper method and
+    flags (:func:`dynamical_flags`): a second member table of the cluster adds a row.
     """
     path = Path(path).resolve()
     if isinstance(spec, str | Path):
@@ -270,9 +289,9 @@ def ingest_galaxy_table(
             ObservableValue("sigma_v_gapper", d["gapper"], "km / s", d["gapper_err"], note),
             ObservableValue("N_gal", float(res.n_gal_aperture), "", None,
                             f"{note}; members within R <= {res.aperture_mpc_h} h^-1 Mpc"),
-            ObservableValue("log10_M200c_dyn", m["log10_m200c"], "dex(solMass)", m["err_dex"],
+            ObservableValue("log10_M200c_dyn", m["log10_m200c"], H_MASS_UNIT, m["err_dex"],
                             f"{note}; Evrard+08, h^-1 Msun"),
-            ObservableValue("log10_M500c_dyn", m["log10_m500c"], "dex(solMass)", m["err_dex"],
+            ObservableValue("log10_M500c_dyn", m["log10_m500c"], H_MASS_UNIT, m["err_dex"],
                             f"{note}; Evrard+08 + NFW diemer19, h^-1 Msun"),
         ]  # fmt: skip
         upsert_observables(s, dbs.observable_rows([(cl.id, o) for o in obs]))
@@ -289,13 +308,47 @@ def ingest_galaxy_table(
             target=f"galaxies:{cl.id}:{label}", options=identity, n_rows=res.n_input,
             n_rejected=len(rejects), rejects=rejects,
         )  # fmt: skip
+        flags = dynamical_flags(res)
+        estimate_id = dbm.store_mass_estimate(
+            s, cluster_id=cl.id, method=f"dynamical:{interlopers}", source=f"galaxies:{label}",
+            log10_m500c=m["log10_m500c"], log10_m500c_err=m["err_dex"],
+            n_members=res.n_members, interlopers=interlopers, flags=flags,
+            details={
+                "note": note, "sha256": sha, "velocity_bias": velocity_bias,
+                "log10_m200c": m["log10_m200c"], "dispersion_km_s": d, "notes": res.notes,
+                "n_input": res.n_input, "n_in_cylinder": res.n_in_cylinder,
+            },
+            file_id=file_id,
+        )  # fmt: skip
         cid = cl.id
     return dbs.IngestReport(
         str(path), "galaxies", sha, "partial" if rejects else "ingested", msg,
         n_rows=res.n_input, n_rejected=len(rejects), file_id=file_id, cluster_ids=[cid],
         products=ids, rejects=[r.message(path.name) for r in rejects[:20]],
-        extra={"dispersion": d, "mass": m, "n_gal": res.n_gal_aperture},
+        extra={"dispersion": d, "mass": m, "n_gal": res.n_gal_aperture, "flags": flags,
+               "mass_estimate_id": estimate_id},
     )  # fmt: skip
+
+
+FEW_MEMBERS = 20
+"""Below this many members a dynamical mass is flagged ``few_members``: the dispersion's own
+statistical error, 1/sqrt(2(N-1)), makes the mass (M ~ sigma^3) uncertain by more than
+3 / ln(10) / sqrt(2 (N - 1)) = 0.21 dex at N = 20, before any systematics."""
+
+
+def dynamical_flags(res: GalaxyResult, estimator: str = "biweight") -> list[str]:
+    """Return the flags of a dynamical mass: ``truncated_velocities``, ``few_members``.
+
+    ``truncated_velocities`` is :func:`survey.galaxies.truncation_warning` on the members'
+    velocities and the dispersion the mass was computed from.
+    """
+    v = res.v_los_km_s[res.is_member]
+    flags = []
+    if truncation_warning(v, res.dispersion[estimator]):
+        flags.append("truncated_velocities")
+    if res.n_members < FEW_MEMBERS:
+        flags.append("few_members")
+    return flags
 
 
 def grid_from_arrays(arrays: dict[str, Any], meta: dict[str, Any] | None = None) -> GridImages:

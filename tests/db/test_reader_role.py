@@ -67,6 +67,17 @@ def test_reader_reads_results(reader: sa.Connection, results_db: tuple[str, Seed
         "v_scatter_summary",
         "v_proxy_residuals",
         "v_scatter_bootstrap",
+        "v_mass_catalogue",
+        "v_mass_estimates",
+        "v_physical_clusters",
+        "v_cluster_names",
+        "v_match_sets",
+        "v_cluster_matches",
+        # ingest provenance, readable since 0007 (issue 17)
+        "match_sets",
+        "cluster_matches",
+        "ingest_files",
+        "ingest_rejects",
     ):
         reader.execute(sa.text(f"SELECT * FROM {view} LIMIT 1")).all()
     with Session(bind=reader) as session:  # the library works through the role
@@ -96,6 +107,8 @@ def test_reader_holds_no_execute_privilege_on_refresh_results(reader: sa.Connect
         "observables",
         "scatter_bootstrap",
         "proxy_estimates",
+        "mass_estimates",
+        "cluster_names",
     ],
 )
 def test_reader_cannot_read_base_tables(reader: sa.Connection, table: str) -> None:
@@ -112,6 +125,10 @@ WRITES = [
     "n_resamples, seed) VALUES (1, 'mock', 'all', 0, 1, 0, 0.68, 1, 0)",
     "UPDATE v_observables SET value = 0",
     "DELETE FROM v_runs",
+    "DELETE FROM cluster_matches",
+    "INSERT INTO match_sets (name, catalogue_id_a, catalogue_id_b, params, params_key) "
+    "VALUES ('x', 1, 2, '{}', 'k')",
+    "UPDATE ingest_rejects SET reason = ''",
     "SELECT refresh_results()",
     "REFRESH MATERIALIZED VIEW v_scatter_summary",
     "CREATE TABLE evil (x int)",

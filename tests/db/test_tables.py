@@ -5,6 +5,7 @@ from __future__ import annotations
 import astropy.units as u
 import pytest
 import sqlalchemy as sa
+from astropy.cosmology import units as cu
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -13,14 +14,29 @@ from db import tables
 
 def test_every_unit_annotation_parses_with_astropy() -> None:
     checked = 0
-    for table in tables.Base.metadata.tables.values():
-        for column in table.columns:
-            unit = column.info.get("unit")
-            if unit is None:
-                continue
-            u.Unit(unit)  # raises on a unit astropy cannot parse
-            checked += 1
+    with u.add_enabled_units(cu):  # littleh: masses are in h^-1 Msun
+        for table in tables.Base.metadata.tables.values():
+            for column in table.columns:
+                unit = column.info.get("unit")
+                if unit is None:
+                    continue
+                u.Unit(unit)  # raises on a unit astropy cannot parse
+                checked += 1
     assert checked >= 15
+
+
+def test_masses_in_h_inverse_msun_say_so_in_their_unit() -> None:
+    # issue 17: a value in h^-1 Msun labelled dex(solMass) reads as Msun (off by log10 h)
+    checked = 0
+    with u.add_enabled_units(cu):
+        for table in tables.Base.metadata.tables.values():
+            for column in table.columns:
+                if "[h^-1 Msun]" not in (column.comment or ""):
+                    continue
+                unit = u.Unit(column.info["unit"])
+                assert unit.physical_unit == u.Unit("solMass / littleh"), (table.name, column.name)
+                checked += 1
+    assert checked >= 5
 
 
 def test_every_table_and_column_documented() -> None:

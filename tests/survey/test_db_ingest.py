@@ -129,8 +129,26 @@ def test_crossmatch_is_stored(survey_engine: Engine, tmp_path: Path) -> None:
         crossmatch_catalogues("cat_x", "nope", engine=survey_engine)
 
 
-def test_a_new_crossmatch_replaces_the_previous_one(survey_engine: Engine, tmp_path: Path) -> None:
-    """Cross-matches never pile up (issue 17): the stored pairs are those of the last run."""
+def _latest_pairs(engine: Engine, catalogues: list[str]) -> list[tuple[int, float]]:
+    """(match_set_id, delta_z) of the pairs the views use, between the named catalogues."""
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT m.match_set_id, m.delta_z FROM v_cluster_matches m "
+                    "JOIN v_clusters c ON c.cluster_id = m.cluster_id_a "
+                    "WHERE m.is_latest AND c.catalogue_name = ANY(:names)"
+                ),
+                {"names": catalogues},
+            )
+        ]
+
+
+def test_crossmatches_are_versioned_sets_and_the_latest_is_used(
+    survey_engine: Engine, tmp_path: Path
+) -> None:
+    """Cross-matches never pile up (issue 17): one set per parameters, the newest is in use."""
     a = make_catalogue(tmp_path / "x.fits", seed=6)
     tab = Table.read(a)
     tab["DEC"] = np.clip(tab["DEC"] + 30 / 3600, -90, 90)  # 30 arcsec away
@@ -146,14 +164,27 @@ def test_a_new_crossmatch_replaces_the_previous_one(survey_engine: Engine, tmp_p
         "pile_y", "pile_x", max_sep_arcsec=60, max_dz=0.05, engine=survey_engine
     )
     assert (loose.n_matches, strict.n_matches) == (8, 5)
-    with survey_engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(t.ClusterMatch.delta_z)
-            .join(t.Cluster, t.Cluster.id == t.ClusterMatch.cluster_id_a)
-            .join(t.Catalogue, t.Catalogue.id == t.Cluster.catalogue_id)
-            .where(t.Catalogue.name.in_(["pile_x", "pile_y"]))
-        ).all()
-    assert len(rows) == strict.n_matches and max(abs(r[0]) for r in rows) <= 0.05
+    assert loose.match_set_id != strict.match_set_id and not strict.replaced
+    latest = _latest_pairs(survey_engine, ["pile_x", "pile_y"])
+    assert len(latest) == 5 and {s for s, _ in latest} == {strict.match_set_id}
+    assert max(abs(dz) for _, dz in latest) <= 0.05
+    # the loose set is kept as its own version, with its own pairs
+    assert (
+        _count(survey_engine, t.ClusterMatch, t.ClusterMatch.match_set_id == loose.match_set_id)
+        == 8
+    )
+    # the same parameters again: that set's pairs are replaced (no duplicates); it is the latest
+    again = crossmatch_catalogues(
+        "pile_x", "pile_y", max_sep_arcsec=60, max_dz=0.5, engine=survey_engine
+    )
+    assert again.match_set_id == loose.match_set_id and again.replaced and again.n_previous == 8
+    assert (
+        _count(survey_engine, t.ClusterMatch, t.ClusterMatch.match_set_id == loose.match_set_id)
+        == 8
+    )
+    latest = _latest_pairs(survey_engine, ["pile_x", "pile_y"])
+    assert len(latest) == 8 and {s for s, _ in latest} == {loose.match_set_id}
+    assert _count(survey_engine, t.MatchSet) >= 2
 
 
 def test_image_and_galaxies_become_products(survey_engine: Engine, tmp_path: Path) -> None:
