@@ -44,7 +44,7 @@ from astropy.stats import biweight_location, biweight_scale
 from survey.catalogues import Reject
 from survey.cosmology import CosmologySpec, convert_mass_definition, efunc
 from survey.errors import GalaxyTableError
-from survey.files import column_unit, float_column, read_table, require_columns
+from survey.files import column_unit, float_column, read_table, require_columns, row_lines
 from survey.images import HALF_WIDTH_MPC_H, model_grid_wcs
 from survey.specs import GalaxySpec
 
@@ -90,7 +90,7 @@ def read_galaxy_table(
     if spec is None:
         table = read_table(path)
     else:
-        table = read_table(path, spec.format, spec.hdu, max_cell_bytes=spec.max_cell_bytes)
+        table = spec.read_table(path)
     spec = spec or GalaxySpec.guess(table.colnames)
     cols = [*spec.ra.columns(), *spec.dec.columns()]
     zref = spec.redshift or spec.velocity
@@ -131,9 +131,11 @@ def read_galaxy_table(
             "redshift/velocity missing or negative",
         ),
     ]
+    lines = row_lines(table)
     for bad, col, vals, reason in checks:
         for i in np.flatnonzero(bad & ok):
-            rejects.append(Reject(int(i), col, repr(float(vals[i])), reason))
+            line = None if lines is None else int(lines[i])
+            rejects.append(Reject(int(i) + 1, col, repr(float(vals[i])), reason, line=line))
         ok &= ~bad
     if ok.sum() < 5:
         raise GalaxyTableError(f"{path}: only {int(ok.sum())} valid galaxies (need >= 5)")
