@@ -44,7 +44,7 @@ def test_ingest_rejects_and_idempotence(survey_engine: Engine, tmp_path: Path) -
     path = make_catalogue(tmp_path / "a.fits", M500=m, Z=np.r_[0.0, np.full(19, 0.2)])
     rep = ingest_catalogue_file(path, tiny_spec("cat_a"), engine=survey_engine)
     assert rep.status == "partial" and rep.n_rows == 18 and rep.n_rejected == 2
-    assert any("a.fits row 2 column 'M500'" in r for r in rep.rejects)
+    assert any("a.fits row 3 column 'M500'" in r for r in rep.rejects)
     cat_id = sa.select(t.Catalogue.id).where(t.Catalogue.name == "cat_a").scalar_subquery()
     assert _count(survey_engine, t.Cluster, t.Cluster.catalogue_id == cat_id) == 18
     assert _count(survey_engine, t.Observable) >= 18
@@ -54,7 +54,7 @@ def test_ingest_rejects_and_idempotence(survey_engine: Engine, tmp_path: Path) -
             .where(t.IngestReject.file_id == rep.file_id)
             .order_by(t.IngestReject.row_index)
         ).all()
-    assert [(r[0], r[1]) for r in rejects] == [(0, "Z"), (2, "M500")]
+    assert [(r[0], r[1]) for r in rejects] == [(1, "Z"), (3, "M500")]  # 1-based data rows
     # the same file again: a no-op with a clear message
     again = ingest_catalogue_file(path, tiny_spec("cat_a"), engine=survey_engine)
     assert again.status == "skipped" and "already ingested" in again.message
