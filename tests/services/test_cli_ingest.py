@@ -58,7 +58,7 @@ def test_catalogue_twice_and_crossmatch(cli_env: Path) -> None:
     m[0] = np.nan
     a = make_catalogue(cli_env / "a.fits", M500=m)
     out = run_cli("ingest", "catalogue", str(a), "--spec", str(_spec(cli_env, "cli_a")))
-    assert "partial" in out and "19 of 20 rows" in out and "row 1 column 'M500'" in out  # 1-based data rows
+    assert "partial" in out and "19 of 20 rows" in out and "row 1 column 'M500'" in out
     out = run_cli("ingest", "catalogue", str(a), "--spec", str(_spec(cli_env, "cli_a")))
     assert "skipped" in out and "already ingested" in out
     b = make_catalogue(cli_env / "b.fits", ID=np.array([f"B{i}" for i in range(20)]))  # same sky
