@@ -194,7 +194,7 @@ def ingest_galaxy_table(
     *,
     spec: GalaxySpec | Path | str | None = None,
     cluster: ClusterRef | None = None,
-    interlopers: Literal["shifting_gapper", "sigma_clip", "none"] = "shifting_gapper",
+    interlopers: Literal["mixture", "shifting_gapper", "sigma_clip", "none"] = "mixture",
     velocity_bias: float = 1.0,
     engine: Engine | None = None,
     data_dir: Path | None = None,
@@ -205,7 +205,13 @@ def ingest_galaxy_table(
 
     Stores a ``galaxies`` product (x_mpc_h, y_mpc_h, v_los_km_s, is_member), a ``kde_cube``
     when ``models.kde`` is installed, and observables ``sigma_v_biweight``, ``sigma_v_gapper``
-    [km/s], ``N_gal`` and ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [dex(solMass), h^-1 Msun].
+    (and ``sigma_v_mixture`` with the default interloper method) [km/s], ``N_gal`` and
+    ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [dex(solMass), h^-1 Msun].
+
+    The report's ``extra`` (and the product's meta) carry ``interlopers`` and ``estimator``
+    (the method and the dispersion the mass comes from) and ``diagnostics``
+    (:func:`survey.galaxies.velocity_diagnostics`: ``few_members``, ``truncated``,
+    ``excess_kurtosis``, ``member_excess_kurtosis``, ``edges_sigma``, ``warnings``).
     """
     path = Path(path).resolve()
     if isinstance(spec, str | Path):
@@ -250,8 +256,10 @@ def ingest_galaxy_table(
             "n_in_cylinder": res.n_in_cylinder,
             "n_members": res.n_members,
             "interlopers": interlopers,
+            "estimator": res.estimator,
             "dispersion": res.dispersion,
             "mass": res.mass,
+            "diagnostics": res.diagnostics,
             "notes": res.notes,
             "input_domain": "observed",
         }
@@ -263,8 +271,10 @@ def ingest_galaxy_table(
                 kde_cube(arrays["x_mpc_h"], arrays["y_mpc_h"], arrays["v_los_km_s"])
             ),
         )  # fmt: skip
-        d, m = res.dispersion, res.mass
-        note = f"{path.name}: {res.n_members} members ({interlopers})"
+        d, m, est = res.dispersion, res.mass, res.estimator
+        flags = [k for k in ("few_members", "truncated") if res.diagnostics.get(k)]
+        note = f"{path.name}: {res.n_members} members ({interlopers}); sigma_v from {est}"
+        note += f"; flags: {', '.join(flags)}" if flags else ""
         obs = [
             ObservableValue("sigma_v_biweight", d["biweight"], "km / s", d["biweight_err"], note),
             ObservableValue("sigma_v_gapper", d["gapper"], "km / s", d["gapper_err"], note),
@@ -275,13 +285,17 @@ def ingest_galaxy_table(
             ObservableValue("log10_M500c_dyn", m["log10_m500c"], "dex(solMass)", m["err_dex"],
                             f"{note}; Evrard+08 + NFW diemer19, h^-1 Msun"),
         ]  # fmt: skip
+        if "mixture" in d:
+            obs.append(
+                ObservableValue("sigma_v_mixture", d["mixture"], "km / s", d["mixture_err"], note)
+            )
         upsert_observables(s, dbs.observable_rows([(cl.id, o) for o in obs]))
         msg = (
             f"{path}: {res.n_members} members of {res.n_in_cylinder} galaxies in the cylinder "
             f"({res.n_input} read, {len(rejects)} rejected) for cluster "
-            f"{cl.name or cl.external_id}; sigma_v = {d['biweight']:.0f} +- "
-            f"{d['biweight_err']:.0f} km/s; log10 M500c_dyn = {m['log10_m500c']:.2f} +- "
-            f"{m['err_dex']:.2f}"
+            f"{cl.name or cl.external_id}; sigma_v ({est}, interlopers: {interlopers}) = "
+            f"{d[est]:.0f} +- {d[f'{est}_err']:.0f} km/s; log10 M500c_dyn = "
+            f"{m['log10_m500c']:.2f} +- {m['err_dex']:.2f}"
         )
         file_id = dbs.record_file(
             s, path=str(path), sha256=sha, size_bytes=size, kind="galaxies",
@@ -294,7 +308,10 @@ def ingest_galaxy_table(
         str(path), "galaxies", sha, "partial" if rejects else "ingested", msg,
         n_rows=res.n_input, n_rejected=len(rejects), file_id=file_id, cluster_ids=[cid],
         products=ids, rejects=[r.message(path.name) for r in rejects[:20]],
-        extra={"dispersion": d, "mass": m, "n_gal": res.n_gal_aperture},
+        extra={
+            "dispersion": d, "mass": m, "n_gal": res.n_gal_aperture, "interlopers": interlopers,
+            "estimator": est, "diagnostics": res.diagnostics, "notes": res.diagnostics["warnings"],
+        },
     )  # fmt: skip
 
 

@@ -199,6 +199,17 @@ def test_image_and_galaxies_become_products(survey_engine: Engine, tmp_path: Pat
             conn.scalars(sa.select(t.Observable.name).where(t.Observable.cluster_id == cid))
         )
     assert {"sigma_v_biweight", "sigma_v_gapper", "N_gal", "log10_M500c_dyn"} <= names
+    # the default interloper method, the estimator and the diagnostics are recorded
+    assert "sigma_v_mixture" in names
+    assert grep.extra["interlopers"] == "mixture" and grep.extra["estimator"] == "mixture"
+    assert grep.extra["diagnostics"]["few_members"] is False
+    with survey_engine.connect() as conn:
+        gmeta = conn.scalar(
+            sa.select(t.Product.meta).where(
+                t.Product.cluster_id == cid, t.Product.kind == "galaxies"
+            )
+        )
+    assert gmeta["interlopers"] == "mixture" and gmeta["diagnostics"]["truncated"] is False
     with pytest.raises(ClusterNotFoundError, match="no cluster named"):
         ingest_galaxy_table(tmp_path / "gal.csv", cluster=ClusterRef(name="NOPE"),
                             engine=survey_engine, data_dir=data_dir, force=True)  # fmt: skip
