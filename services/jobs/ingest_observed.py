@@ -6,7 +6,8 @@
   sigma_v / N_gal / dynamical-mass observables;
 * :func:`observed_model_input` - the array a network takes, ``(C, 128, 128)``, with a meta dict
   (instrument, bands, exposure scaling, masked fraction, caveats). This is what ``predict`` on
-  observed data calls.
+  observed data calls. By default it corrects an image from another instrument for the
+  effective-area and band difference to the training instrument (:func:`area_correction`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +28,7 @@ from db import survey as dbs
 from db import survey_products as dbp
 from db.ingest import upsert_observables
 from db.session import session_scope
+from mocks.spectra import ARF_FILE
 from models.kde import kde_cube
 from services.database import ready_engine
 from services.paths import shared_data_dir
@@ -34,7 +39,8 @@ from survey.errors import SpecError, SurveyError
 from survey.files import file_identity, sha256_path
 from survey.galaxies import analyse_galaxies, read_galaxy_table
 from survey.images import GridImages, load_band_images, reproject_to_grid
-from survey.model_input import ModelKind, model_input
+from survey.model_input import TARGET_BANDS, ModelKind, model_input, plan_bands
+from survey.responses import AreaCurve, band_count_rate_ratios, read_area_curve
 from survey.specs import (
     ClusterRef,
     GalaxySpec,
@@ -43,7 +49,22 @@ from survey.specs import (
     load_image_set,
 )
 
-__all__ = ["ingest_image_set", "ingest_galaxy_table", "observed_model_input", "grid_from_arrays"]
+__all__ = [
+    "ingest_image_set",
+    "ingest_galaxy_table",
+    "observed_model_input",
+    "grid_from_arrays",
+    "area_correction",
+    "TRAINING_INSTRUMENT",
+    "DEFAULT_KT_KEV",
+]
+
+#: The instrument the mocks imitate (their effective area is the vendored eFEDS ARF,
+#: :mod:`mocks.spectra`): images from it need no area correction.
+TRAINING_INSTRUMENT = "eROSITA"
+#: Rest-frame temperature assumed for the area correction's spectrum [keV]. The ROSAT PSPC
+#: 0.4-2 keV -> eROSITA 0.5-7 keV ratio is 7.7, 8.2 and 8.4 at 2, 5 and 8 keV (docs/observed.md).
+DEFAULT_KT_KEV = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +167,18 @@ def ingest_image_set(
             bands, ra, dec, cluster.redshift, grid_cosmology, instrument=spec.instrument
         )
         files = {f: sha256_path(paths[f]) for f in spec.files()}
-        ids = dbp.store_grid(
-            s,
-            data_dir,
-            cluster.id,
-            grid,
-            meta={"source_files": files, "citation": spec.citation, "note": spec.note},
-        )
+        meta: dict[str, Any] = {
+            "source_files": files,
+            "citation": spec.citation,
+            "note": spec.note,
+        }
+        if spec.response:
+            meta["response"] = {
+                "path": str(paths[spec.response]),
+                "sha256": files[spec.response],
+                "entry": spec.response,
+            }
+        ids = dbp.store_grid(s, data_dir, cluster.id, grid, meta=meta)
         msg = (
             f"{label_path}: {spec.instrument} {len(bands)} band(s) reprojected onto the model "
             f"grid of cluster {cluster.name or cluster.external_id} (id {cluster.id}, "
@@ -350,7 +376,8 @@ def observed_model_input(
     training_exposure_s: float = 2000.0,
     background: Literal["keep", "subtract"] = "keep",
     fill: Literal["auto", "radial", "zero", "background", "sky"] = "auto",
-    count_rate_scale: float = 1.0,
+    count_rate_scale: float | Sequence[float] | None = None,
+    kt_kev: float = DEFAULT_KT_KEV,
     engine: Engine | None = None,
     data_dir: Path | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -364,8 +391,14 @@ def observed_model_input(
         ``bands_kev``, optional ``background``, optional ``meta``).
     kind : {'single', 'multi', 'multimodal'}
         Model kind; sets the bands (1 broad, or 3).
-    training_exposure_s, background, fill, count_rate_scale
+    training_exposure_s, background, fill
         See :func:`survey.model_input.model_input`.
+    count_rate_scale : float, sequence of float or None
+        ``None`` (default): the effective-area and band correction of :func:`area_correction`
+        (from the response the image set names; 1 for the training instrument). A number
+        (or one per model band) overrides it; ``1.0`` applies none.
+    kt_kev : float ['energy']
+        Rest-frame temperature of the spectrum the correction assumes [keV].
 
     Returns
     -------
@@ -374,8 +407,9 @@ def observed_model_input(
         log10(N+1) and standardisation).
     meta : dict
         ``instrument``, ``input_domain='observed'``, bands (nominal/achieved), exposure
-        scaling, ``masked_fraction``, ``caveats`` (always includes the domain shift), and for
-        a cluster id the cluster's identity and catalogue mass.
+        scaling, ``count_rate_scale`` and ``area_correction`` (how it was obtained),
+        ``masked_fraction``, ``caveats`` (always includes the domain shift), and for a cluster
+        id the cluster's identity and catalogue mass.
     """
     extra: dict[str, Any] = {}
     if isinstance(target, GridImages):
@@ -387,9 +421,89 @@ def observed_model_input(
         with session_scope(engine) as s:
             grid = dbp.load_grid(s, _data_dir(data_dir), int(target), label)
             extra = dbp.cluster_identity(s, int(target))
+    if count_rate_scale is None:
+        correction = area_correction(grid, kind, kt_kev=kt_kev)
+    else:
+        scales = np.atleast_1d(np.asarray(count_rate_scale, dtype=float))
+        correction = {"source": "given", "scale": [float(x) for x in scales]}
     image, meta = model_input(
         grid, kind, training_exposure_s=training_exposure_s, background=background, fill=fill,
-        count_rate_scale=count_rate_scale,
+        count_rate_scale=correction["scale"],
     )  # fmt: skip
+    meta["area_correction"] = correction
+    if correction["source"] == "none":
+        meta["caveats"].append(str(correction["reason"]))
     meta.update(extra)
     return image, meta
+
+
+@lru_cache(maxsize=1)
+def _training_area() -> AreaCurve:
+    """Return the training instrument's area: the mocks' eFEDS ARF, CORRPSF divided out."""
+    with resources.as_file(resources.files("mocks").joinpath("data", ARF_FILE)) as path:
+        return read_area_curve(path, undo_psf_correction=True)
+
+
+def area_correction(
+    grid: GridImages, kind: ModelKind, *, kt_kev: float = DEFAULT_KT_KEV
+) -> dict[str, Any]:
+    """Return the count-rate factors that make an observed image look like a training one.
+
+    * an image from the training instrument (``eROSITA ...``): 1, nothing to correct;
+    * an image set that names its instrument's ``response`` (ARF or RSP): per model band,
+      :func:`survey.responses.band_count_rate_ratios` of the mocks' eROSITA area (0.5-7 keV,
+      or the three model bands) over the instrument's area in the observed bands that feed it,
+      for bremsstrahlung at ``kt_kev`` (rest frame);
+    * otherwise 1, with a caveat: the image set names no response.
+
+    Returns
+    -------
+    dict
+        ``scale`` (list, one per model band), ``source`` (``training instrument``,
+        ``response`` or ``none``), and for ``response`` the file, its sha256, ``kt_kev``,
+        the target and source bands; for ``none`` the ``reason``.
+
+    Raises
+    ------
+    SurveyError
+        The response the image set named is gone or has changed since ingestion.
+    """
+    n_bands = len(TARGET_BANDS[kind])
+    if grid.instrument.strip().lower().startswith(TRAINING_INSTRUMENT.lower()):
+        return {"source": "training instrument", "scale": [1.0] * n_bands}
+    response = grid.meta.get("response")
+    if not response:
+        return {
+            "source": "none",
+            "scale": [1.0] * n_bands,
+            "reason": f"no effective-area correction: the image set of {grid.instrument} names "
+            "no 'response' (ARF/RSP); the counts are those of another instrument",
+        }
+    path = Path(response["path"])
+    if not path.is_file():
+        raise SurveyError(
+            f"{grid.instrument} response {path} (named by the image set) is gone; restore it or "
+            "pass count_rate_scale explicitly (1.0 = no correction)"
+        )
+    if sha256_path(path) != response.get("sha256"):
+        raise SurveyError(
+            f"{grid.instrument} response {path} changed since the image set was ingested; "
+            "re-ingest the image set"
+        )
+    _, achieved, _ = plan_bands(grid.bands_kev, kind, instrument=grid.instrument)
+    targets = [tuple(b) for b in TARGET_BANDS[kind]]
+    scale = band_count_rate_ratios(
+        _training_area(), path, target_bands_kev=targets,  # type: ignore[arg-type]
+        source_bands_kev=[tuple(a) for a in achieved], kt_rest_kev=kt_kev,  # type: ignore[misc]
+        redshift=grid.redshift,
+    )  # fmt: skip
+    return {
+        "source": "response",
+        "scale": [float(x) for x in scale],
+        "response": response.get("entry", path.name),
+        "response_sha256": response.get("sha256"),
+        "training_area": f"mocks/data/{ARF_FILE} (SPECRESP / CORRPSF)",
+        "kt_kev": kt_kev,
+        "target_bands_kev": [list(b) for b in targets],
+        "source_bands_kev": [list(a) for a in achieved],
+    }
