@@ -556,7 +556,11 @@ def analyse_galaxies(
 
 
 def velocity_diagnostics(
-    v_field: np.ndarray, v_members: np.ndarray, sigma_km_s: float
+    v_field: np.ndarray,
+    v_members: np.ndarray,
+    sigma_km_s: float,
+    *,
+    window_kms: float | None = V_MAX_KMS,
 ) -> dict[str, Any]:
     """Return the flags and numbers of a velocity distribution (for the result and the CLI).
 
@@ -569,6 +573,8 @@ def velocity_diagnostics(
         The members' velocities [km/s].
     sigma_km_s : float ['speed']
         The dispersion the mass is computed from [km/s].
+    window_kms : float or None ['speed']
+        Half-width of the velocity window the field was cut to (the model cylinder).
 
     Returns
     -------
@@ -582,7 +588,7 @@ def velocity_diagnostics(
 
     v_members = np.asarray(v_members, float)
     n = int(np.isfinite(v_members).sum())
-    trunc = truncation_test(v_field, sigma_km_s)
+    trunc = truncation_test(v_field, sigma_km_s, window_kms=window_kms)
     warnings: list[str] = []
     if n < MIN_MEMBERS:
         warnings.append(
@@ -612,7 +618,11 @@ def _finite(x: float | None) -> float | None:
 
 
 def truncation_test(
-    v_km_s: np.ndarray, sigma_km_s: float, expected_max: float = 5.0
+    v_km_s: np.ndarray,
+    sigma_km_s: float,
+    expected_max: float = 5.0,
+    *,
+    window_kms: float | None = None,
 ) -> dict[str, Any]:
     """Test whether a velocity list is hard-clipped (the numbers of :func:`truncation_warning`).
 
@@ -620,6 +630,10 @@ def truncation_test(
     units of sigma), ``expected_beyond`` (members a Gaussian of this size would have beyond
     each edge), ``excess_kurtosis`` (NaN below 4 values) and ``message`` ('' when not
     truncated). Fewer than 20 velocities are never called truncated (too few to tell).
+
+    ``window_kms``: the velocities were selected within +-window (the model cylinder,
+    :data:`V_MAX_KMS`), so only members expected *between* an edge and the window count: a
+    list that reaches the cylinder's edge is not truncated by its maker.
     """
     from scipy.stats import kurtosis, norm
 
@@ -637,8 +651,11 @@ def truncation_test(
         return out
     centre = float(np.median(v))
     lo, hi = (v.min() - centre) / sigma_km_s, (v.max() - centre) / sigma_km_s
-    beyond_lo = v.size * norm.cdf(lo)
-    beyond_hi = v.size * norm.sf(hi)
+    w_lo, w_hi = -np.inf, np.inf
+    if window_kms is not None:
+        w_lo, w_hi = (-window_kms - centre) / sigma_km_s, (window_kms - centre) / sigma_km_s
+    beyond_lo = v.size * max(norm.cdf(lo) - norm.cdf(w_lo), 0.0)
+    beyond_hi = v.size * max(norm.sf(hi) - norm.sf(w_hi), 0.0)
     out.update(edges_sigma=[float(lo), float(hi)], expected_beyond=[beyond_lo, beyond_hi])
     if max(beyond_lo, beyond_hi) <= expected_max:
         return out
