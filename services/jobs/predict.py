@@ -173,8 +173,10 @@ def _predict_observed(
         arrays = ClusterArrays(images=image[None].astype(np.float32), redshift=np.array([z]))
         mean, spread = _ensemble_predict(models, arrays)
         correction = meta.get("area_correction", {})
-        scale, uncorrected = None, None
-        if correction.get("source") in ("response", "given", "training instrument"):
+        scale, uncorrected = None, None  # no correction applied (the image set names no response)
+        if correction.get("source") == "training instrument":
+            scale, uncorrected = 1.0, float(mean[0])
+        elif correction.get("source") in ("response", "given"):
             raw, _ = observed_model_input(
                 cid,
                 run.kind,

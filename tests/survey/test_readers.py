@@ -104,9 +104,9 @@ def _ned_rows(n: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
 def test_ned_bar_separated_member_table_reads_as_shipped(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     rows, v = _ned_rows(40, rng)
-    rows[9] = rows[9].replace("|G|", "|G|", 1).split("|")
-    rows[9][5] = ""  # a galaxy without a velocity: a reject on the line the editor shows
-    rows[9] = "|".join(rows[9])
+    cells = rows[9].split("|")
+    cells[5] = ""  # a galaxy without a velocity: a reject on the line the editor shows
+    rows[9] = "|".join(cells)
     path = tmp_path / "ned_coma.txt"
     path.write_text(NED_MEMBERS.format(rows="\n".join(rows)) + "\n")
     spec = GalaxySpec.model_validate(
@@ -276,3 +276,19 @@ def test_csv_reject_lines_match_an_editor(tmp_path: Path) -> None:
     assert (rej.row, rej.line) == (3, 6)
     assert path.read_text().splitlines()[rej.line - 1].startswith("C,")
     assert "c.csv line 6 (row 3) column 'M500'" in rej.message(path.name)
+
+
+def test_error_columns_where_errors_are_not_stored_are_refused_at_load() -> None:
+    with pytest.raises(ValueError, match=r"\['radius'\]: errors are read for masses and"):
+        tiny_spec(radius={"column": "R500", "error": "R500_ERR"})
+    with pytest.raises(ValueError, match=r"\['redshift'\]"):
+        tiny_spec(redshift={"column": "Z", "unit": "", "error_lo": "ZL", "error_hi": "ZH"})
+    with pytest.raises(ValueError, match=r"\['velocity'\]"):
+        GalaxySpec.model_validate(
+            {
+                "name": "g",
+                "ra": {"column": "RA"},
+                "dec": {"column": "DEC"},
+                "velocity": {"column": "cz", "error": "ecz"},
+            }  # fmt: skip
+        )
