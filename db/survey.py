@@ -154,7 +154,16 @@ def already_ingested_report(row: IngestFile, path: str) -> IngestReport:
 def observable_rows(rows: list[tuple[int, ObservableValue]]) -> list[dict[str, Any]]:
     """Turn ``(cluster_id, ObservableValue)`` pairs into ``observables`` rows."""
     return [
-        dict(cluster_id=cid, name=o.name, value=o.value, unit=o.unit, error=o.error, note=o.note)
+        dict(
+            cluster_id=cid,
+            name=o.name,
+            value=o.value,
+            unit=o.unit,
+            error=o.error,
+            error_lo=o.error_lo,
+            error_hi=o.error_hi,
+            note=o.note,
+        )
         for cid, o in rows
     ]
 
@@ -223,6 +232,7 @@ def record_file(
                 dict(
                     file_id=file_id,
                     row_index=r.row,
+                    line_number=r.line,
                     column_name=r.column[:100] if r.column else None,
                     value=None if r.value is None else r.value[:_MAX_REJECT_VALUE],
                     reason=r.reason + ("" if r.row_skipped else " (value dropped, row kept)"),
@@ -318,6 +328,8 @@ def ingest_parsed_catalogue(
             redshift=r.redshift,
             log10_m500c=r.log10_m500c,
             log10_m500c_err=r.log10_m500c_err,
+            log10_m500c_err_lo=r.log10_m500c_err_lo,
+            log10_m500c_err_hi=r.log10_m500c_err_hi,
             r500c_mpc_h=r.r500c_mpc_h,
             mass_note=r.mass_note,
         )

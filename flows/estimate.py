@@ -45,7 +45,10 @@ def predict(run_id: int, catalogue: str) -> dict[str, Any]:
     for caveat in report["caveats"]:
         logger.warning("caveat: %s", caveat)
     if report["rows"]:
-        rows = [{k: v for k, v in r.items() if k != "caveats"} for r in report["rows"]]
+        rows = [
+            {k: v for k, v in r.items() if k not in ("caveats", "area_correction")}
+            for r in report["rows"]
+        ]
         table_artifact("predict", rows, f"Run {run_id} on {report['catalogue']}")
     if report["caveats"]:
         markdown_artifact(

@@ -39,8 +39,8 @@ from survey.errors import CatalogueReadError, UnitParseError
 from survey.files import (
     column_unit,
     float_column,
-    read_table,
     require_columns,
+    row_lines,
     sha256_path,
     str_column,
 )
@@ -53,7 +53,14 @@ from survey.plausibility import (
     PlausibleRange,
 )
 from survey.spec_columns import _PHYSICAL
-from survey.specs import CatalogueSpec, ColumnRef, MassSpec, RadiusSpec, load_spec
+from survey.specs import (
+    CatalogueSpec,
+    ColumnRef,
+    MassSpec,
+    ObservableSpec,
+    RadiusSpec,
+    load_spec,
+)
 from survey.units import ParsedUnit
 
 __all__ = [
@@ -69,17 +76,29 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Reject:
-    """A skipped row (``row_skipped``) or a dropped value of a kept row, and why."""
+    """A skipped row (``row_skipped``) or a dropped value of a kept row, and why.
+
+    ``row`` is the 1-based data row (the first row after the header is 1, as TOPCAT and fv
+    number FITS rows); ``line`` is, for text tables (CSV, ECSV, delimited text), the 1-based
+    file line the row starts on, header and preamble lines counted: the number an editor shows.
+    """
 
     row: int | None
     column: str | None
     value: str | None
     reason: str
     row_skipped: bool = True
+    line: int | None = None
+
+    def where(self) -> str:
+        """``line 7 (row 4)`` for text tables, ``row 4`` otherwise ('' without a row)."""
+        if self.row is None:
+            return ""
+        return f"line {self.line} (row {self.row})" if self.line is not None else f"row {self.row}"
 
     def message(self, file: str | Path) -> str:
-        """One line naming the file, row and column."""
-        where = f"{file}" + (f" row {self.row}" if self.row is not None else "")
+        """One line naming the file, the line/row and the column."""
+        where = f"{file}" + (f" {self.where()}" if self.row is not None else "")
         where += f" column {self.column!r}" if self.column else ""
         what = "row skipped" if self.row_skipped else "value dropped, row kept"
         return f"{where}: {self.reason} (value {self.value!r}); {what}"
@@ -87,18 +106,24 @@ class Reject:
 
 @dataclass(frozen=True)
 class ObservableValue:
-    """A scalar observable of one cluster, in ``unit`` (astropy string)."""
+    """A scalar observable of one cluster, in ``unit`` (astropy string).
+
+    ``error`` is the symmetric 1-sigma error; with asymmetric errors it is the mean of
+    ``error_lo`` and ``error_hi`` (both in ``unit``, both positive).
+    """
 
     name: str
     value: float
     unit: str
     error: float | None = None
     note: str = ""
+    error_lo: float | None = None
+    error_hi: float | None = None
 
 
 @dataclass
 class ClusterRow:
-    """One validated catalogue row, in the units of the ``clusters`` table."""
+    """One validated catalogue row, in the units of the ``clusters`` table (``row``: 1-based)."""
 
     row: int
     external_id: str
@@ -108,6 +133,8 @@ class ClusterRow:
     redshift: float
     log10_m500c: float | None = None
     log10_m500c_err: float | None = None
+    log10_m500c_err_lo: float | None = None
+    log10_m500c_err_hi: float | None = None
     r500c_mpc_h: float | None = None
     mass_note: str = ""
     observables: list[ObservableValue] = field(default_factory=list)
@@ -139,11 +166,23 @@ class ParsedCatalogue:
 
 
 class _Rows:
-    """Row validity bookkeeping shared by the steps below."""
+    """Row validity bookkeeping shared by the steps below.
 
-    def __init__(self, n: int) -> None:
+    ``lines``: per row, its file line (text tables), for :class:`Reject`.
+    """
+
+    def __init__(self, n: int, lines: np.ndarray | None = None) -> None:
         self.ok = np.ones(n, dtype=bool)
         self.rejects: list[Reject] = []
+        self.lines = lines
+
+    def label(self, i: int) -> str:
+        """How a message names row ``i`` (0-based): ``line 7 (row 4)`` or ``row 4``."""
+        return Reject(i + 1, None, None, "", line=self.line(i)).where()
+
+    def line(self, i: int) -> int | None:
+        """File line of row ``i`` (0-based), if known."""
+        return None if self.lines is None else int(self.lines[i])
 
     def reject(
         self,
@@ -155,7 +194,9 @@ class _Rows:
         skip: bool = True,
     ) -> None:
         for i in np.flatnonzero(bad & self.ok):
-            self.rejects.append(Reject(int(i), column, _fmt(values[i]), reason, skip))
+            self.rejects.append(
+                Reject(int(i) + 1, column, _fmt(values[i]), reason, skip, self.line(int(i)))
+            )
         if skip:
             self.ok &= ~bad
 
@@ -180,7 +221,7 @@ def read_catalogue(
     """
     path = Path(path)
     spec = load_spec(spec)
-    table = read_table(path, spec.format, spec.hdu, max_cell_bytes=spec.max_cell_bytes)
+    table = spec.read_table(path)
     parsed = parse_catalogue_table(table, spec, path=path)
     parsed.sha256 = sha256 or sha256_path(path)
     parsed.size_bytes = path.stat().st_size
@@ -206,7 +247,7 @@ def parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> P
 def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> ParsedCatalogue:
     require_columns(table, spec.required_columns(), path=path, spec_name=spec.name)
     n = len(table)
-    rows = _Rows(n)
+    rows = _Rows(n, row_lines(table))
     notes: list[str] = []
 
     ids = _ids(table, spec, rows)
@@ -217,10 +258,11 @@ def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> 
     z_range = REDSHIFT.with_hi(spec.max_redshift)
     rows.reject(z_range.outside(z), zcol, z, z_range.reason())
 
-    logm = logm_err = None
+    logm = logm_err = logm_err_lo = logm_err_hi = None
     mass_note = ""
     if spec.mass is not None:
-        logm, logm_err, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
+        logm, logm_errs, mass_note = _masses(table, spec, spec.mass, z, rows, path, notes)
+        logm_err, logm_err_lo, logm_err_hi = logm_errs
     r500 = _radii(table, spec, spec.radius, z, logm, rows, path, notes)
     obs = _observables(table, spec, rows, path)
     names = [_text(table, c, rows) for c in spec.name_columns]
@@ -231,7 +273,7 @@ def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> 
         name = next((col[i] for col in names if col[i]), None)
         out.append(
             ClusterRow(
-                row=int(i),
+                row=int(i) + 1,
                 external_id=ids[i],
                 name=name[:200] if name else None,
                 ra_deg=float(ra[i]),
@@ -239,6 +281,8 @@ def _parse_catalogue_table(table: Table, spec: CatalogueSpec, *, path: Path) -> 
                 redshift=float(z[i]),
                 log10_m500c=_opt(logm, i),
                 log10_m500c_err=_opt(logm_err, i),
+                log10_m500c_err_lo=_opt(logm_err_lo, i),
+                log10_m500c_err_hi=_opt(logm_err_hi, i),
                 r500c_mpc_h=_opt(r500, i),
                 mass_note=mass_note if logm is not None and np.isfinite(logm[i]) else "",
                 observables=[o for o in (f(i) for f in obs) if o is not None],
@@ -309,7 +353,7 @@ def _reject_duplicates(ids: list[str], spec: CatalogueSpec, rows: _Rows) -> None
         if s in first:
             dup = np.zeros(len(ids), dtype=bool)
             dup[i] = True
-            reason = f"duplicate identifier (row {first[s]} kept)"
+            reason = f"duplicate identifier ({rows.label(first[s])} kept)"
             rows.reject(dup, spec.id_column, arr, reason)
         else:
             first[s] = int(i)
@@ -387,7 +431,7 @@ def _masses(
     rows: _Rows,
     path: Path,
     notes: list[str],
-) -> tuple[np.ndarray, np.ndarray, str]:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], str]:
     raw, unit = _values(table, spec, ms, "mass", path)
     h = spec.cosmology.h
     hf = _h_factor(unit, ms.h_convention, h)
@@ -412,8 +456,11 @@ def _masses(
         wild = screen.outside(10.0**logm / h)
         rows.reject(wild, ms.column, raw, screen.reason(), skip=ms.required)
         logm[wild] = np.nan
-        err = _mass_errors(table, spec, ms, raw, m, h, rows, path)
-        err = np.where(np.isfinite(logm), err, np.nan)
+        lo, hi, problems, err_col = _mass_errors(table, spec, ms, m, h, path)
+        for bad_err, err_reason in problems:
+            bad_err &= np.isfinite(logm)
+            rows.reject(bad_err, err_col, raw, err_reason, skip=ms.required)
+            logm[bad_err] = np.nan
     hnote = {
         "unit": f"unit {unit.text!r}",
         "h^-1": "values in h^-1 Msun",
@@ -435,29 +482,57 @@ def _masses(
         wild = M500C_MSUN.outside(10.0**logm / h)
         rows.reject(wild, ms.column, raw, M500C_MSUN.reason(), skip=ms.required)
         logm[wild] = np.nan
-        err = np.where(np.isfinite(logm), err, np.nan)
         note += (
             f"; M{ms.definition}->M500c with an NFW profile and the diemer19 c(M) model "
             f"(colossus, cosmology {spec.cosmology.name}); M500c/M{ms.definition} median "
             f"{np.median(ratio) if ratio.size else float('nan'):.3f}; errors kept in dex"
         )
     notes.append(note)
-    return logm, err, note
+    lo, hi = np.where(np.isfinite(logm), lo, np.nan), np.where(np.isfinite(logm), hi, np.nan)
+    return logm, (0.5 * (lo + hi), lo, hi), note
+
+
+def _check_errors(
+    lo: np.ndarray, hi: np.ndarray, has_value: np.ndarray, asymmetric: bool, what: str
+) -> list[tuple[np.ndarray, str]]:
+    """Rows whose errors are inconsistent with a present value, as ``(mask, reason)`` pairs.
+
+    An error must be finite and positive wherever the value is present; with asymmetric
+    errors, a row with only one of the two is a reject (never stored one-sided).
+    """
+    ok_lo = np.isfinite(lo) & (lo > 0)
+    ok_hi = np.isfinite(hi) & (hi > 0)
+    if not asymmetric:
+        reason = f"{what} error missing, NaN, zero or negative while the value is given"
+        return [(has_value & ~ok_hi, reason)]
+    one = "only the {} error is usable (the other is missing, NaN, zero or negative)"
+    both = "neither error is usable (missing, NaN, zero or negative)"
+    return [
+        (has_value & ok_lo & ~ok_hi, f"{what}: " + one.format("lower") + "; not stored one-sided"),
+        (has_value & ~ok_lo & ok_hi, f"{what}: " + one.format("upper") + "; not stored one-sided"),
+        (has_value & ~ok_lo & ~ok_hi, f"{what}: {both} while the value is given"),
+    ]
 
 
 def _mass_errors(
     table: Table,
     spec: CatalogueSpec,
     ms: MassSpec,
-    raw: np.ndarray,
     m: np.ndarray,
     h: float,
-    rows: _Rows,
     path: Path,
-) -> np.ndarray:
-    n = len(raw)
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, str]], str | None]:
+    """Lower and upper errors [dex] of the masses ``m`` [h^-1 Msun], and the rows to reject.
+
+    Returns ``(lo, hi, problems, column)``: ``problems`` are ``(mask, reason)`` pairs of rows
+    with a mass but errors that are missing, not positive, or one-sided
+    (:func:`_check_errors`); a linear lower error as large as the mass has no log and is not
+    usable either.
+    """
+    n = len(m)
     if not (ms.error or ms.error_lo):
-        return np.full(n, np.nan)
+        nan = np.full(n, np.nan)
+        return nan, nan, [], None
 
     def to_dex(col: str, upper: bool) -> np.ndarray:
         e = float_column(table, col, path=path)
@@ -466,22 +541,21 @@ def _mass_errors(
         text = ms.error_unit if ms.error_unit is not None else (ms.unit or column_unit(table, col))
         eu = spec.unit(ColumnRef(column=col, unit=text or ""), None, "mass")
         e_h = e * eu.unit.to(u.Msun) * _h_factor(eu, ms.h_convention, h)
-        with np.errstate(all="ignore"):
-            if upper:
-                return np.log10((m + e_h) / m)
-            return np.where(m - e_h > 0, np.log10(m / (m - e_h)), np.nan)
+        if upper:
+            return np.log10((m + e_h) / m)
+        return np.where(m - e_h > 0, np.log10(m / (m - e_h)), np.nan)
 
+    has = np.isfinite(m) & (m > 0)
     with np.errstate(all="ignore"):
         if ms.error:
-            dex = to_dex(ms.error, True)
-            col = ms.error
+            lo = hi = to_dex(ms.error, True)
+            problems = _check_errors(lo, hi, has, False, "mass")
+            col: str | None = ms.error
         else:
             lo, hi = to_dex(ms.error_lo, False), to_dex(ms.error_hi, True)  # type: ignore[arg-type]
-            dex = np.where(np.isfinite(lo), 0.5 * (lo + hi), hi)
-            col = ms.error_hi
-    bad = np.isfinite(m) & (m > 0) & ~(np.isfinite(dex) & (dex > 0))
-    rows.reject(bad, col, dex, "mass error missing or not positive", skip=False)
-    return np.where(bad, np.nan, dex)
+            problems = _check_errors(lo, hi, has, True, "mass")
+            col = f"{ms.error_lo}/{ms.error_hi}"
+    return lo, hi, problems, col
 
 
 def r500c_from_m500c(log10_m500c_h: np.ndarray, z: np.ndarray, spec: CatalogueSpec) -> np.ndarray:
@@ -557,28 +631,64 @@ def _observables(table: Table, spec: CatalogueSpec, rows: _Rows, path: Path) -> 
                 wild = ~bad & LUMINOSITY_ERG_S.outside(vals * store.to(LUMINOSITY_ERG_S.unit))
             rows.reject(wild, o.column, raw, LUMINOSITY_ERG_S.reason(), skip=o.required)
             bad = bad | wild
-        err = None
-        if o.error:
-            e = float_column(table, o.error, path=path)
-            eu = spec.unit(
-                ColumnRef(
-                    column=o.error, unit=o.error_unit if o.error_unit is not None else o.unit
-                ),
-                column_unit(table, o.error),
-                None,
-            )
-            err = e * eu.unit.to(store)
+        lo, hi, problems, err_col = _observable_errors(table, spec, o, vals, store, ~bad, path)
+        for bad_err, err_reason in problems:
+            rows.reject(bad_err, err_col, raw, err_reason, skip=o.required)
+            bad = bad | bad_err
         note = o.note + (f" [{o.band_kev[0]}-{o.band_kev[1]} keV]" if o.band_kev else "")
         unit_str = "" if store == u.dimensionless_unscaled else store.to_string()
-        getters.append(_getter(o.name, vals, bad, err, unit_str, note.strip()))
+        getters.append(_getter(o.name, vals, bad, (lo, hi), unit_str, note.strip()))
     return getters
 
 
-def _getter(name, vals, bad, err, unit_str, note):
+def _observable_errors(
+    table: Table,
+    spec: CatalogueSpec,
+    o: ObservableSpec,
+    vals: np.ndarray,
+    store: u.UnitBase,
+    has_value: np.ndarray,
+    path: Path,
+) -> tuple[np.ndarray | None, np.ndarray | None, list[tuple[np.ndarray, str]], str | None]:
+    """Lower and upper errors of an observable in its storage unit, and the rows to reject.
+
+    Errors are in the value's unit (or ``error_unit``); for a ``log10`` column, or with
+    ``error_log10``, they are in dex and turned into linear errors about the value
+    (upper v (10^e - 1), lower v (1 - 10^-e)).
+    """
+    if not (o.error or o.error_lo):
+        return None, None, [], None
+
+    def linear(col: str, upper: bool) -> np.ndarray:
+        e = float_column(table, col, path=path)
+        if o.error_log10 or (o.log10 and o.error_unit is None):
+            return vals * (10.0**e - 1.0) if upper else vals * (1.0 - 10.0**-e)
+        text = o.error_unit if o.error_unit is not None else o.unit
+        eu = spec.unit(ColumnRef(column=col, unit=text), column_unit(table, col), None)
+        return e * eu.unit.to(store)
+
+    with np.errstate(all="ignore"):
+        if o.error:
+            lo = hi = linear(o.error, True)
+            problems = _check_errors(lo, hi, has_value, False, o.name)
+            col: str | None = o.error
+        else:
+            lo, hi = linear(o.error_lo, False), linear(o.error_hi, True)  # type: ignore[arg-type]
+            problems = _check_errors(lo, hi, has_value, True, o.name)
+            col = f"{o.error_lo}/{o.error_hi}"
+    return lo, hi, problems, col
+
+
+def _getter(name, vals, bad, errors, unit_str, note):
+    lo, hi = errors
+
     def get(i: int) -> ObservableValue | None:
         if bad[i]:
             return None
-        e = None if err is None or not np.isfinite(err[i]) or err[i] < 0 else float(err[i])
-        return ObservableValue(name, float(vals[i]), unit_str, e, note)
+        if lo is None or hi is None:
+            return ObservableValue(name, float(vals[i]), unit_str, None, note)
+        e_lo, e_hi = float(lo[i]), float(hi[i])
+        sym = 0.5 * (e_lo + e_hi)
+        return ObservableValue(name, float(vals[i]), unit_str, sym, note, e_lo, e_hi)
 
     return get

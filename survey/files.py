@@ -18,6 +18,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from survey.delimited import TextOptions, read_delimited
 from survey.errors import CatalogueColumnError, CatalogueReadError, SurveyError
 from survey.text_tables import DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_TEXT_BYTES, check_text_table
 
@@ -32,10 +33,17 @@ __all__ = [
     "TextColumn",
     "column_unit",
     "require_columns",
+    "row_lines",
 ]
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz")
-_FORMATS = {"fits": "fits", "csv": "ascii.csv", "ecsv": "ascii.ecsv", "votable": "votable"}
+_FORMATS = {
+    "fits": "fits",
+    "csv": "ascii.csv",
+    "ecsv": "ascii.ecsv",
+    "votable": "votable",
+    "text": "delimited text (survey.delimited)",
+}
 
 
 def sha256_path(path: Path) -> str:
@@ -170,20 +178,27 @@ def read_table(
     *,
     max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+    text: TextOptions | None = None,
 ) -> Table:
     """Read a table, turning every failure into a :class:`CatalogueReadError` naming the file.
+
+    For text formats ``table.meta['row_lines']`` holds, per row, the 1-based file line it
+    starts on (what an editor shows); see :func:`row_lines`.
 
     Parameters
     ----------
     path : Path
         The file.
-    fmt : {'auto', 'fits', 'csv', 'ecsv', 'votable'}
-        Table format; ``auto`` guesses from the file name.
+    fmt : {'auto', 'fits', 'csv', 'ecsv', 'votable', 'text'}
+        Table format; ``auto`` guesses from the file name; ``text`` is a delimited table
+        read with ``text`` (:mod:`survey.delimited`, e.g. NED's ``|``-separated output).
     hdu : int or str
         FITS extension holding the table.
     max_cell_bytes, max_text_bytes : int
         CSV/ECSV only: the longest cell, and the most memory astropy may spend on text columns
         (:func:`survey.text_tables.check_text_table`), checked before astropy reads the file.
+    text : TextOptions, optional
+        Delimiter, header line and comment prefix of a ``text`` table.
     """
     path = Path(path)
     if not path.is_file():
@@ -193,14 +208,24 @@ def read_table(
         raise CatalogueReadError(
             f"{path}: unknown format {fmt!r}; choose one of {sorted(_FORMATS)}"
         )
+    if fmt == "text":
+        return read_delimited(
+            path,
+            text or TextOptions(),
+            max_cell_bytes=max_cell_bytes,
+            max_text_bytes=max_text_bytes,
+        )
     kwargs: dict[str, object] = {"format": _FORMATS[fmt]}
+    lines = None
     if fmt == "fits":
         n_hdu = check_fits_complete(path)
         if isinstance(hdu, int) and hdu >= n_hdu:
             raise CatalogueReadError(f"{path}: has {n_hdu} HDUs, the spec asks for HDU {hdu}")
         kwargs["hdu"] = hdu
     elif fmt in ("csv", "ecsv"):
-        check_text_table(path, fmt, max_cell_bytes=max_cell_bytes, max_text_bytes=max_text_bytes)
+        lines = check_text_table(
+            path, fmt, max_cell_bytes=max_cell_bytes, max_text_bytes=max_text_bytes
+        )
     try:
         with warnings.catch_warnings():
             # unit strings astropy does not know ('Msun/h', 'ergs s**-1') are parsed by the spec
@@ -210,7 +235,17 @@ def read_table(
         raise CatalogueReadError(f"{path}: cannot read as {fmt}: {exc}") from exc
     if len(table) == 0:
         raise CatalogueReadError(f"{path}: the table has no rows")
+    if lines is not None and len(lines) == len(table):
+        table.meta["row_lines"] = lines
     return table
+
+
+def row_lines(table: Table) -> np.ndarray | None:
+    """Per row, the 1-based file line it starts on (text tables), or None (FITS, VOTable)."""
+    lines = table.meta.get("row_lines")
+    if lines is None or len(lines) != len(table):
+        return None
+    return np.asarray(lines, dtype=np.int64)
 
 
 def require_columns(table: Table, columns: list[str], *, path: Path, spec_name: str) -> None:

@@ -19,6 +19,7 @@ predictor, not here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -92,8 +93,12 @@ def plan_bands(
     return groups, achieved, notes
 
 
-def domain_caveats(instrument: str) -> list[str]:
-    """Caveats every prediction on observed data carries (the domain shift, in words)."""
+def domain_caveats(instrument: str, *, area_corrected: bool = False) -> list[str]:
+    """Caveats every prediction on observed data carries (the domain shift, in words).
+
+    ``area_corrected``: the counts were multiplied by the effective-area and band ratio to the
+    training instrument (the caveat then says so instead of warning of too few counts).
+    """
     out = [
         f"observed data: the networks were trained on {TRAINING_INSTRUMENT} maps; real "
         f"{instrument} data differ in PSF, effective area, background and point sources, so the "
@@ -101,11 +106,16 @@ def domain_caveats(instrument: str) -> list[str]:
     ]
     low = instrument.lower()
     if "rosat" in low or "pspc" in low:
+        counts = (
+            "the counts were scaled by the count-rate ratio for a thermal spectrum, which fixes "
+            "the total but not the energy-dependent shape (no photons above ~2 keV, the PSF)"
+            if area_corrected
+            else "counts were rescaled in exposure time only, not in effective area, so the map "
+            "has fewer counts than an eROSITA map of the same cluster"
+        )
         out.append(
             "ROSAT PSPC is not eROSITA: 0.1-2.4 keV response (no photons above ~2 keV), several "
-            "times less effective area and a broader PSF; counts were rescaled in exposure time "
-            "only, not in effective area, so the map has fewer counts than an eROSITA map of the "
-            "same cluster"
+            f"times less effective area and a broader PSF; {counts}"
         )
     elif "erosita" not in low:
         out.append(f"{instrument} is not eROSITA: its response differs from the training maps")
@@ -161,7 +171,7 @@ def model_input(
     background: Literal["keep", "subtract"] = "keep",
     fill: FillMode = "auto",
     min_share: float = 0.5,
-    count_rate_scale: float = 1.0,
+    count_rate_scale: float | Sequence[float] = 1.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Build a network input ``(C, npix, npix)`` [counts per pixel at the training exposure].
 
@@ -184,10 +194,11 @@ def model_input(
         half-width).
     min_share : float
         Smallest share of an observed band inside a model band for it to be used.
-    count_rate_scale : float
-        Extra factor on the counts for the effective-area difference to the training
-        instrument (e.g. :func:`survey.responses.count_rate_ratio`; ~8 for ROSAT PSPC
-        0.4-2 keV -> eROSITA 0.5-7 keV at kT = 5 keV). Default 1: no area correction.
+    count_rate_scale : float or sequence of float
+        Extra factor on the counts for the effective-area and band difference to the training
+        instrument, one for all model bands or one per model band (e.g.
+        :func:`survey.responses.band_count_rate_ratios`; ~8 for ROSAT PSPC 0.4-2 keV ->
+        eROSITA 0.5-7 keV at kT = 5 keV). Default 1: no area correction.
 
     Returns
     -------
@@ -198,30 +209,41 @@ def model_input(
     """
     if training_exposure_s <= 0:
         raise ValueError(f"training_exposure_s must be > 0, got {training_exposure_s}")
-    if not count_rate_scale > 0:
-        raise ValueError(f"count_rate_scale must be > 0, got {count_rate_scale}")
+    scales = np.atleast_1d(np.asarray(count_rate_scale, dtype=float))
+    if not np.all(scales > 0) or not np.all(np.isfinite(scales)):
+        raise ValueError(f"count_rate_scale must be finite and > 0, got {count_rate_scale}")
     if background == "subtract" and grid.background is None:
         raise BandError("background='subtract' needs a background map; this image set has none")
     groups, achieved, band_notes = plan_bands(
         grid.bands_kev, kind, min_share=min_share, instrument=grid.instrument
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_s = np.where(
-            grid.exposure > 0, count_rate_scale * training_exposure_s / grid.exposure, 0.0
+    if scales.size not in (1, len(groups)):
+        raise ValueError(
+            f"count_rate_scale has {scales.size} values; the {kind} model has {len(groups)} bands"
         )
+    scales = np.broadcast_to(scales, (len(groups),))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_s = np.where(grid.exposure > 0, training_exposure_s / grid.exposure, 0.0)
     counts = grid.counts
     if background == "subtract":
         counts = np.clip(counts - grid.background, 0.0, None)  # type: ignore[operator]
     scaled_native = counts * per_s
     bg_native = None if grid.background is None else grid.background * per_s
-    scaled = np.stack([scaled_native[g].sum(axis=0) for g in groups])
-    bg_scaled = None if bg_native is None else np.stack([bg_native[g].sum(axis=0) for g in groups])
+    scaled = np.stack(
+        [k * scaled_native[g].sum(axis=0) for k, g in zip(scales, groups, strict=True)]
+    )
+    bg_scaled = (
+        None
+        if bg_native is None
+        else np.stack([k * bg_native[g].sum(axis=0) for k, g in zip(scales, groups, strict=True)])
+    )
     filler, fill_used = _fill(grid, scaled, bg_scaled, fill)
     image = np.where(grid.mask[None], filler, scaled).astype(np.float32)
 
     valid = ~grid.mask
     exp_med = [float(np.median(grid.exposure[g][:, valid])) if valid.any() else 0.0 for g in groups]
-    caveats = domain_caveats(grid.instrument) + band_notes
+    caveats = domain_caveats(grid.instrument, area_corrected=bool(np.any(scales != 1.0)))
+    caveats += band_notes
     if grid.masked_fraction > 0:
         caveats.append(
             f"{grid.masked_fraction:.1%} of the pixels are outside the footprint or unexposed "
@@ -234,10 +256,11 @@ def model_input(
         + f" (median observed exposure {'/'.join(f'{e:.0f}' for e in exp_med)} s); Poisson noise "
         "of the observed depth is kept"
     )
-    if count_rate_scale != 1.0:
+    if np.any(scales != 1.0):
         caveats.append(
-            f"counts multiplied by {count_rate_scale:.3g} for the effective-area difference to "
-            "the training instrument (spectrum-dependent; see survey.responses)"
+            "counts multiplied by " + "/".join(f"{k:.3g}" for k in scales) + " for the "
+            "effective-area and band difference to the training instrument (spectrum-dependent; "
+            "see survey.responses)"
         )
     else:
         caveats.append("no effective-area correction applied (count_rate_scale = 1)")
@@ -251,7 +274,7 @@ def model_input(
         "training_exposure_s": training_exposure_s,
         "median_exposure_s": exp_med,
         "exposure_scale": factor,
-        "count_rate_scale": count_rate_scale,
+        "count_rate_scale": [float(k) for k in scales] if scales.size > 1 else float(scales[0]),
         "background": background,
         "fill": fill_used,
         "masked_fraction": grid.masked_fraction,

@@ -24,7 +24,7 @@ from astropy.io import fits
 
 from survey.errors import SurveyError
 
-__all__ = ["AreaCurve", "read_area_curve", "count_rate_ratio"]
+__all__ = ["AreaCurve", "read_area_curve", "count_rate_ratio", "band_count_rate_ratios"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,17 @@ def _matrix_area(hdul: fits.HDUList, band: tuple[float, float], path: Path) -> A
     return AreaCurve(np.asarray(m["ENERG_LO"]), np.asarray(m["ENERG_HI"]), area, band)
 
 
-def read_area_curve(path: Path, channel_band_kev: tuple[float, float] | None = None) -> AreaCurve:
+def read_area_curve(
+    path: Path,
+    channel_band_kev: tuple[float, float] | None = None,
+    *,
+    undo_psf_correction: bool = False,
+) -> AreaCurve:
     """Read an ARF, or an RSP/RMF (then ``channel_band_kev`` selects the detected channels).
+
+    ``undo_psf_correction``: an eSASS ARF's SPECRESP holds the area times the PSF fraction in
+    the extraction region (CORRPSF); dividing it out gives the area for all of a source's
+    photons, as the mocks use it (:mod:`mocks.spectra`).
 
     Raises
     ------
@@ -78,9 +87,10 @@ def read_area_curve(path: Path, channel_band_kev: tuple[float, float] | None = N
     with fits.open(path, memmap=False) as hdul:
         if "SPECRESP" in hdul:
             d = hdul["SPECRESP"].data
-            return AreaCurve(
-                np.asarray(d["ENERG_LO"]), np.asarray(d["ENERG_HI"]), np.asarray(d["SPECRESP"])
-            )
+            area = np.asarray(d["SPECRESP"], dtype=float)
+            if undo_psf_correction and "CORRPSF" in d.columns.names:
+                area = area / np.asarray(d["CORRPSF"], dtype=float)
+            return AreaCurve(np.asarray(d["ENERG_LO"]), np.asarray(d["ENERG_HI"]), area)
         if ("MATRIX" in hdul or "SPECRESP MATRIX" in hdul) and "EBOUNDS" in hdul:
             if channel_band_kev is None:
                 raise SurveyError(f"{path}: a response matrix needs channel_band_kev")
@@ -103,3 +113,49 @@ def count_rate_ratio(
     if kt_kev <= 0:
         raise ValueError(f"kt_kev must be > 0, got {kt_kev}")
     return target.rate(kt_kev, target_band_kev) / source.rate(kt_kev, source_band_kev)
+
+
+def band_count_rate_ratios(
+    target: AreaCurve,
+    source_path: Path,
+    *,
+    target_bands_kev: list[tuple[float, float]],
+    source_bands_kev: list[tuple[float, float]],
+    kt_rest_kev: float,
+    redshift: float,
+) -> list[float]:
+    """Per model band, the count-rate ratio training instrument / observing instrument.
+
+    The factor an observed image's counts in ``source_bands_kev[i]`` are multiplied by to be
+    what the training instrument would collect in ``target_bands_kev[i]`` from the same
+    cluster: effective area and band at once (e.g. ROSAT PSPC 0.4-2 keV -> eROSITA
+    0.5-7 keV: ~8 at kT = 5 keV). The spectrum is bremsstrahlung at the observed temperature
+    ``kt_rest_kev / (1 + redshift)`` (:meth:`AreaCurve.rate`).
+
+    Parameters
+    ----------
+    target : AreaCurve
+        The training instrument's area (photon energies restricted to each target band).
+    source_path : Path
+        The observing instrument's ARF, or RSP/RMF (its channels restricted to each source
+        band).
+    target_bands_kev, source_bands_kev : list of (float, float)
+        Model bands and the observed band edges that feed them, pairwise [keV].
+    kt_rest_kev : float ['energy']
+        Rest-frame gas temperature assumed for the spectrum [keV].
+    redshift : float
+        Cluster redshift.
+    """
+    if len(target_bands_kev) != len(source_bands_kev):
+        raise ValueError("target and source bands go in pairs")
+    kt_obs = kt_rest_kev / (1.0 + redshift)
+    ratios = []
+    for tb, sb in zip(target_bands_kev, source_bands_kev, strict=True):
+        source = read_area_curve(source_path, channel_band_kev=tuple(sb))  # type: ignore[arg-type]
+        band = None if source.channel_band_kev is not None else tuple(sb)
+        ratios.append(
+            count_rate_ratio(
+                target, source, kt_kev=kt_obs, target_band_kev=tuple(tb), source_band_kev=band
+            )  # type: ignore[arg-type]
+        )
+    return ratios

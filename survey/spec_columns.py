@@ -6,11 +6,15 @@ Shared by the catalogue and galaxy specs (:mod:`survey.specs`); strict pydantic 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
+from astropy.table import Table
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from survey.delimited import TextOptions
 from survey.errors import UnitParseError
+from survey.files import read_table
 from survey.text_tables import DEFAULT_MAX_CELL_BYTES
 from survey.units import ParsedUnit, parse_unit
 
@@ -23,7 +27,7 @@ __all__ = [
     "NameCoordinates",
 ]
 
-TableFormat = Literal["auto", "fits", "csv", "ecsv", "votable"]
+TableFormat = Literal["auto", "fits", "csv", "ecsv", "votable", "text"]
 ObservableKind = Literal[
     "luminosity", "flux", "richness", "sigma_v", "n_gal", "temperature", "other"
 ]
@@ -185,7 +189,52 @@ class _TableSpec(_Strict):
         le=64 * 2**20,
         description="CSV/ECSV: a file with a longer cell is refused before reading (memory).",
     )
-    unit_overrides: dict[str, str] = Field(default_factory=dict)
+    unit_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="{unit as the file writes it: astropy unit string}, checked before the "
+        "built-in spellings (docs/specs.md, Units)",
+    )
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="format 'text': the cell separator, e.g. '|' (NED), ',' or '\\t'",
+    )
+    header_line: int | None = Field(
+        default=None,
+        ge=1,
+        description="format 'text': 1-based file line of the column names, as an editor shows "
+        "it (default: the first line that is not blank or a comment)",
+    )
+    comment: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="format 'text': lines starting with this are skipped, e.g. '#'",
+    )
+
+    @model_validator(mode="after")
+    def _text_options(self) -> _TableSpec:
+        given = [k for k in ("delimiter", "header_line", "comment") if getattr(self, k) is not None]
+        if self.format == "text" and self.delimiter is None:
+            raise ValueError("format 'text' needs a 'delimiter' (e.g. '|' for NED output)")
+        if given and self.format != "text":
+            raise ValueError(
+                f"{given} apply to 'format: text' only (delimited text tables); this spec has "
+                f"format {self.format!r}"
+            )
+        return self
+
+    def read_table(self, path: Path) -> Table:
+        """Read ``path`` with this spec's format options (:func:`survey.files.read_table`)."""
+        text = None
+        if self.format == "text":
+            assert self.delimiter is not None
+            delim = self.delimiter.replace("\\t", "\t")
+            text = TextOptions(delim, self.header_line, self.comment)
+        return read_table(
+            path, self.format, self.hdu, max_cell_bytes=self.max_cell_bytes, text=text
+        )
 
     def unit(self, ref: ColumnRef, file_unit: str | None, physical: str | None) -> ParsedUnit:
         """Parse the unit of ``ref`` (spec unit first, then the file's), checking its type."""

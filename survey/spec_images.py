@@ -71,6 +71,11 @@ class ImageSetSpec(_Strict):
         default="manifest",
         description="Paths relative to the YAML file, or to the shared data folder",
     )
+    response: str | None = Field(
+        default=None,
+        description="The instrument's ARF, or RSP/RMF: observed predictions are corrected for "
+        "its effective area and bands relative to the training instrument (eROSITA)",
+    )
     citation: str = ""
     note: str = ""
 
@@ -81,6 +86,8 @@ class ImageSetSpec(_Strict):
     def file_entries(self) -> list[tuple[str, str]]:
         """Every file the set reads, as ``(field, entry)``: ``('bands[0].counts', 'c.fits')``."""
         out = [("mask", self.mask)] if self.mask else []
+        if self.response:
+            out.append(("response", self.response))
         for i, b in enumerate(self.bands):
             for field in ("counts", "exposure", "background"):
                 entry = getattr(b, field)

@@ -60,6 +60,16 @@ __all__ = [
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 
 
+def _refuse_unread_errors(refs: dict[str, ColumnRef | None]) -> None:
+    """Refuse error columns on quantities whose errors are not stored (never ignore them)."""
+    given = [k for k, r in refs.items() if r is not None and (r.error or r.error_lo)]
+    if given:
+        raise ValueError(
+            f"{given}: errors are read for masses and observables only; remove 'error' / "
+            "'error_lo' / 'error_hi' there (they would be ignored)"
+        )
+
+
 class CatalogueSpec(_TableSpec):
     """How to read a cluster catalogue (see the shipped YAML files for examples)."""
 
@@ -98,6 +108,13 @@ class CatalogueSpec(_TableSpec):
                 "redshift: 'required: false' is not allowed: a cluster without a redshift has no "
                 "mass, R500c or distance (rows without one are rejects); remove that line"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _errors_only_where_read(self) -> CatalogueSpec:
+        refs = {"redshift": self.redshift, "radius": self.radius}
+        refs |= {"position.ra": self.position.ra, "position.dec": self.position.dec}
+        _refuse_unread_errors(refs)
         return self
 
     @model_validator(mode="after")
@@ -144,6 +161,9 @@ class GalaxySpec(_TableSpec):
     def _z_or_v(self) -> GalaxySpec:
         if (self.redshift is None) == (self.velocity is None):
             raise ValueError("give exactly one of 'redshift' or 'velocity'")
+        _refuse_unread_errors(
+            {"ra": self.ra, "dec": self.dec, "redshift": self.redshift, "velocity": self.velocity}
+        )
         return self
 
     @classmethod

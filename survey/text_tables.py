@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from array import array
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,7 +68,9 @@ class _Scan:
         hash_ = b"#" if comments else b""
         self.special = re.compile(b'["\\n\\r' + hash_ + re.escape(delimiter) + b"]")
         self.line = 1  # 1-based physical line
-        self.row = -1  # -1: header; then 0-based data rows, as in catalogue rejects
+        self.row = -1  # -1: header; then 0-based data rows (shown 1-based in messages)
+        self.start_line = 1  # line on which the current row starts
+        self.row_lines = array("q")  # per data row: the line it starts on
         self.col = 0
         self.cell = 0  # bytes in the current cell
         self.quoted = False  # inside a quoted cell
@@ -83,7 +86,7 @@ class _Scan:
         return self.names[col] if col < len(self.names) else f"#{col + 1}"
 
     def _where(self, col: int | None = None) -> str:
-        row = "the header" if self.row < 0 else f"row {self.row}"
+        row = "the header" if self.row < 0 else f"row {self.row + 1}"
         c = self.col if col is None else col
         return f"{self.path}: line {self.line} ({row}), column {self.column_name(c)!r}"
 
@@ -114,7 +117,10 @@ class _Scan:
     def _end_line(self) -> None:
         if self.row_started or self.col:
             self._end_cell()
+            if self.row >= 0:
+                self.row_lines.append(self.start_line)
             self.row += 1
+        self.start_line = self.line
         self.col, self.cell = 0, 0
         self.row_started = False
         self.line_empty = True
@@ -183,8 +189,10 @@ class _Scan:
                     self.widest.append((0, 0))
                 if w > self.widest[c][0]:
                     self.widest[c] = (int(w), int(r))
+        self.row_lines.frombytes((np.flatnonzero(~blank) + self.line).astype(np.int64).tobytes())
         self.row += int((~blank).sum())
         self.line += n_lines
+        self.start_line = self.line
         return True
 
     def _exact(self, chunk: bytes) -> None:
@@ -214,6 +222,7 @@ class _Scan:
             self.line += 1
             if self.comment:
                 self.comment = False
+                self.start_line = self.line
                 return
             if self.quoted and not self.quote_pending:
                 self._grow(1, c)
@@ -267,7 +276,7 @@ class _Scan:
             col = max(range(len(self.widest)), key=lambda k: self.widest[k][0])
             width, row = self.widest[col]
             raise CatalogueReadError(
-                f"{self.path}: row {row}, column {self.column_name(col)!r}: its {width}-byte cell "
+                f"{self.path}: row {row + 1}, column {self.column_name(col)!r}: its {width}-byte cell "
                 f"would make astropy hold {n} rows x {width} bytes x 4 for that column "
                 f"(~{cost / 2**20:.0f} MiB of text in all, more than max_text_bytes = "
                 f"{max_text / 2**20:.0f} MiB); refused before reading"
@@ -280,7 +289,7 @@ def check_text_table(
     *,
     max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
-) -> None:
+) -> np.ndarray:
     """Refuse a CSV/ECSV file that astropy could not read in bounded memory.
 
     Parameters
@@ -294,11 +303,17 @@ def check_text_table(
     max_text_bytes : int
         Most memory astropy may use for the wide (text) columns [bytes].
 
+    Returns
+    -------
+    ndarray of int
+        Per data row (astropy's row order), the 1-based file line it starts on: what an editor
+        shows, for reject messages.
+
     Raises
     ------
     CatalogueReadError
         A cell is too long, or the wide columns too costly; the message names the file, the line,
-        the row and the column.
+        the row (1-based data row) and the column.
     """
     delimiter = _ecsv_delimiter(path) if fmt == "ecsv" else b","
     scan = _Scan(path, delimiter, max_cell_bytes, comments=fmt == "ecsv")
@@ -309,3 +324,7 @@ def check_text_table(
     except (OSError, EOFError) as exc:
         raise CatalogueReadError(f"{path}: cannot read ({exc})") from exc
     scan.finish(max_text_bytes)
+    lines = (
+        np.frombuffer(scan.row_lines, dtype=np.int64) if scan.row_lines else np.zeros(0, np.int64)
+    )
+    return lines[: max(scan.row, 0)]

@@ -4,11 +4,14 @@ Survey tables carry unit strings that astropy either rejects (``ergs s**-1``) or
 into the wrong thing: ``Msun/h`` is read by astropy's generic format as *solar masses per hour*.
 :func:`parse_unit` therefore
 
-1. applies explicit overrides (a module table plus per-spec ones),
-2. strips little-h tokens (``/h``, ``h^-1``, ``h-1``, ``h**-1``, ``/h70``) and records them as a
+1. applies explicit overrides (a module table plus the spec's ``unit_overrides``),
+2. reads the spellings catalogues use for solar units (``Msun``, ``Msol``, ``M_sun``, ``Lsun``)
+   and scale factors (``10^14``, ``10**14``, ``10+14``, ``10^{14}``, ``1E14``, ``x10^14``) as
+   astropy's ``solMass``, ``solLum`` and ``1e14``, so ``10^14 Msol`` and ``1e44 erg/s`` parse,
+3. strips little-h tokens (``/h``, ``h^-1``, ``h-1``, ``h**-1``, ``/h70``) and records them as a
    power of ``h`` with its reference value (1 for h = H0/100, 0.7 for ``h70``),
-3. normalises a few spellings (``ergs`` -> ``erg``) and tries the generic, CDS and FITS formats,
-4. optionally checks the physical type (a "mass" column whose unit parses as Msun/hour fails here).
+4. normalises a few spellings (``ergs`` -> ``erg``) and tries the generic, CDS and FITS formats,
+5. optionally checks the physical type (a "mass" column whose unit parses as Msun/hour fails here).
 """
 
 from __future__ import annotations
@@ -84,7 +87,35 @@ class ParsedUnit:
         return float((h / self.h_ref) ** self.h_power * h)
 
 
-def _astropy_parse(text: str) -> u.UnitBase:
+# Solar units as catalogues write them (a whole token: not the "Msun" inside "solMass").
+_SOLAR = re.compile(r"(?<![A-Za-z_])(?:M_?sun|M_?sol|M_?\\odot)(?![A-Za-z_])")
+_SOLAR_LUM = re.compile(r"(?<![A-Za-z_])(?:L_?sun|L_?sol|L_?\\odot)(?![A-Za-z_])")
+# A leading power-of-ten scale: "10^14", "10**14", "10+14", "10^{14}", "x10^14", "1E14", "1e+14".
+_SCALE = re.compile(
+    r"^\s*(?:[x*]\s*)?(?:10\s*(?:\^\{?|\*\*|(?=[+-]))\s*(?P<p1>[+-]?\d+)\}?"
+    r"|1[eE](?P<p2>[+-]?\d+))(?![\d.])\s*\*?\s*"
+)
+
+
+def _normalise(text: str) -> str:
+    """Rewrite catalogue spellings astropy does not know into ones it does (see module doc)."""
+    s = _SOLAR.sub("solMass", text)
+    s = _SOLAR_LUM.sub("solLum", s)
+    m = _SCALE.match(s)
+    if m:
+        power = int(m.group("p1") or m.group("p2"))
+        rest = s[m.end() :].strip()
+        s = f"1e{power} {rest}".strip() if rest else f"1e{power}"
+    return re.sub(r"\bergs\b", "erg", s)
+
+
+def _first_sentence(exc: Exception) -> str:
+    """Return the reason astropy gives, without its advice and URL (about astropy, not specs)."""
+    text = str(exc).split(" If this is meant to be a custom unit")[0]
+    return text.split(". Did you mean")[0].strip().rstrip(".")
+
+
+def _astropy_parse(text: str, raw: str, where: str) -> u.UnitBase:
     errors: list[str] = []
     for fmt in ("generic", "cds", "fits"):
         try:
@@ -92,10 +123,14 @@ def _astropy_parse(text: str) -> u.UnitBase:
                 warnings.simplefilter("error")
                 return u.Unit(text, format=fmt)
         except (ValueError, TypeError, u.UnitsWarning) as exc:
-            errors.append(f"{fmt}: {exc}")
+            errors.append(_first_sentence(exc))
+    read_as = f" (read as {text!r})" if text != raw else ""
     raise UnitParseError(
-        f"unit {text!r} cannot be parsed by astropy ({'; '.join(errors)[:300]}); add an explicit "
-        "unit (or a unit_overrides entry) to the spec"
+        f"{where + ': ' if where else ''}unit {raw!r}{read_as} cannot be parsed: astropy does "
+        f"not know it ({errors[0]}). Fix: write the unit in astropy's form in the spec, e.g. "
+        f"'unit: \"1e14 solMass\"', 'unit: \"1e44 erg / s\"', 'unit: \"km / s\"'; or, to keep "
+        f"the file's own string, map it in the spec's 'unit_overrides', e.g. "
+        f'\'unit_overrides: {{"{raw}": "<astropy unit>"}}\' (docs/specs.md, Units)'
     )
 
 
@@ -139,9 +174,8 @@ def parse_unit(
         s = (s[: match.start()] + " " + s[match.end() :]).strip()
         if _LITTLE_H.search(s):
             raise UnitParseError(f"{where}: unit {raw!r} has more than one little-h factor")
-    s = table.get(s, s)
-    s = re.sub(r"\bergs\b", "erg", s)
-    unit = u.dimensionless_unscaled if s == "" else _astropy_parse(s)
+    s = _normalise(table.get(s, s))
+    unit = u.dimensionless_unscaled if s == "" else _astropy_parse(s, raw, where)
     if physical_type is not None:
         ok = unit.physical_type == physical_type or (
             physical_type == "dimensionless" and unit.is_equivalent(u.dimensionless_unscaled)

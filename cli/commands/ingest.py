@@ -45,6 +45,22 @@ def _print_report(report: object) -> None:
         console.print(Text.assemble("  ", ("reject", "yellow"), " ", plain(line)))
     if len(report.rejects) > 10 or report.n_rejected + report.n_dropped_values > 10:
         console.print(f"  (all rejects: table ingest_rejects, file_id {report.file_id})")
+    diag = report.extra.get("diagnostics")
+    if diag:
+        flags = [k for k in ("few_members", "truncated") if diag.get(k)]
+
+        def kurt(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:+.2f}"
+
+        console.print(
+            plain(
+                f"  velocities: {diag['n_members']} members, interlopers "
+                f"{report.extra.get('interlopers')}, sigma_v from {report.extra.get('estimator')}, "
+                f"excess kurtosis {kurt(diag['excess_kurtosis'])} (input) / "
+                f"{kurt(diag['member_excess_kurtosis'])} (members); flags: "
+                f"{', '.join(flags) if flags else 'none'}"
+            )
+        )
     for note in report.extra.get("notes", []):
         console.print(Text.assemble("  ", plain(note, style="dim")))
 
@@ -165,7 +181,9 @@ def galaxies(
     dec: float | None = typer.Option(None, help="Cluster Dec (deg)"),
     z: float | None = typer.Option(None, help="Cluster redshift"),
     interlopers: str = typer.Option(
-        "shifting_gapper", help="shifting_gapper (Fadda+96), sigma_clip or none"
+        "mixture",
+        help="mixture (Gaussian + uniform background, EM; Walker+09), shifting_gapper "
+        "(Fadda+96), sigma_clip (3-sigma biweight, Beers+90) or none",
     ),
     force: bool = typer.Option(False, "--force", help="Re-ingest a table seen before"),
 ) -> None:

@@ -178,7 +178,9 @@ def predict(
     )
     if out["rows"]:
         table = Table(title="predictions")
-        for col in ("cluster", "status", "instrument", "log10 M500c pred", "spread", "catalogue"):
+        cols = ("cluster", "status", "instrument", "log10 M500c pred", "spread", "area x",
+                "uncorrected", "catalogue")  # fmt: skip
+        for col in cols:
             table.add_column(plain(col))
         for r in out["rows"]:
             cells = (
@@ -187,6 +189,8 @@ def predict(
                 r.get("instrument", ""),
                 _fmt(r.get("log10_m500c_pred")),
                 _fmt(r.get("fold_spread_dex")),
+                _fmt(r.get("count_rate_scale")),
+                _fmt(r.get("log10_m500c_pred_uncorrected")),
                 _fmt(r.get("log10_m500c_catalogue"))
                 if r["status"] == "predicted"
                 else r.get("reason", ""),

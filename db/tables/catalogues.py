@@ -107,6 +107,16 @@ class Cluster(Base):
     log10_m500c_err: Mapped[float | None] = mapped_column(
         Float, info={"unit": "dex"}, comment="1-sigma uncertainty of log10_m500c [dex]"
     )
+    log10_m500c_err_lo: Mapped[float | None] = mapped_column(
+        Float,
+        info={"unit": "dex"},
+        comment="Lower 1-sigma uncertainty of log10_m500c [dex] (asymmetric errors)",
+    )
+    log10_m500c_err_hi: Mapped[float | None] = mapped_column(
+        Float,
+        info={"unit": "dex"},
+        comment="Upper 1-sigma uncertainty of log10_m500c [dex] (asymmetric errors)",
+    )
     r500c_mpc_h: Mapped[float | None] = mapped_column(
         Float, info={"unit": "Mpc"}, comment="R500c, proper (physical) length [h^-1 Mpc]"
     )
@@ -141,6 +151,12 @@ class Observable(Base):
         String(64), default="", server_default="", comment="astropy unit string ('' = 1)"
     )
     error: Mapped[float | None] = mapped_column(Float, comment="1-sigma error in `unit`")
+    error_lo: Mapped[float | None] = mapped_column(
+        Float, comment="Lower 1-sigma error in `unit` (asymmetric errors)"
+    )
+    error_hi: Mapped[float | None] = mapped_column(
+        Float, comment="Upper 1-sigma error in `unit` (asymmetric errors)"
+    )
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     cluster: Mapped[Cluster] = relationship(back_populates="observables")

@@ -103,7 +103,13 @@ class IngestReject(Base):
     file_id: Mapped[int] = mapped_column(
         ForeignKey("ingest_files.id", ondelete="CASCADE"), index=True
     )
-    row_index: Mapped[int | None] = mapped_column(Integer, comment="0-based row in the file")
+    row_index: Mapped[int | None] = mapped_column(
+        Integer, comment="1-based data row (the first row after the header is 1)"
+    )
+    line_number: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="Text tables: 1-based file line the row starts on (what an editor shows)",
+    )
     column_name: Mapped[str | None] = mapped_column(String(100))
     value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)

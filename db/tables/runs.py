@@ -154,6 +154,16 @@ class Prediction(Base):
         comment="'mock' or 'observed' (observed inputs are out of the training domain)",
     )
     instrument: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    count_rate_scale: Mapped[float | None] = mapped_column(
+        Float,
+        comment="Observed: counts multiplied by this effective-area/band ratio to the training "
+        "instrument (NULL: none applied)",
+    )
+    log10_m500c_pred_uncorrected: Mapped[float | None] = mapped_column(
+        Float,
+        info={"unit": "dex(solMass / littleh)"},
+        comment="Observed: the prediction without the count-rate correction [h^-1 Msun]",
+    )
     # Copies of the cluster's mass and redshift, maintained by database triggers (revision
     # 0002): never written by clients. They let the results functions bin and difference a run's
     # predictions from one covering index, without a join (docs/sql.md, "Performance").

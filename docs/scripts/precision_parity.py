@@ -40,15 +40,22 @@ def load(conn: sa.Connection, run: int) -> dict[str, np.ndarray]:
     if not rows:
         raise SystemExit(f"run {run}: no out-of-fold predictions on its training catalogue")
     a = np.array(rows, dtype=np.float64)
-    return {"id": a[:, 0].astype(int), "fold": a[:, 1].astype(int), "pred": a[:, 2], "true": a[:, 3]}
+    return {
+        "id": a[:, 0].astype(int),
+        "fold": a[:, 1].astype(int),
+        "pred": a[:, 2],
+        "true": a[:, 3],
+    }
 
 
 def summary(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """``sigma_lnM`` in percent and the bias in dex of predictions against the truth."""
     s = residual_summary(pred, true)
     return 100 * s["sigma_lnM"], s["bias_dex"]
 
 
 def main(argv: list[str]) -> int:
+    """Print the per-fold and total comparison of runs ``argv[0]`` (A) and ``argv[1]`` (B)."""
     if len(argv) != 2:
         print(__doc__)
         return 2

@@ -6,7 +6,8 @@
   sigma_v / N_gal / dynamical-mass observables;
 * :func:`observed_model_input` - the array a network takes, ``(C, 128, 128)``, with a meta dict
   (instrument, bands, exposure scaling, masked fraction, caveats). This is what ``predict`` on
-  observed data calls.
+  observed data calls. By default it corrects an image from another instrument for the
+  effective-area and band difference to the training instrument (:func:`area_correction`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +29,7 @@ from db import survey as dbs
 from db import survey_products as dbp
 from db.ingest import upsert_observables
 from db.session import session_scope
+from mocks.spectra import ARF_FILE
 from models.kde import kde_cube
 from services.database import ready_engine
 from services.paths import shared_data_dir
@@ -33,14 +38,10 @@ from survey.catalogues import ObservableValue
 from survey.cosmology import PLANCK18, CosmologySpec
 from survey.errors import SpecError, SurveyError
 from survey.files import file_identity, sha256_path
-from survey.galaxies import (
-    GalaxyResult,
-    analyse_galaxies,
-    read_galaxy_table,
-    truncation_warning,
-)
+from survey.galaxies import MIN_MEMBERS, GalaxyResult, analyse_galaxies, read_galaxy_table
 from survey.images import GridImages, load_band_images, reproject_to_grid
-from survey.model_input import ModelKind, model_input
+from survey.model_input import TARGET_BANDS, ModelKind, model_input, plan_bands
+from survey.responses import AreaCurve, band_count_rate_ratios, read_area_curve
 from survey.specs import (
     ClusterRef,
     GalaxySpec,
@@ -56,7 +57,17 @@ __all__ = [
     "grid_from_arrays",
     "dynamical_flags",
     "FEW_MEMBERS",
+    "area_correction",
+    "TRAINING_INSTRUMENT",
+    "DEFAULT_KT_KEV",
 ]
+
+#: The instrument the mocks imitate (their effective area is the vendored eFEDS ARF,
+#: :mod:`mocks.spectra`): images from it need no area correction.
+TRAINING_INSTRUMENT = "eROSITA"
+#: Rest-frame temperature assumed for the area correction's spectrum [keV]. The ROSAT PSPC
+#: 0.4-2 keV -> eROSITA 0.5-7 keV ratio is 7.7, 8.2 and 8.4 at 2, 5 and 8 keV (docs/observed.md).
+DEFAULT_KT_KEV = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -162,13 +173,18 @@ def ingest_image_set(
             bands, ra, dec, cluster.redshift, grid_cosmology, instrument=spec.instrument
         )
         files = {f: sha256_path(paths[f]) for f in spec.files()}
-        ids = dbp.store_grid(
-            s,
-            data_dir,
-            cluster.id,
-            grid,
-            meta={"source_files": files, "citation": spec.citation, "note": spec.note},
-        )
+        meta: dict[str, Any] = {
+            "source_files": files,
+            "citation": spec.citation,
+            "note": spec.note,
+        }
+        if spec.response:
+            meta["response"] = {
+                "path": str(paths[spec.response]),
+                "sha256": files[spec.response],
+                "entry": spec.response,
+            }
+        ids = dbp.store_grid(s, data_dir, cluster.id, grid, meta=meta)
         msg = (
             f"{label_path}: {spec.instrument} {len(bands)} band(s) reprojected onto the model "
             f"grid of cluster {cluster.name or cluster.external_id} (id {cluster.id}, "
@@ -210,7 +226,7 @@ def ingest_galaxy_table(
     *,
     spec: GalaxySpec | Path | str | None = None,
     cluster: ClusterRef | None = None,
-    interlopers: Literal["shifting_gapper", "sigma_clip", "none"] = "shifting_gapper",
+    interlopers: Literal["mixture", "shifting_gapper", "sigma_clip", "none"] = "mixture",
     velocity_bias: float = 1.0,
     engine: Engine | None = None,
     data_dir: Path | None = None,
@@ -221,10 +237,16 @@ def ingest_galaxy_table(
 
     Stores a ``galaxies`` product (x_mpc_h, y_mpc_h, v_los_km_s, is_member), a ``kde_cube``
     when ``models.kde`` is installed, and observables ``sigma_v_biweight``, ``sigma_v_gapper``
-    [km/s], ``N_gal`` and ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [h^-1 Msun, in dex]
-    (the latest table's), and a ``mass_estimates`` row keyed by (cluster,
-    ``dynamical:<interlopers>``, ``galaxies:<label>``) with its members, interloper method and
-    flags (:func:`dynamical_flags`): a second member table of the cluster adds a row.
+    (and ``sigma_v_mixture`` with the default interloper method) [km/s], ``N_gal`` and
+    ``log10_M500c_dyn`` / ``log10_M200c_dyn`` [h^-1 Msun, in dex] (the latest table's), and a
+    ``mass_estimates`` row keyed by (cluster, ``dynamical:<interlopers>``, ``galaxies:<label>``)
+    with its members, interloper method and flags (:func:`dynamical_flags`): a second member
+    table of the cluster adds a row.
+
+    The report's ``extra`` (and the product's meta) carry ``interlopers`` and ``estimator``
+    (the method and the dispersion the mass comes from) and ``diagnostics``
+    (:func:`survey.galaxies.velocity_diagnostics`: ``few_members``, ``truncated``,
+    ``excess_kurtosis``, ``member_excess_kurtosis``, ``edges_sigma``, ``warnings``).
     """
     path = Path(path).resolve()
     if isinstance(spec, str | Path):
@@ -269,8 +291,10 @@ def ingest_galaxy_table(
             "n_in_cylinder": res.n_in_cylinder,
             "n_members": res.n_members,
             "interlopers": interlopers,
+            "estimator": res.estimator,
             "dispersion": res.dispersion,
             "mass": res.mass,
+            "diagnostics": res.diagnostics,
             "notes": res.notes,
             "input_domain": "observed",
         }
@@ -282,8 +306,10 @@ def ingest_galaxy_table(
                 kde_cube(arrays["x_mpc_h"], arrays["y_mpc_h"], arrays["v_los_km_s"])
             ),
         )  # fmt: skip
-        d, m = res.dispersion, res.mass
-        note = f"{path.name}: {res.n_members} members ({interlopers})"
+        d, m, est = res.dispersion, res.mass, res.estimator
+        flags = dynamical_flags(res)
+        note = f"{path.name}: {res.n_members} members ({interlopers}); sigma_v from {est}"
+        note += f"; flags: {', '.join(flags)}" if flags else ""
         obs = [
             ObservableValue("sigma_v_biweight", d["biweight"], "km / s", d["biweight_err"], note),
             ObservableValue("sigma_v_gapper", d["gapper"], "km / s", d["gapper_err"], note),
@@ -294,13 +320,17 @@ def ingest_galaxy_table(
             ObservableValue("log10_M500c_dyn", m["log10_m500c"], H_MASS_UNIT, m["err_dex"],
                             f"{note}; Evrard+08 + NFW diemer19, h^-1 Msun"),
         ]  # fmt: skip
+        if "mixture" in d:
+            obs.append(
+                ObservableValue("sigma_v_mixture", d["mixture"], "km / s", d["mixture_err"], note)
+            )
         upsert_observables(s, dbs.observable_rows([(cl.id, o) for o in obs]))
         msg = (
             f"{path}: {res.n_members} members of {res.n_in_cylinder} galaxies in the cylinder "
             f"({res.n_input} read, {len(rejects)} rejected) for cluster "
-            f"{cl.name or cl.external_id}; sigma_v = {d['biweight']:.0f} +- "
-            f"{d['biweight_err']:.0f} km/s; log10 M500c_dyn = {m['log10_m500c']:.2f} +- "
-            f"{m['err_dex']:.2f}"
+            f"{cl.name or cl.external_id}; sigma_v ({est}, interlopers: {interlopers}) = "
+            f"{d[est]:.0f} +- {d[f'{est}_err']:.0f} km/s; log10 M500c_dyn = "
+            f"{m['log10_m500c']:.2f} +- {m['err_dex']:.2f}"
         )
         file_id = dbs.record_file(
             s, path=str(path), sha256=sha, size_bytes=size, kind="galaxies",
@@ -308,7 +338,6 @@ def ingest_galaxy_table(
             target=f"galaxies:{cl.id}:{label}", options=identity, n_rows=res.n_input,
             n_rejected=len(rejects), rejects=rejects,
         )  # fmt: skip
-        flags = dynamical_flags(res)
         estimate_id = dbm.store_mass_estimate(
             s, cluster_id=cl.id, method=f"dynamical:{interlopers}", source=f"galaxies:{label}",
             log10_m500c=m["log10_m500c"], log10_m500c_err=m["err_dex"],
@@ -325,28 +354,31 @@ def ingest_galaxy_table(
         str(path), "galaxies", sha, "partial" if rejects else "ingested", msg,
         n_rows=res.n_input, n_rejected=len(rejects), file_id=file_id, cluster_ids=[cid],
         products=ids, rejects=[r.message(path.name) for r in rejects[:20]],
-        extra={"dispersion": d, "mass": m, "n_gal": res.n_gal_aperture, "flags": flags,
-               "mass_estimate_id": estimate_id},
+        extra={
+            "dispersion": d, "mass": m, "n_gal": res.n_gal_aperture, "interlopers": interlopers,
+            "estimator": est, "diagnostics": res.diagnostics, "notes": res.diagnostics["warnings"],
+            "flags": flags, "mass_estimate_id": estimate_id,
+        },
     )  # fmt: skip
 
 
-FEW_MEMBERS = 20
-"""Below this many members a dynamical mass is flagged ``few_members``: the dispersion's own
-statistical error, 1/sqrt(2(N-1)), makes the mass (M ~ sigma^3) uncertain by more than
-3 / ln(10) / sqrt(2 (N - 1)) = 0.21 dex at N = 20, before any systematics."""
+FEW_MEMBERS = MIN_MEMBERS
+"""Below this many members a dynamical mass is flagged ``few_members``
+(:data:`survey.galaxies.MIN_MEMBERS`: sigma_v alone then has a statistical error over ~13%)."""
 
 
-def dynamical_flags(res: GalaxyResult, estimator: str = "biweight") -> list[str]:
+def dynamical_flags(res: GalaxyResult) -> list[str]:
     """Return the flags of a dynamical mass: ``truncated_velocities``, ``few_members``.
 
-    ``truncated_velocities`` is :func:`survey.galaxies.truncation_warning` on the members'
-    velocities and the dispersion the mass was computed from.
+    Both come from the result's velocity diagnostics (:func:`survey.galaxies.velocity_diagnostics`:
+    the truncation test on the input velocities within the model cylinder, and the member count),
+    so the stored flags and the printed warnings never disagree.
     """
-    v = res.v_los_km_s[res.is_member]
+    diag = res.diagnostics
     flags = []
-    if truncation_warning(v, res.dispersion[estimator]):
+    if diag.get("truncated"):
         flags.append("truncated_velocities")
-    if res.n_members < FEW_MEMBERS:
+    if diag.get("few_members"):
         flags.append("few_members")
     return flags
 
@@ -386,7 +418,8 @@ def observed_model_input(
     training_exposure_s: float = 2000.0,
     background: Literal["keep", "subtract"] = "keep",
     fill: Literal["auto", "radial", "zero", "background", "sky"] = "auto",
-    count_rate_scale: float = 1.0,
+    count_rate_scale: float | Sequence[float] | None = None,
+    kt_kev: float = DEFAULT_KT_KEV,
     engine: Engine | None = None,
     data_dir: Path | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -400,8 +433,14 @@ def observed_model_input(
         ``bands_kev``, optional ``background``, optional ``meta``).
     kind : {'single', 'multi', 'multimodal'}
         Model kind; sets the bands (1 broad, or 3).
-    training_exposure_s, background, fill, count_rate_scale
+    training_exposure_s, background, fill
         See :func:`survey.model_input.model_input`.
+    count_rate_scale : float, sequence of float or None
+        ``None`` (default): the effective-area and band correction of :func:`area_correction`
+        (from the response the image set names; 1 for the training instrument). A number
+        (or one per model band) overrides it; ``1.0`` applies none.
+    kt_kev : float ['energy']
+        Rest-frame temperature of the spectrum the correction assumes [keV].
 
     Returns
     -------
@@ -410,8 +449,9 @@ def observed_model_input(
         log10(N+1) and standardisation).
     meta : dict
         ``instrument``, ``input_domain='observed'``, bands (nominal/achieved), exposure
-        scaling, ``masked_fraction``, ``caveats`` (always includes the domain shift), and for
-        a cluster id the cluster's identity and catalogue mass.
+        scaling, ``count_rate_scale`` and ``area_correction`` (how it was obtained),
+        ``masked_fraction``, ``caveats`` (always includes the domain shift), and for a cluster
+        id the cluster's identity and catalogue mass.
     """
     extra: dict[str, Any] = {}
     if isinstance(target, GridImages):
@@ -423,9 +463,89 @@ def observed_model_input(
         with session_scope(engine) as s:
             grid = dbp.load_grid(s, _data_dir(data_dir), int(target), label)
             extra = dbp.cluster_identity(s, int(target))
+    if count_rate_scale is None:
+        correction = area_correction(grid, kind, kt_kev=kt_kev)
+    else:
+        scales = np.atleast_1d(np.asarray(count_rate_scale, dtype=float))
+        correction = {"source": "given", "scale": [float(x) for x in scales]}
     image, meta = model_input(
         grid, kind, training_exposure_s=training_exposure_s, background=background, fill=fill,
-        count_rate_scale=count_rate_scale,
+        count_rate_scale=correction["scale"],
     )  # fmt: skip
+    meta["area_correction"] = correction
+    if correction["source"] == "none":
+        meta["caveats"].append(str(correction["reason"]))
     meta.update(extra)
     return image, meta
+
+
+@lru_cache(maxsize=1)
+def _training_area() -> AreaCurve:
+    """Return the training instrument's area: the mocks' eFEDS ARF, CORRPSF divided out."""
+    with resources.as_file(resources.files("mocks").joinpath("data", ARF_FILE)) as path:
+        return read_area_curve(path, undo_psf_correction=True)
+
+
+def area_correction(
+    grid: GridImages, kind: ModelKind, *, kt_kev: float = DEFAULT_KT_KEV
+) -> dict[str, Any]:
+    """Return the count-rate factors that make an observed image look like a training one.
+
+    * an image from the training instrument (``eROSITA ...``): 1, nothing to correct;
+    * an image set that names its instrument's ``response`` (ARF or RSP): per model band,
+      :func:`survey.responses.band_count_rate_ratios` of the mocks' eROSITA area (0.5-7 keV,
+      or the three model bands) over the instrument's area in the observed bands that feed it,
+      for bremsstrahlung at ``kt_kev`` (rest frame);
+    * otherwise 1, with a caveat: the image set names no response.
+
+    Returns
+    -------
+    dict
+        ``scale`` (list, one per model band), ``source`` (``training instrument``,
+        ``response`` or ``none``), and for ``response`` the file, its sha256, ``kt_kev``,
+        the target and source bands; for ``none`` the ``reason``.
+
+    Raises
+    ------
+    SurveyError
+        The response the image set named is gone or has changed since ingestion.
+    """
+    n_bands = len(TARGET_BANDS[kind])
+    if grid.instrument.strip().lower().startswith(TRAINING_INSTRUMENT.lower()):
+        return {"source": "training instrument", "scale": [1.0] * n_bands}
+    response = grid.meta.get("response")
+    if not response:
+        return {
+            "source": "none",
+            "scale": [1.0] * n_bands,
+            "reason": f"no effective-area correction: the image set of {grid.instrument} names "
+            "no 'response' (ARF/RSP); the counts are those of another instrument",
+        }
+    path = Path(response["path"])
+    if not path.is_file():
+        raise SurveyError(
+            f"{grid.instrument} response {path} (named by the image set) is gone; restore it or "
+            "pass count_rate_scale explicitly (1.0 = no correction)"
+        )
+    if sha256_path(path) != response.get("sha256"):
+        raise SurveyError(
+            f"{grid.instrument} response {path} changed since the image set was ingested; "
+            "re-ingest the image set"
+        )
+    _, achieved, _ = plan_bands(grid.bands_kev, kind, instrument=grid.instrument)
+    targets = [tuple(b) for b in TARGET_BANDS[kind]]
+    scale = band_count_rate_ratios(
+        _training_area(), path, target_bands_kev=targets,  # type: ignore[arg-type]
+        source_bands_kev=[tuple(a) for a in achieved], kt_rest_kev=kt_kev,  # type: ignore[misc]
+        redshift=grid.redshift,
+    )  # fmt: skip
+    return {
+        "source": "response",
+        "scale": [float(x) for x in scale],
+        "response": response.get("entry", path.name),
+        "response_sha256": response.get("sha256"),
+        "training_area": f"mocks/data/{ARF_FILE} (SPECRESP / CORRPSF)",
+        "kt_kev": kt_kev,
+        "target_bands_kev": [list(b) for b in targets],
+        "source_bands_kev": [list(a) for a in achieved],
+    }

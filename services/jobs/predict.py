@@ -7,7 +7,10 @@
   ``fold = NULL``. Observed inputs are built by :func:`services.jobs.ingest_observed.observed_model_input`,
   stored with ``input_domain = 'observed'`` and the instrument, and every result carries the
   caveats: a model trained on eROSITA-like mocks applied to another instrument is out of its
-  training domain.
+  training domain. An image from another instrument is corrected by default for the
+  effective-area and band difference (:func:`services.jobs.ingest_observed.area_correction`);
+  the row keeps the factor (``count_rate_scale``: corrected over uncorrected counts) and the
+  prediction without it (``log10_m500c_pred_uncorrected``).
 """
 
 from __future__ import annotations
@@ -169,6 +172,27 @@ def _predict_observed(
             continue
         arrays = ClusterArrays(images=image[None].astype(np.float32), redshift=np.array([z]))
         mean, spread = _ensemble_predict(models, arrays)
+        correction = meta.get("area_correction", {})
+        scale, uncorrected = None, None  # no correction applied (the image set names no response)
+        if correction.get("source") == "training instrument":
+            scale, uncorrected = 1.0, float(mean[0])
+        elif correction.get("source") in ("response", "given"):
+            raw, _ = observed_model_input(
+                cid,
+                run.kind,
+                training_exposure_s=training_exposure_s,
+                count_rate_scale=1.0,
+                engine=engine,
+                data_dir=settings.data_dir,
+            )
+            scale = float(image.sum() / raw.sum()) if raw.sum() > 0 else None
+            if scale is not None and abs(scale - 1.0) > 1e-9:
+                raw_arrays = ClusterArrays(
+                    images=raw[None].astype(np.float32), redshift=np.array([z])
+                )
+                uncorrected = float(_ensemble_predict(models, raw_arrays)[0][0])
+            else:
+                uncorrected = float(mean[0])
         instrument = str(meta.get("instrument", ""))
         rows.append(
             {
@@ -179,6 +203,8 @@ def _predict_observed(
                 "log10_m500c_pred_err": None if not np.isfinite(spread[0]) else float(spread[0]),
                 "input_domain": "observed",
                 "instrument": instrument,
+                "count_rate_scale": scale,
+                "log10_m500c_pred_uncorrected": uncorrected,
             }
         )
         report.rows.append(
@@ -188,6 +214,9 @@ def _predict_observed(
                 "instrument": instrument,
                 "log10_m500c_pred": float(mean[0]),
                 "fold_spread_dex": float(spread[0]),
+                "log10_m500c_pred_uncorrected": uncorrected,
+                "count_rate_scale": scale,
+                "area_correction": correction,
                 "log10_m500c_catalogue": catalogue_mass,
                 "caveats": list(meta.get("caveats", [])),
             }

@@ -62,7 +62,7 @@ def test_ingest_survey_flow_and_inbox(prefect_harness: None, flow_env: sa.Engine
     import asyncio
 
     md = asyncio.run(artifact())
-    assert "cat.fits" in md and "| 19 | 1 |" in md and "row 1 column 'M500'" in md
+    assert "cat.fits" in md and "| 19 | 1 |" in md and "row 2 column 'M500'" in md
     # inbox: the same file again (no-op), a bare image (refused), a spec drop (ingested)
     img = make_image(tmp_path / "img.fits", np.ones((8, 8)))
     drop = tmp_path / "drop.yaml"

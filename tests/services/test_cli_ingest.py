@@ -58,7 +58,7 @@ def test_catalogue_twice_and_crossmatch(cli_env: Path) -> None:
     m[0] = np.nan
     a = make_catalogue(cli_env / "a.fits", M500=m)
     out = run_cli("ingest", "catalogue", str(a), "--spec", str(_spec(cli_env, "cli_a")))
-    assert "partial" in out and "19 of 20 rows" in out and "row 0 column 'M500'" in out
+    assert "partial" in out and "19 of 20 rows" in out and "row 1 column 'M500'" in out
     out = run_cli("ingest", "catalogue", str(a), "--spec", str(_spec(cli_env, "cli_a")))
     assert "skipped" in out and "already ingested" in out
     b = make_catalogue(cli_env / "b.fits", ID=np.array([f"B{i}" for i in range(20)]))  # same sky
@@ -90,3 +90,29 @@ def test_single_image_file_with_options(cli_env: Path) -> None:
     out = run_cli("ingest", "image", str(img), "--exposure-s", "1500", "--band", "0.5-2.0",
                   "--instrument", "TestScope", "--ra", "150", "--dec", "2", "--z", "0.3")  # fmt: skip
     assert "ingested" in out and "TestScope/0.5-2keV" in out
+
+
+def test_galaxies_print_the_velocity_diagnostics(cli_env: Path) -> None:
+    from astropy.table import Table
+
+    from survey.galaxies import C_KMS
+
+    host = make_catalogue(cli_env / "host.fits", n=1, RA=[210.0], DEC=[-5.0], Z=[0.25])
+    run_cli("ingest", "catalogue", str(host), "--spec", str(_spec(cli_env, "cli_gal_host")))
+    rng = np.random.default_rng(3)
+    v = rng.normal(0, 900.0, 400)
+    v = v[(v > -2.3 * 900) & (v < 1.8 * 900)]  # a member list clipped by hand
+    Table(
+        {"ra": 210 + rng.normal(0, 0.05, v.size), "dec": -5 + rng.normal(0, 0.05, v.size),
+         "z": 0.25 + v * 1.25 / C_KMS}
+    ).write(cli_env / "clipped.csv")  # fmt: skip
+    args = ("--catalogue", "cli_gal_host", "--id", "CL0000")
+    out = " ".join(run_cli("ingest", "galaxies", str(cli_env / "clipped.csv"), *args).split())
+    assert "interlopers mixture, sigma_v from mixture" in out
+    assert "flags: truncated" in out and "excess kurtosis -" in out
+    assert "velocity distribution looks truncated" in out
+    out = run_cli(
+        "ingest", "galaxies", str(cli_env / "clipped.csv"), *args, "--interlopers",
+        "shifting_gapper",
+    )  # fmt: skip
+    assert "interlopers shifting_gapper, sigma_v from biweight" in " ".join(out.split())

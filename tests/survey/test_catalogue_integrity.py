@@ -20,10 +20,11 @@ def test_duplicate_whose_first_copy_is_invalid_keeps_the_valid_copy(tmp_path: Pa
     path = make_catalogue(tmp_path / "dup.fits", n=10, ID=ids, Z=z)
     parsed = read_catalogue(path, tiny_spec("dup"))
     kept = {c.row: c.external_id for c in parsed.rows}
-    assert kept[1] == "CL0000" and 0 not in kept  # the valid copy of CL0000 is ingested
-    assert kept[2] == "CL0002" and 3 not in kept  # the first valid copy wins
+    # rows are 1-based data rows: file rows 1 and 2 share CL0000, rows 3 and 4 share CL0002
+    assert kept[2] == "CL0000" and 1 not in kept  # the valid copy of CL0000 is ingested
+    assert kept[3] == "CL0002" and 4 not in kept  # the first valid copy wins
     reasons = {r.row: r.reason for r in parsed.rejects}
-    assert reasons == {0: "redshift missing or not finite", 3: "duplicate identifier (row 2 kept)"}
+    assert reasons == {1: "redshift missing or not finite", 4: "duplicate identifier (row 3 kept)"}
 
 
 def test_text_that_is_not_utf8_is_a_reject_naming_the_column_never_a_replacement_char(
@@ -37,13 +38,13 @@ def test_text_that_is_not_utf8_is_a_reject_naming_the_column_never_a_replacement
     path = make_catalogue(tmp_path / "latin1.fits", n=10, ID=ids, NAME=names)
     parsed = read_catalogue(path, tiny_spec("latin1", name_columns=["NAME"]))
     rejects = {r.row: r for r in parsed.rejects}
-    assert sorted(rejects) == [2, 6]
-    assert (rejects[2].column, rejects[2].value) == ("NAME", "Caf\\xe9 cluster")
-    assert (rejects[6].column, rejects[6].value) == ("ID", "CL\\xf80006")
+    assert sorted(rejects) == [3, 7]  # 1-based data rows
+    assert (rejects[3].column, rejects[3].value) == ("NAME", "Caf\\xe9 cluster")
+    assert (rejects[7].column, rejects[7].value) == ("ID", "CL\\xf80006")
     assert all(r.row_skipped and "not UTF-8" in r.reason for r in rejects.values())
     kept = {r.row: r for r in parsed.rows}
-    assert sorted(kept) == [0, 1, 3, 4, 5, 7, 8, 9]
-    assert kept[4].name == "Café cluster"
+    assert sorted(kept) == [1, 2, 4, 5, 6, 8, 9, 10]
+    assert kept[5].name == "Café cluster"
     stored = [r.name for r in parsed.rows] + [r.external_id for r in parsed.rows]
     assert not any("\ufffd" in s for s in stored if s)
 
@@ -53,7 +54,7 @@ def test_number_column_with_non_utf8_bytes_rejects_the_row_not_the_reader(tmp_pa
     z[5] = b"0.3\xb0"  # latin-1 degree sign in a text-typed redshift column
     path = make_catalogue(tmp_path / "ztext.fits", n=10, Z=z)
     parsed = read_catalogue(path, tiny_spec("ztext"))
-    assert [(r.row, r.column) for r in parsed.rejects] == [(5, "Z")]
+    assert [(r.row, r.column) for r in parsed.rejects] == [(6, "Z")]
     assert len(parsed.rows) == 9
 
 

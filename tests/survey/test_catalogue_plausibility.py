@@ -33,14 +33,14 @@ def test_redshift_and_m500_outside_the_plausible_ranges_are_rejected_rows(tmp_pa
     path = make_catalogue(tmp_path / "wild.fits", Z=z, M500=m)
     parsed = read_catalogue(path, tiny_spec("wild"))
     skipped = _skipped(parsed)
-    assert sorted(skipped) == [3, 5, 7]
-    assert skipped[3][:2] == ("Z", "19.9") and "0 < redshift <= 3" in skipped[3][2]
-    assert skipped[5][:2] == ("M500", "300.0") and "M500c <= 5e+15 Msun" in skipped[5][2]
-    assert skipped[7][0] == "M500" and "5e+11 <= M500c" in skipped[7][2]
+    assert sorted(skipped) == [4, 6, 8]  # 1-based data rows
+    assert skipped[4][:2] == ("Z", "19.9") and "0 < redshift <= 3" in skipped[4][2]
+    assert skipped[6][:2] == ("M500", "300.0") and "M500c <= 5e+15 Msun" in skipped[6][2]
+    assert skipped[8][0] == "M500" and "5e+11 <= M500c" in skipped[8][2]
     assert len(parsed.rows) == 17
     assert all(0 < r.redshift <= REDSHIFT.hi for r in parsed.rows)
-    msg = next(r for r in parsed.rejects if r.row == 3).message("wild.fits")
-    assert msg.startswith("wild.fits row 3 column 'Z': redshift outside the plausible range")
+    msg = next(r for r in parsed.rejects if r.row == 4).message("wild.fits")
+    assert msg.startswith("wild.fits row 4 column 'Z': redshift outside the plausible range")
 
 
 def test_mass_range_applies_to_the_physical_mass_after_little_h(tmp_path: Path) -> None:
@@ -51,9 +51,9 @@ def test_mass_range_applies_to_the_physical_mass_after_little_h(tmp_path: Path) 
     path = make_catalogue(tmp_path / "h.fits", M500=m)
     spec = tiny_spec(mass={"column": "M500", "unit": "Msun/h", "h_convention": "unit"})
     parsed = read_catalogue(path, spec)
-    assert sorted(_skipped(parsed)) == [1]
+    assert sorted(_skipped(parsed)) == [2]
     kept = {r.row: r.log10_m500c for r in parsed.rows}
-    assert kept[2] == pytest.approx(np.log10(3e15)) and kept[3] == pytest.approx(np.log10(4e11))
+    assert kept[3] == pytest.approx(np.log10(3e15)) and kept[4] == pytest.approx(np.log10(4e11))
     assert 10 ** max(kept.values()) / 0.7 <= M500C_MSUN.hi
 
 
@@ -64,16 +64,16 @@ def test_m200c_above_the_range_never_reaches_the_conversion(tmp_path: Path) -> N
     spec = tiny_spec(mass={"column": "M500", "definition": "200c", "h_convention": "none"})
     parsed = read_catalogue(make_catalogue(tmp_path / "c.fits", M500=m), spec)
     skipped = _skipped(parsed)
-    assert sorted(skipped) == [4] and "M200c" in skipped[4][2]
+    assert sorted(skipped) == [5] and "M200c" in skipped[5][2]
     kept = {r.row: r.log10_m500c for r in parsed.rows}
-    assert 10 ** kept[6] / 0.7 < M500C_MSUN.hi
+    assert 10 ** kept[7] / 0.7 < M500C_MSUN.hi
 
 
 def test_a_spec_widens_the_redshift_range_with_max_redshift(tmp_path: Path) -> None:
     z = np.full(20, 0.3)
     z[0] = 4.2
     path = make_catalogue(tmp_path / "hiz.fits", Z=z)
-    assert sorted(_skipped(read_catalogue(path, tiny_spec()))) == [0]
+    assert sorted(_skipped(read_catalogue(path, tiny_spec()))) == [1]
     wide = read_catalogue(path, tiny_spec(max_redshift=6.0))
     assert not wide.rejects and wide.rows[0].redshift == pytest.approx(4.2)
 
@@ -93,11 +93,11 @@ def test_implausible_radius_and_luminosity_are_dropped_values(tmp_path: Path) ->
     parsed = read_catalogue(path, spec)
     assert len(parsed.rows) == 20  # optional values are dropped, rows kept
     dropped = {(x.row, x.column): x.reason for x in parsed.rejects if not x.row_skipped}
-    assert set(dropped) == {(2, "R500"), (4, "LX")}
-    assert "R500c <= 5 Mpc" in dropped[2, "R500"] and "1e+47 erg / s" in dropped[4, "LX"]
+    assert set(dropped) == {(3, "R500"), (5, "LX")}
+    assert "R500c <= 5 Mpc" in dropped[3, "R500"] and "1e+47 erg / s" in dropped[5, "LX"]
     rows = {x.row: x for x in parsed.rows}
-    assert rows[2].r500c_mpc_h == pytest.approx(rows[3].r500c_mpc_h, rel=0.5)  # derived from M
-    assert not any(o.name == "L_X" for o in rows[4].observables)
+    assert rows[3].r500c_mpc_h == pytest.approx(rows[4].r500c_mpc_h, rel=0.5)  # derived from M
+    assert not any(o.name == "L_X" for o in rows[5].observables)
 
 
 def test_implausible_rows_are_recorded_and_never_overwrite_a_real_redshift(
@@ -128,6 +128,6 @@ def test_implausible_rows_are_recorded_and_never_overwrite_a_real_redshift(
             .where(t.Catalogue.name == "plaus", t.Cluster.external_id == "CL0003")
         )
     ((file, row, column, value, reason),) = rejects
-    assert file.endswith("v2.fits") and (row, column, value) == (3, "Z", "19.9")
+    assert file.endswith("v2.fits") and (row, column, value) == (4, "Z", "19.9")
     assert "plausible range" in reason
     assert z3 == pytest.approx(0.25)

@@ -50,7 +50,7 @@ def test_random_values_are_either_valid_rows_or_rejects(data: list[tuple[float, 
             and (m_msun <= M500C_MSUN.hi * (1 + 1e-12))
         )
     for rej in parsed.rejects:
-        assert rej.row is not None and 0 <= rej.row < n and rej.column and rej.reason
+        assert rej.row is not None and 1 <= rej.row <= n and rej.column and rej.reason
 
 
 @_SETTINGS

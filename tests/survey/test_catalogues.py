@@ -46,17 +46,17 @@ def test_bad_rows_are_rejected_with_row_and_column(tmp_path: Path) -> None:
     path = make_catalogue(tmp_path / "bad.fits", M500=m, RA=ra, DEC=dec, Z=z)
     parsed = read_catalogue(path, tiny_spec())
     skipped = {r.row: r for r in parsed.rejects if r.row_skipped}
-    assert set(skipped) == {3, 4, 5, 7, 8, 9}
-    assert skipped[3].column == "M500" and "not finite" in skipped[3].reason
-    assert skipped[4].column == "M500" and "positive" in skipped[4].reason
-    assert skipped[5].column == "RA" and "out of range" in skipped[5].reason
-    assert skipped[7].column == "DEC"
-    assert skipped[8].column == "Z" and "> 0" in skipped[8].reason
-    assert skipped[9].column == "Z" and "missing" in skipped[9].reason
-    msg = skipped[4].message(path.name)
-    assert "bad.fits row 4 column 'M500'" in msg and "row skipped" in msg
+    assert set(skipped) == {4, 5, 6, 8, 9, 10}  # 1-based data rows
+    assert skipped[4].column == "M500" and "not finite" in skipped[4].reason
+    assert skipped[5].column == "M500" and "positive" in skipped[5].reason
+    assert skipped[6].column == "RA" and "out of range" in skipped[6].reason
+    assert skipped[8].column == "DEC"
+    assert skipped[9].column == "Z" and "> 0" in skipped[9].reason
+    assert skipped[10].column == "Z" and "missing" in skipped[10].reason
+    msg = skipped[5].message(path.name)
+    assert "bad.fits row 5 column 'M500'" in msg and "row skipped" in msg
     assert len(parsed.rows) == 14
-    assert [r.ra_deg for r in parsed.rows if r.row == 6] == [0.0]
+    assert [r.ra_deg for r in parsed.rows if r.row == 7] == [0.0]
 
 
 def test_optional_values_are_dropped_not_rows(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_optional_values_are_dropped_not_rows(tmp_path: Path) -> None:
     parsed = read_catalogue(make_catalogue(tmp_path / "c.fits", LX=lx), tiny_spec())
     assert len(parsed.rows) == 20
     (rej,) = parsed.rejects
-    assert rej.row == 2 and not rej.row_skipped and "value dropped" in rej.message("c")
+    assert rej.row == 3 and not rej.row_skipped and "value dropped" in rej.message("c")
     assert [o.name for o in parsed.rows[2].observables] == []
 
 
@@ -82,7 +82,7 @@ def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
     ids[5] = "CL1"
     parsed = read_catalogue(make_catalogue(tmp_path / "c.fits", ID=ids), tiny_spec())
     (rej,) = parsed.rejects
-    assert rej.row == 5 and "duplicate" in rej.reason
+    assert rej.row == 6 and "duplicate identifier (row 2 kept)" in rej.reason
 
 
 def test_missing_mapped_column_names_file_and_column(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_name_coordinates_and_log_masses_with_linear_errors(tmp_path: Path) -> N
     lo, hi = math.log10(1e14 / 8e13), math.log10(1.3e14 / 1e14)
     assert a.log10_m500c_err == pytest.approx(0.5 * (lo + hi))
     (rej,) = parsed.rejects
-    assert rej.row == 2 and rej.column == "Name"
+    assert rej.row == 3 and rej.column == "Name"
 
 
 def test_csv_and_ecsv_inputs(tmp_path: Path) -> None:

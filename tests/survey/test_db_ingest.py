@@ -44,7 +44,7 @@ def test_ingest_rejects_and_idempotence(survey_engine: Engine, tmp_path: Path) -
     path = make_catalogue(tmp_path / "a.fits", M500=m, Z=np.r_[0.0, np.full(19, 0.2)])
     rep = ingest_catalogue_file(path, tiny_spec("cat_a"), engine=survey_engine)
     assert rep.status == "partial" and rep.n_rows == 18 and rep.n_rejected == 2
-    assert any("a.fits row 2 column 'M500'" in r for r in rep.rejects)
+    assert any("a.fits row 3 column 'M500'" in r for r in rep.rejects)
     cat_id = sa.select(t.Catalogue.id).where(t.Catalogue.name == "cat_a").scalar_subquery()
     assert _count(survey_engine, t.Cluster, t.Cluster.catalogue_id == cat_id) == 18
     assert _count(survey_engine, t.Observable) >= 18
@@ -54,7 +54,7 @@ def test_ingest_rejects_and_idempotence(survey_engine: Engine, tmp_path: Path) -
             .where(t.IngestReject.file_id == rep.file_id)
             .order_by(t.IngestReject.row_index)
         ).all()
-    assert [(r[0], r[1]) for r in rejects] == [(0, "Z"), (2, "M500")]
+    assert [(r[0], r[1]) for r in rejects] == [(1, "Z"), (3, "M500")]  # 1-based data rows
     # the same file again: a no-op with a clear message
     again = ingest_catalogue_file(path, tiny_spec("cat_a"), engine=survey_engine)
     assert again.status == "skipped" and "already ingested" in again.message
@@ -230,6 +230,17 @@ def test_image_and_galaxies_become_products(survey_engine: Engine, tmp_path: Pat
             conn.scalars(sa.select(t.Observable.name).where(t.Observable.cluster_id == cid))
         )
     assert {"sigma_v_biweight", "sigma_v_gapper", "N_gal", "log10_M500c_dyn"} <= names
+    # the default interloper method, the estimator and the diagnostics are recorded
+    assert "sigma_v_mixture" in names
+    assert grep.extra["interlopers"] == "mixture" and grep.extra["estimator"] == "mixture"
+    assert grep.extra["diagnostics"]["few_members"] is False
+    with survey_engine.connect() as conn:
+        gmeta = conn.scalar(
+            sa.select(t.Product.meta).where(
+                t.Product.cluster_id == cid, t.Product.kind == "galaxies"
+            )
+        )
+    assert gmeta["interlopers"] == "mixture" and gmeta["diagnostics"]["truncated"] is False
     with pytest.raises(ClusterNotFoundError, match="no cluster named"):
         ingest_galaxy_table(tmp_path / "gal.csv", cluster=ClusterRef(name="NOPE"),
                             engine=survey_engine, data_dir=data_dir, force=True)  # fmt: skip

@@ -124,7 +124,14 @@ def test_read_galaxy_table_with_velocities_and_bad_rows(tmp_path: Path) -> None:
     Table({"RAdeg": ra, "DEdeg": dec, "cz": cz}).write(path)
     r, d, zz, rejects = read_galaxy_table(path)
     assert len(r) == 18
-    assert {(x.row, x.column) for x in rejects} == {(3, "RAdeg"), (4, "cz")}
+    # 1-based data rows, and the line an editor shows (the ECSV header lines counted)
+    text = path.read_text().splitlines()
+    header = next(i for i, t in enumerate(text) if not t.startswith("#")) + 1
+    assert {(x.row, x.line, x.column) for x in rejects} == {
+        (4, header + 4, "RAdeg"),
+        (5, header + 5, "cz"),
+    }
+    assert text[header + 4 - 1].startswith("nan")
     assert zz == pytest.approx(np.delete(z, [3, 4]))
 
 

@@ -180,3 +180,44 @@ def test_count_rate_scale_and_response_ratio(tmp_path: Path) -> None:
     eight, meta = model_input(grid, count_rate_scale=8.0)
     assert eight.sum() == pytest.approx(8 * one.sum(), rel=1e-6)
     assert any("multiplied by 8" in c for c in meta["caveats"])
+
+
+def test_per_band_count_rate_scales(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    docs = []
+    for i, (lo, hi) in enumerate([(0.5, 1.2), (1.2, 2.0), (2.0, 7.0)]):
+        make_image(tmp_path / f"c{i}.fits", rng.poisson(2.0, (400, 400)).astype(float),
+                   pix_deg=0.001)  # fmt: skip
+        docs.append({"band_kev": [lo, hi], "counts": f"c{i}.fits", "exposure_s": 2000.0})
+    spec = ImageSetSpec.model_validate(
+        {"instrument": "OtherScope", "cluster": {"name": "X"}, "bands": docs}
+    )
+    grid = reproject_to_grid(load_band_images(spec, tmp_path), 150.0, 2.0, Z, PLANCK18,
+                             instrument="OtherScope")  # fmt: skip
+    one, _ = model_input(grid, "multi")
+    scaled, meta = model_input(grid, "multi", count_rate_scale=[2.0, 3.0, 5.0])
+    assert scaled.sum(axis=(1, 2)) == pytest.approx(
+        one.sum(axis=(1, 2)) * np.array([2.0, 3.0, 5.0]), rel=1e-6
+    )
+    assert meta["count_rate_scale"] == [2.0, 3.0, 5.0]
+    with pytest.raises(ValueError, match="has 2 values; the multi model has 3 bands"):
+        model_input(grid, "multi", count_rate_scale=[2.0, 3.0])
+
+
+def test_pspc_to_erosita_ratio_from_the_shipped_responses(shared_data: Path) -> None:
+    from importlib import resources
+
+    from mocks.spectra import ARF_FILE
+    from survey.responses import band_count_rate_ratios, read_area_curve
+
+    with resources.as_file(resources.files("mocks").joinpath("data", ARF_FILE)) as p:
+        ero = read_area_curve(p, undo_psf_correction=True)
+        ero_psf = read_area_curve(p)
+    rsp = shared_data / "images" / "a3158_rosat" / "pspcb_gain2_256.rsp"
+    kw = {"target_bands_kev": [(0.5, 7.0)], "source_bands_kev": [(0.4, 2.0)], "redshift": 0.0}
+    r = [band_count_rate_ratios(ero, rsp, kt_rest_kev=kt, **kw)[0] for kt in (2.0, 5.0, 8.0)]
+    assert r == pytest.approx([7.68, 8.18, 8.37], abs=0.01)  # docs/observed.md
+    # the PSF-fraction-corrected SPECRESP gives the older 7.5 / 8.0 / 8.1
+    assert band_count_rate_ratios(ero_psf, rsp, kt_rest_kev=5.0, **kw)[0] == pytest.approx(
+        7.95, abs=0.01
+    )

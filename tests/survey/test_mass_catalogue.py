@@ -167,7 +167,7 @@ def test_both_dynamical_results_and_both_runs_are_kept_with_flags(
     # the clipped list gives a lower dispersion and mass, and is flagged; the full field is not
     assert clipped["log10_m500c"] < full["log10_m500c"] - 0.1
     assert full["flags"] == [] and clipped["flags"] == ["truncated_velocities"]
-    assert full["n_members"] > FEW_MEMBERS and full["interlopers"] == "shifting_gapper"
+    assert full["n_members"] > FEW_MEMBERS and full["interlopers"] == "mixture"
     assert "truncated_velocities" in coma["flags"] and "out_of_domain" in coma["flags"]
     # the newest dynamical result is the summary column
     assert coma["log10_m500c_dyn"] == pytest.approx(clipped["log10_m500c"])
@@ -230,7 +230,7 @@ def test_query_catalogue_writes_csv_fits_and_votable(
         reports = {r["cluster"]["catalogue_name"]: r for r in json.loads(res.output)}
         assert set(reports) == {"alpha", "beta"}
         methods = [e["method"] for e in reports["alpha"]["mass_estimates"]]
-        assert methods.count("dynamical:shifting_gapper") == 2 and methods.count("cnn:single") == 2
+        assert methods.count("dynamical:mixture") == 2 and methods.count("cnn:single") == 2
         assert {"name": "A1656", "source": "ALT"} in reports["alpha"]["names"]
     finally:
         get_settings.cache_clear()
@@ -252,8 +252,8 @@ def test_another_interloper_method_adds_a_result_and_a_reingest_replaces_its_own
             .order_by(t.MassEstimate.id)
         ).all()
     assert [(m, src) for m, src, _ in rows] == [
-        ("dynamical:shifting_gapper", "galaxies:observed/coma_full.csv"),
-        ("dynamical:shifting_gapper", "galaxies:observed/coma_clipped.csv"),
+        ("dynamical:mixture", "galaxies:observed/coma_full.csv"),
+        ("dynamical:mixture", "galaxies:observed/coma_clipped.csv"),
         ("dynamical:sigma_clip", "galaxies:observed/coma_full.csv"),
     ]
     assert rows[-1][2] == rep.extra["mass_estimate_id"]

@@ -54,7 +54,7 @@ def test_oversized_cell_is_refused_quickly_naming_file_row_and_column(tmp_path: 
     with pytest.raises(CatalogueReadError) as err:
         read_catalogue(path, _csv_spec())
     assert time.perf_counter() - t0 < 2.0
-    assert "big.csv: line 502 (row 500), column 'NOTE': a cell longer than 65536 bytes" in str(
+    assert "big.csv: line 502 (row 501), column 'NOTE': a cell longer than 65536 bytes" in str(
         err.value
     )
 
@@ -84,14 +84,14 @@ def test_refusing_a_huge_cell_keeps_memory_bounded(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     ).stdout
-    assert "REFUSED" in out and "huge.csv: line 5 (row 3), column 'NOTE'" in out, out
+    assert "REFUSED" in out and "huge.csv: line 5 (row 4), column 'NOTE'" in out, out
     growth_kb = int(out.rsplit("GROWTH_KB", 1)[1])
     assert growth_kb < 32 * 1024, out  # the scan reads 1 MiB chunks
 
 
 def test_the_cell_limit_is_set_by_the_spec(tmp_path: Path) -> None:
     path = _csv(tmp_path / "long.csv", 20, big_row=3, big=100_000)
-    with pytest.raises(CatalogueReadError, match="long.csv: line 5 .row 3., column 'NOTE'"):
+    with pytest.raises(CatalogueReadError, match="long.csv: line 5 .row 4., column 'NOTE'"):
         read_catalogue(path, _csv_spec())
     parsed = read_catalogue(path, _csv_spec(max_cell_bytes=200_000))
     assert len(parsed.rows) == 20
@@ -103,7 +103,7 @@ def test_wide_text_columns_are_refused_when_astropy_would_need_too_much(tmp_path
         fh.write("ID,NOTE\n")
         for i in range(1000):
             fh.write(f"{i},{'y' * (2000 if i == 700 else 100)}\n")
-    with pytest.raises(CatalogueReadError, match=r"wide\.csv: row 700, column 'NOTE'.*8 MiB"):
+    with pytest.raises(CatalogueReadError, match=r"wide\.csv: row 701, column 'NOTE'.*8 MiB"):
         read_table(path, "csv", max_text_bytes=1 << 20)
     assert len(read_table(path, "csv")) == 1000
 
