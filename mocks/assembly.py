@@ -23,8 +23,8 @@ Physics, per halo (all persistent across snapshots):
   a merger is visible for ``merger_visible_crossings`` crossing times R200c/V200c = 1/(10 H(z));
   each merger's mass ratio is drawn from the same FMBK10 kernel xi^b exp[(xi/xi_t)^g] restricted
   to the major range [``merger_min_ratio``, 1], and its event time is the first core passage,
-  so the time since core passage (which sets the transient L_X and T boosts and the
-  subcluster's orbit, mocks/icm.py) advances consistently from snapshot to snapshot.
+  so the time since core passage (which sets the subcluster's orbit and, where switched on,
+  the transient L_X and T boosts, mocks/icm.py) advances consistently from snapshot to snapshot.
 
 The mass growth applies the Wechsler+02 virial-mass history to M500c (the growth of the
 spherical-overdensity masses differs by a few per cent over z = 0.07-0.47). Distinct halos

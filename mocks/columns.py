@@ -98,10 +98,15 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
     (
         "merger_boost_L",
         _ONE,
-        "Transient L_X factor (ambient + compressed merger core) / ambient (Ricker & Sarazin "
-        "2001; 1 if no merger), included in L_X and the photons",
+        "Transient L_X factor (ambient + compressed merger core) / ambient (1 if no merger; "
+        "1 everywhere with the default, boosts-off config), included in L_X and the photons",
     ),
-    ("merger_boost_T", _ONE, "Transient T boost (1 if no merger), included in T and the spectra"),
+    (
+        "merger_boost_T",
+        _ONE,
+        "Transient T boost (1 if no merger or boosts off, the default), included in T and the "
+        "spectra",
+    ),
     ("sigma_dm", u.km / u.s, "1D dark-matter velocity dispersion (Evrard+08 with scatter)"),
     ("n_expected_members", _ONE, "Expected member count including intrinsic scatter"),
     ("halo_bias", _ONE, "Linear halo bias (Tinker+10), used for correlated interlopers"),

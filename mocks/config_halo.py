@@ -214,28 +214,34 @@ class IcmConfig(_Strict):
         "pericentric passage; the apocentre ~R200c ~ 1.5 R500c, recalled)",
     )
     merger_lx_boost_equal_mass: float = Field(
-        10.0,
+        1.0,
         ge=1,
         le=50,
-        description="Peak L_X / equilibrium L_X at the core passage of a 1:1 merger. Ricker & "
-        "Sarazin 2001 (ApJ 561, 621) abstract: L_X jumps ~4-10x for mass ratios 1:1 and 1:3 "
-        "(verified, abstract; a lower limit from their resolution); read here as 10x at 1:1",
+        description="Peak L_X / pre-merger L_X at the core passage of a 1:1 merger; 1 = no "
+        "transient boost (the default, docs/mocks.md 'Merger boosts: off by default'). Ricker & "
+        "Sarazin 2001 (ApJ 561, 621) find L_X jumps of ~4-10x for 1:1-1:3 head-on mergers, "
+        "relative to the *primary before the merger*, in idealised runs; applied at the final "
+        "mass they double count the mass gained and push the mock's L-M and T-M scatter and "
+        "merger offsets out of the observed ranges, and cosmological simulations find recent "
+        "mergers cooler, not hotter, at fixed mass (Mathiesen & Evrard 2001). 10 (with "
+        "merger_lx_boost_one_third 4, merger_t_boost_equal_mass 3) reproduces RS01 as read",
     )
     merger_lx_boost_one_third: float = Field(
-        4.0,
+        1.0,
         ge=1,
         le=50,
-        description="Peak L_X boost of a 1:3 merger: the low end of Ricker & Sarazin 2001's "
-        "4-10x (verified, abstract). The peak boost is interpolated as ln B(xi) = ln B(1) "
-        "xi^p with p fixed by the 1:1 and 1:3 values (p = 0.46: 2.2x at 1:10)",
+        description="Peak L_X boost of a 1:3 merger (1 = off, the default; 4 = the low end of "
+        "Ricker & Sarazin 2001's 4-10x). When on, the peak boost is interpolated as ln B(xi) = "
+        "ln B(1) xi^p with p fixed by the 1:1 and 1:3 values (10 and 4: p = 0.46, 2.2x at 1:10; "
+        "an extrapolation below 1:3, not from a simulation)",
     )
     merger_t_boost_equal_mass: float = Field(
-        3.0,
+        1.0,
         ge=1,
         le=10,
-        description="Peak T / equilibrium T at the core passage of a 1:1 merger (Ricker & "
-        "Sarazin 2001 temperature jumps, Randall, Sarazin & Ricker 2002 ApJ 577, 579; ~3x, "
-        "recalled); smaller ratios scale with the same xi^p as L_X (1.9x at 1:3, 1.5x at 1:10)",
+        description="Peak T / pre-merger T at the core passage of a 1:1 merger (1 = off, the "
+        "default; ~3 was recalled, not read, from Ricker & Sarazin 2001 / Randall, Sarazin & "
+        "Ricker 2002); smaller ratios scale with the same xi^p as L_X",
     )
     merger_core_rc_r500: float = Field(
         0.05,

@@ -102,8 +102,8 @@ def _batch(
     rc_x = ic.rc_median_r500 / c_ratio * np.exp(ic.rc_residual_scatter_ln * rng.standard_normal(n))
     beta = np.clip(beta, 0.56, 1.1)
     rc_x = np.clip(rc_x, 0.03, 0.6)
-    # merger transient (Ricker & Sarazin 2001): the ambient gas is hotter than in equilibrium
-    # (the profile shape above is the equilibrium one)
+    # merger transient (Ricker & Sarazin 2001; off by default: boost_t = 1): the ambient gas is
+    # hotter than in equilibrium (the profile shape above is the equilibrium one)
     kt = kt * boost_t
     # luminosity from the gas: L ~ M_gas^2 x (emission-measure shape at fixed M_gas, R500c);
     # the population mean stays on Pratt+09 (the absolute emissivity, lines and clumping

@@ -14,13 +14,15 @@ inverse-CDF photon sampling need no numerical projection. Components:
   Fakhouri+10 kernel (mocks/assembly.py) and whose separation follows its orbit after the first
   core passage (:func:`subcluster_offset`; its luminosity from the same L-M relation).
 
-Merger transients (:func:`merger_boosts`): the ambient gas of a merging cluster is temporarily
-more luminous and hotter than in equilibrium (Ricker & Sarazin 2001, ApJ 561, 621; Randall,
-Sarazin & Ricker 2002, ApJ 577, 579), by a peak factor that grows with the mass ratio and decays
-after the core passage. The extra luminosity comes from the compressed cores, so it is a
-compact ``merger core`` component (kind MERGER_CORE) on the main halo's centre, and the gas is
-hotter (the ambient and merger-core kT are boosted). The boosted L and T are those of the
-components, so the photons and the truth columns carry the same boost.
+Merger transients (:func:`merger_boosts`), **off by default** (peak factors 1 in the config and
+both presets; docs/mocks.md says why): when switched on, the ambient gas of a merging cluster is
+temporarily more luminous and hotter than in equilibrium (idealised mergers of Ricker & Sarazin
+2001, ApJ 561, 621; Randall, Sarazin & Ricker 2002, ApJ 577, 579), by a peak factor that grows
+with the mass ratio and decays after the core passage. The extra luminosity comes from the
+compressed cores, so it is a compact ``merger core`` component (kind MERGER_CORE) on the main
+halo's centre, and the gas is hotter (the ambient and merger-core kT are boosted). The boosted
+L and T are those of the components, so the photons and the truth columns carry the same boost.
+With the boosts off no MERGER_CORE component is made and every boost is exactly 1.
 
 Ellipticity keeps the area (R_ell^2 = q x'^2 + y'^2 / q), so aperture luminosities are those of
 the circular model. Centroid offsets are Rayleigh distributed. Lengths are comoving h^-1 Mpc.
