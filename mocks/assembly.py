@@ -20,7 +20,11 @@ Physics, per halo (all persistent across snapshots):
   per halo, dN/dz/dxi = A (M/1e12 Msun)^a xi^b exp[(xi/xi_t)^g] (1+z)^eta, integrated over
   mass ratios xi >= ``merger_min_ratio``, scaled for each halo by its accretion rate relative to
   the mean at its mass (the mergers *are* its accretion), as a Poisson process in cosmic time;
-  a merger is visible for ``merger_visible_crossings`` crossing times R200c/V200c = 1/(10 H(z)).
+  a merger is visible for ``merger_visible_crossings`` crossing times R200c/V200c = 1/(10 H(z));
+  each merger's mass ratio is drawn from the same FMBK10 kernel xi^b exp[(xi/xi_t)^g] restricted
+  to the major range [``merger_min_ratio``, 1], and its event time is the first core passage,
+  so the time since core passage (which sets the subcluster's orbit and, where switched on,
+  the transient L_X and T boosts, mocks/icm.py) advances consistently from snapshot to snapshot.
 
 The mass growth applies the Wechsler+02 virial-mass history to M500c (the growth of the
 spherical-overdensity masses differs by a few per cent over z = 0.07-0.47). Distinct halos
@@ -51,6 +55,8 @@ __all__ = [
     "m200c_given_c",
     "c_vir_over_c200c",
     "fakhouri_rate_per_dz",
+    "merger_ratio_pdf",
+    "merger_ratio_quantile",
 ]
 
 _KM_S_GYR_IN_MPC = (1 * u.km / u.s * u.Gyr).to_value(u.Mpc)
@@ -80,6 +86,15 @@ class Population:
         d ln M / d ln a at the snapshot (Wechsler+02 MAH).
     merger : ndarray of bool
         A major merger (mass ratio >= merger_min_ratio) within the visibility window.
+    merger_ratio : ndarray
+        Mass ratio xi = M2/M1 <= 1 of the most recent visible merger (0 where none).
+    t_since_merger : ndarray
+        Time since that merger's first core passage [Gyr] (NaN where none).
+    merger_phase : ndarray
+        ``t_since_merger`` over the visibility window, in [0, 1) (NaN where none).
+    merger_orient : ndarray
+        Orbit orientation of that merger, shape (n, 2): cos of the angle to the line of sight
+        (uniform in [-1, 1]) and the position angle on the sky [rad] (NaN where none).
     relax : ndarray
         The halo's relaxation latent (standard normal, correlated with ``delta``): cool cores
         are the most relaxed non-merging halos.
@@ -98,6 +113,10 @@ class Population:
     z_form: NDArray[np.float64]
     accretion_rate: NDArray[np.float64]
     merger: NDArray[np.bool_]
+    merger_ratio: NDArray[np.float64]
+    t_since_merger: NDArray[np.float64]
+    merger_phase: NDArray[np.float64]
+    merger_orient: NDArray[np.float64]
     relax: NDArray[np.float64]
     fgas_dev: NDArray[np.float64]
 
@@ -129,6 +148,40 @@ def fakhouri_rate_per_dz(m_msun: NDArray, z: float, cfg: MockConfig) -> NDArray:
     return a.fmbk_a * (m / 1e12) ** a.fmbk_alpha * (1 + z) ** a.fmbk_eta * integral
 
 
+def merger_ratio_pdf(xi: NDArray, cfg: MockConfig) -> NDArray:
+    """Normalised pdf of major-merger mass ratios xi in [merger_min_ratio, 1] (FMBK10 kernel).
+
+    p(xi) ∝ xi^beta exp[(xi / xi_t)^gamma] (Fakhouri, Ma & Boylan-Kolchin 2010, eq. 1; the
+    mass and redshift factors do not depend on xi); 0 outside the range.
+    """
+    grid, cdf = _ratio_cdf(cfg)
+    a = cfg.assembly
+    x = np.asarray(xi, float)
+    norm = cdf[-1]
+    shape = np.where(
+        (x >= grid[0]) & (x <= 1.0),
+        np.clip(x, grid[0], 1.0) ** a.fmbk_beta
+        * np.exp((np.clip(x, grid[0], 1.0) / a.fmbk_xi_tilde) ** a.fmbk_gamma),
+        0.0,
+    )
+    return shape / norm
+
+
+def _ratio_cdf(cfg: MockConfig, n: int = 512) -> tuple[NDArray, NDArray]:
+    """Log-spaced xi grid on [merger_min_ratio, 1] and the unnormalised cumulative kernel."""
+    a = cfg.assembly
+    xi = np.geomspace(a.merger_min_ratio, 1.0, n)
+    f = xi**a.fmbk_beta * np.exp((xi / a.fmbk_xi_tilde) ** a.fmbk_gamma)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(xi))])
+    return xi, cdf
+
+
+def merger_ratio_quantile(u_draw: NDArray, cfg: MockConfig) -> NDArray:
+    """Mass ratios for uniform draws ``u_draw`` in [0, 1): inverse CDF of the FMBK10 kernel."""
+    xi, cdf = _ratio_cdf(cfg)
+    return np.interp(np.asarray(u_draw, float) * cdf[-1], cdf, xi)
+
+
 def _concentration(m200c: NDArray, z: float, cfg: MockConfig, delta: NDArray) -> NDArray:
     lgm, c = _cm_table(cfg.cosmology, float(z), cfg.concentration_model)  # cached per (z, model)
     mean = np.interp(np.log10(m200c), lgm, c)
@@ -157,10 +210,13 @@ def _halo_pool(cfg: MockConfig, rng: np.random.Generator, n: int, hmf: HaloMassF
     ) * rng.standard_normal(n)
     pos = rng.random((n, 3)) * cfg.box_size
     vel = rng.normal(0.0, a.peculiar_velocity_km_s, (n, 3))
-    u_merge = rng.random((n, 4))  # uniform draws for the merger process
+    u_merge = rng.random((n, 4))  # uniform draws for the merger process (event times)
+    u_ratio = rng.random((n, 4))  # mass ratio of each event (FMBK10 kernel)
+    u_orient = rng.random((n, 4, 2))  # orbit orientation of each event
     return dict(
-        m0=m0, delta=delta, relax=relax, fgas_dev=fgas_dev, pos=pos, vel=vel, u_merge=u_merge
-    )
+        m0=m0, delta=delta, relax=relax, fgas_dev=fgas_dev, pos=pos, vel=vel, u_merge=u_merge,
+        u_ratio=u_ratio, u_orient=u_orient,
+    )  # fmt: skip
 
 
 def _cohort(
@@ -198,6 +254,9 @@ def _cohort(
     span = ta - (t_s.min() - t_vis.max())
     n_ev = np.minimum(rng.poisson(rate * span), pool["u_merge"].shape[1])
     times = ta - pool["u_merge"] * span
+    ratios = merger_ratio_quantile(pool["u_ratio"], cfg)
+    cos_i = 2 * pool["u_orient"][..., 0] - 1
+    pa = 2 * np.pi * pool["u_orient"][..., 1]
     rows = []
     for i in range(k):
         ev = times[i, : n_ev[i]]
@@ -205,6 +264,8 @@ def _cohort(
             if not present[i, j]:
                 continue
             dt = ta - t_s[s]
+            vis = np.flatnonzero((ev <= t_s[s]) & (ev > t_s[s] - t_vis[s]))
+            e = int(vis[np.argmax(ev[vis])]) if vis.size else -1  # the most recent one
             rows.append(
                 dict(
                     snapshot=int(s),
@@ -215,7 +276,11 @@ def _cohort(
                     delta=float(pool["delta"][i]),
                     z_form=float(z_form[i]),
                     accretion_rate=float(alpha[i] * aa / a_s[s]),
-                    merger=bool(np.any((ev <= t_s[s]) & (ev > t_s[s] - t_vis[s]))),
+                    merger=e >= 0,
+                    merger_ratio=float(ratios[i, e]) if e >= 0 else 0.0,
+                    t_since_merger=float(t_s[s] - ev[e]) if e >= 0 else np.nan,
+                    merger_phase=float((t_s[s] - ev[e]) / t_vis[s]) if e >= 0 else np.nan,
+                    merger_orient=(cos_i[i, e], pa[i, e]) if e >= 0 else (np.nan, np.nan),
                     relax=float(pool["relax"][i]),
                     fgas_dev=float(pool["fgas_dev"][i]),
                 )
@@ -286,6 +351,10 @@ def sample_population(cfg: MockConfig) -> Population:
         z_form=np.array([r["z_form"] for r in rows]),
         accretion_rate=np.array([r["accretion_rate"] for r in rows]),
         merger=np.array([r["merger"] for r in rows], dtype=bool),
+        merger_ratio=np.array([r["merger_ratio"] for r in rows]),
+        t_since_merger=np.array([r["t_since_merger"] for r in rows]),
+        merger_phase=np.array([r["merger_phase"] for r in rows]),
+        merger_orient=np.array([r["merger_orient"] for r in rows], dtype=float).reshape(-1, 2),
         relax=np.array([r["relax"] for r in rows]),
         fgas_dev=np.array([r["fgas_dev"] for r in rows]),
     )

@@ -36,6 +36,7 @@ from mocks.errors import MockCatalogueError, MockFileMissingError, MockParameter
 from mocks.fitsio import Card
 from mocks.galaxies import GALAXY_DTYPE
 from mocks.halos import colossus_cosmology, get_cosmology
+from mocks.icm import Components
 
 __all__ = ["MockCatalogue", "build_truth", "read_catalogue", "FORMAT", "MAP_HDUS"]
 
@@ -82,6 +83,10 @@ class MockCatalogue:
         total = agn + icm + background exactly.
     galaxies : ndarray
         Structured array (``mocks.galaxies.GALAXY_DTYPE``) over all clusters.
+    icm_components : Components or None
+        The emission components (ambient, cool core, subcluster) that made the ICM photons,
+        ``cluster`` indexing rows of ``truth`` (in memory only, for validation renderings such
+        as :mod:`mocks.morphology`; None for a catalogue read from disk).
     """
 
     config: MockConfig
@@ -91,6 +96,7 @@ class MockCatalogue:
     counts_agn: NDArray[np.int32]
     counts_icm: NDArray[np.int32]
     galaxies: NDArray
+    icm_components: Components | None = None
 
     def __len__(self) -> int:
         return len(self.truth)

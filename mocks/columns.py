@@ -72,6 +72,11 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
     ),
     ("L_X_sub", u.erg / u.s, "Subcluster luminosity inside its own R500c, 0 if none [erg/s]"),
     (
+        "sub_separation",
+        MPC_H,
+        "Projected subcluster distance from the main X-ray centre, comoving (NaN if none)",
+    ),
+    (
         "F_X",
         u.erg / u.s / u.cm**2,
         "Unabsorbed observed-frame 0.5-2 keV flux of the main halo inside R500c",
@@ -87,6 +92,20 @@ TRUTH_COLUMNS: tuple[tuple[str, u.UnitBase | None, str], ...] = (
         None,
         "Major merger within one crossing time (Fakhouri+10 rate x accretion rate): subcluster, "
         "boosted sigma_DM, no cool core",
+    ),
+    ("merger_ratio", _ONE, "Mass ratio M2/M1 of the visible merger (FMBK10 kernel; 0 if none)"),
+    ("t_since_merger", u.Gyr, "Time since the merger's first core passage [Gyr] (NaN if none)"),
+    (
+        "merger_boost_L",
+        _ONE,
+        "Transient L_X factor (ambient + compressed merger core) / ambient (1 if no merger; "
+        "1 everywhere with the default, boosts-off config), included in L_X and the photons",
+    ),
+    (
+        "merger_boost_T",
+        _ONE,
+        "Transient T boost (1 if no merger or boosts off, the default), included in T and the "
+        "spectra",
     ),
     ("sigma_dm", u.km / u.s, "1D dark-matter velocity dispersion (Evrard+08 with scatter)"),
     ("n_expected_members", _ONE, "Expected member count including intrinsic scatter"),

@@ -50,6 +50,7 @@ def _batch(
     out_agn: NDArray[np.int32],
     out_icm: NDArray[np.int32],
     cc_threshold: float,
+    merger_ln_boost_mean: float,
 ) -> dict:
     """Generate the clusters ``rows`` of one snapshot.
 
@@ -71,6 +72,8 @@ def _batch(
     # dynamical state from assembly (mocks.assembly): mergers follow the accretion rate;
     # cool cores are the most relaxed non-merging halos (persistent across snapshots)
     merger = pop.merger[rows]
+    xi = pop.merger_ratio[rows]
+    boost_l, boost_t = icm_mod.merger_boosts(xi, pop.t_since_merger[rows], cfg.icm)
     cool_core = ~merger & (pop.relax[rows] > cc_threshold)
     ac = cfg.assembly
     c_ratio = 10 ** (ac.concentration_scatter_dex * pop.delta[rows])  # c200c / <c200c | M, z>
@@ -99,15 +102,19 @@ def _batch(
     rc_x = ic.rc_median_r500 / c_ratio * np.exp(ic.rc_residual_scatter_ln * rng.standard_normal(n))
     beta = np.clip(beta, 0.56, 1.1)
     rc_x = np.clip(rc_x, 0.03, 0.6)
+    # merger transient (Ricker & Sarazin 2001; off by default: boost_t = 1): the ambient gas is
+    # hotter than in equilibrium (the profile shape above is the equilibrium one)
+    kt = kt * boost_t
     # luminosity from the gas: L ~ M_gas^2 x (emission-measure shape at fixed M_gas, R500c);
     # the population mean stays on Pratt+09 (the absolute emissivity, lines and clumping
-    # included, is the observed one); cool cores add their component on top (scatter, no bias)
+    # included, is the observed one); cool cores add their component on top and mergers the
+    # transient light of their compressed cores, both as scatter without bias
     shape = icm_mod.emission_shape(rc_x, beta) / icm_mod.emission_shape(
         np.full(n, ic.rc_median_r500), np.clip(beta_mean, 0.56, 1.1)
     )
     boost = scaling.mean_ln_cool_core_boost(ic)
     lum_amb = np.exp(
-        scaling.mean_ln_lx(m500, ez, h, sc) - boost
+        scaling.mean_ln_lx(m500, ez, h, sc) - boost - merger_ln_boost_mean
         + 2 * (ln_fgas - ln_fgas_mean) + np.log(shape)
         + ic.lx_residual_scatter_ln * d[:, 1] / max(sc.scatter["L_ce"], 1e-12)
     )  # fmt: skip
@@ -121,9 +128,9 @@ def _batch(
     tail = np.where(merger, np.abs(rng.normal(0.0, sc.merger_sigma_boost_ln, n)), 0.0)
     sigma_dm = np.exp(scaling.mean_ln_sigma_dm(m200, ez, sc) + d[:, 5] + tail)
 
-    # merging subcluster (only used where merger)
-    mu = rng.uniform(*ic.sub_mass_ratio, n)
-    m_sub = mu * m500
+    # merging subcluster (only used where merger): mass ratio from the FMBK10 kernel and
+    # position on its orbit since the core passage (mocks/assembly.py)
+    m_sub = np.where(merger, xi, cfg.assembly.merger_min_ratio) * m500
     sub_lum = np.exp(
         scaling.mean_ln_lx(m_sub, ez, h, sc) - boost + sc.scatter["L_ce"] * rng.standard_normal(n)
     )
@@ -138,6 +145,10 @@ def _batch(
     comps = icm_mod.build_components(
         rng, ic, r500_com, lum_amb, kt, cool_core, merger, cc_ratio, sub_lum, sub_kt,
         sub_r500_com, rc_r500=rc_x, beta=beta,
+        merger_core_lum=(boost_l - 1.0) * lum_amb,
+        sub_offset=icm_mod.subcluster_offset(
+            pop.merger_phase[rows], pop.merger_orient[rows], r500_com, ic
+        ),
     )  # fmt: skip
     r_max = sampling_radius(comps, margin=10 * snap.optics.psf_rc)
     # count rates per unit luminosity, then scaled to the luminosity inside r_max
@@ -263,6 +274,10 @@ def _batch(
         cts_icm_500c_expected=cts500,
         cool_core=cool_core,
         merger=merger,
+        merger_ratio=xi,
+        t_since_merger=pop.t_since_merger[rows],
+        merger_boost_L=boost_l,
+        merger_boost_T=boost_t,
         sigma_dm=sigma_dm,
         n_agn_field=n_src,
         n_agn_cluster=np.bincount(host_cl, minlength=n),
@@ -275,7 +290,7 @@ def _batch(
         halo_bias=b_halo,
     )
     truth.update(_component_truth(comps, n))
-    return dict(truth=truth, galaxies=gal.galaxies)
+    return dict(truth=truth, galaxies=gal.galaxies, components=comps)
 
 
 def _component_truth(comps: icm_mod.Components, n: int) -> dict[str, NDArray]:
@@ -302,6 +317,10 @@ def _component_truth(comps: icm_mod.Components, n: int) -> dict[str, NDArray]:
     arr = np.zeros(n)
     arr[comps.cluster[sub]] = comps.lum500[sub]
     out["L_X_sub"] = arr
+    sep = np.full(n, np.nan)
+    main_x, main_y = out["offset_x"][comps.cluster[sub]], out["offset_y"][comps.cluster[sub]]
+    sep[comps.cluster[sub]] = np.hypot(comps.x0[sub] - main_x, comps.y0[sub] - main_y)
+    out["sub_separation"] = sep
     return out
 
 
@@ -336,6 +355,11 @@ def generate(cfg: MockConfig, progress: Callable[[int], None] | None = None) -> 
     cosmo = get_cosmology(cfg.cosmology)
     pop = sample_population(cfg)
     cc_threshold = cool_core_threshold(pop, cfg.icm.cool_core_fraction)
+    # population mean of the merger L_X boost: removed from every cluster's normalisation so
+    # that <ln L_X | M> stays on the observed relation (which includes mergers), as for cool cores
+    ln_boost = float(
+        np.mean(np.log(icm_mod.merger_boosts(pop.merger_ratio, pop.t_since_merger, cfg.icm)[0]))
+    )
     nb = len(cfg.xray.bands_kev)
     maps = {k: np.zeros((cfg.n_clusters, nb, NPIX, NPIX), dtype=np.int32) for k in MAPS}
     results = []
@@ -349,7 +373,7 @@ def generate(cfg: MockConfig, progress: Callable[[int], None] | None = None) -> 
             sl = slice(part[0], part[-1] + 1)  # rows of a snapshot are contiguous
             res = _batch(
                 cfg, snap, pop, part, b, maps["total"][sl], maps["agn"][sl], maps["icm"][sl],
-                cc_threshold,
+                cc_threshold, ln_boost,
             )  # fmt: skip
             res["offset"] = part[0]
             results.append(res)
@@ -368,6 +392,17 @@ def _assemble(cfg: MockConfig, cosmo, results: list[dict], maps: dict) -> MockCa
         g["cluster_index"] += r["offset"]
         gal_parts.append(g)
     galaxies = np.concatenate(gal_parts) if gal_parts else np.zeros(0, GALAXY_DTYPE)
+    comps = [r["components"] for r in results]
+    fields = icm_mod.Components.__dataclass_fields__
+    components = icm_mod.Components(
+        **{
+            k: np.concatenate(
+                [getattr(c, k) + (r["offset"] if k == "cluster" else 0) for c, r in zip(
+                    comps, results, strict=True)]
+            )
+            for k in fields
+        }
+    )  # fmt: skip
     return MockCatalogue(
         config=cfg,
         cosmology=cosmo,
@@ -376,4 +411,5 @@ def _assemble(cfg: MockConfig, cosmo, results: list[dict], maps: dict) -> MockCa
         counts_agn=maps["agn"],
         counts_icm=maps["icm"],
         galaxies=galaxies,
+        icm_components=components,
     )

@@ -10,8 +10,19 @@ inverse-CDF photon sampling need no numerical projection. Components:
   clusters. Because its luminosity scatters widely (log-normal) and only cool cores have it, the
   total L_X scatters more than the core-excised one, as observed (Pratt et al. 2009; Maughan
   2007; Mantz et al. 2018);
-- ``subcluster``: in merger transients, a second halo of mass ratio 0.1-0.5 projected at
-  0.3-1.5 R500 (its luminosity from the same L-M relation).
+- ``subcluster``: in merger transients, a second halo whose mass ratio comes from the
+  Fakhouri+10 kernel (mocks/assembly.py) and whose separation follows its orbit after the first
+  core passage (:func:`subcluster_offset`; its luminosity from the same L-M relation).
+
+Merger transients (:func:`merger_boosts`), **off by default** (peak factors 1 in the config and
+both presets; docs/mocks.md says why): when switched on, the ambient gas of a merging cluster is
+temporarily more luminous and hotter than in equilibrium (idealised mergers of Ricker & Sarazin
+2001, ApJ 561, 621; Randall, Sarazin & Ricker 2002, ApJ 577, 579), by a peak factor that grows
+with the mass ratio and decays after the core passage. The extra luminosity comes from the
+compressed cores, so it is a compact ``merger core`` component (kind MERGER_CORE) on the main
+halo's centre, and the gas is hotter (the ambient and merger-core kT are boosted). The boosted
+L and T are those of the components, so the photons and the truth columns carry the same boost.
+With the boosts off no MERGER_CORE component is made and every boost is exactly 1.
 
 Ellipticity keeps the area (R_ell^2 = q x'^2 + y'^2 / q), so aperture luminosities are those of
 the circular model. Centroid offsets are Rayleigh distributed. Lengths are comoving h^-1 Mpc.
@@ -30,13 +41,16 @@ __all__ = [
     "AMBIENT",
     "COOL_CORE",
     "SUBCLUSTER",
+    "MERGER_CORE",
     "Components",
     "enclosed_fraction",
     "emission_shape",
     "build_components",
+    "merger_boosts",
+    "subcluster_offset",
 ]
 
-AMBIENT, COOL_CORE, SUBCLUSTER = 0, 1, 2
+AMBIENT, COOL_CORE, SUBCLUSTER, MERGER_CORE = 0, 1, 2, 3
 
 
 def enclosed_fraction(radius: NDArray, rc: NDArray, beta: NDArray) -> NDArray:
@@ -64,6 +78,67 @@ def emission_shape(rc_r500: NDArray, beta: NDArray) -> NDArray:
     return i_tot * enclosed_fraction(1.0, xc, b) / (4 * np.pi * xc**3 * i_m**2)
 
 
+def merger_boosts(xi: NDArray, t_since_gyr: NDArray, icm: IcmConfig) -> tuple[NDArray, NDArray]:
+    """Transient L_X and T boosts of a merging cluster (1 where there is no merger).
+
+    Peak boosts at the core passage B(xi) = B(1)^(xi^p), with B(1) and p fixed by the 1:1 and
+    1:3 luminosity jumps of Ricker & Sarazin (2001) (``merger_lx_boost_equal_mass``,
+    ``merger_lx_boost_one_third``); the temperature uses the same xi^p. Each decays
+    exponentially with the time since core passage: B(xi, t) = 1 + (B(xi) - 1) exp(-t / tau).
+
+    Parameters
+    ----------
+    xi : ndarray
+        Mass ratio M2/M1 in (0, 1]; 0 (or NaN time) means no merger.
+    t_since_gyr : ndarray
+        Time since the first core passage [Gyr]; NaN where there is no merger.
+    icm : IcmConfig
+        Boost parameters.
+
+    Returns
+    -------
+    boost_l, boost_t : ndarray
+        Multiplicative factors (>= 1) for the ambient luminosity and temperature.
+    """
+    x = np.asarray(xi, float)
+    t = np.asarray(t_since_gyr, float)
+    on = (x > 0) & np.isfinite(t)
+    b1, b3 = icm.merger_lx_boost_equal_mass, icm.merger_lx_boost_one_third
+    p = np.log(np.log(b3) / np.log(b1)) / np.log(1.0 / 3.0) if b3 > 1 else 1.0
+    xs = np.where(on, np.clip(x, 1e-6, 1.0), 1.0) ** p
+    tt = np.where(on, np.maximum(t, 0.0), 0.0)
+    peak_l = icm.merger_lx_boost_equal_mass**xs
+    peak_t = icm.merger_t_boost_equal_mass**xs
+    boost_l = 1.0 + (peak_l - 1.0) * np.exp(-tt / icm.merger_lx_decay_gyr)
+    boost_t = 1.0 + (peak_t - 1.0) * np.exp(-tt / icm.merger_t_decay_gyr)
+    return np.where(on, boost_l, 1.0), np.where(on, boost_t, 1.0)
+
+
+def subcluster_offset(
+    phase: NDArray, orient: NDArray, r500_com: NDArray, icm: IcmConfig
+) -> tuple[NDArray, NDArray]:
+    """Projected position of the subcluster relative to the main halo (comoving, like r500_com).
+
+    After the first core passage the subcluster moves out to the apocentre and back:
+    r(t) = r_apo sin(pi t / t_vis) (3D, r_apo = ``sub_apocentre_r500`` R500c), seen at an angle
+    arccos(cos_i) to the line of sight and at position angle ``orient[:, 1]`` on the sky.
+
+    Parameters
+    ----------
+    phase : ndarray
+        Time since core passage over the visibility window, in [0, 1] (NaN: no merger -> 0).
+    orient : ndarray
+        Shape (n, 2): cos of the orbit's angle to the line of sight, position angle [rad].
+    r500_com : ndarray
+        R500c of the main halo.
+    """
+    ph = np.nan_to_num(np.asarray(phase, float), nan=0.0)
+    o = np.nan_to_num(np.asarray(orient, float), nan=0.0)
+    r3d = icm.sub_apocentre_r500 * np.sin(np.pi * np.clip(ph, 0.0, 1.0)) * r500_com
+    proj = r3d * np.sqrt(np.clip(1.0 - o[:, 0] ** 2, 0.0, 1.0))
+    return proj * np.cos(o[:, 1]), proj * np.sin(o[:, 1])
+
+
 @dataclass(frozen=True)
 class Components:
     """Flat arrays over all emission components of a batch (one row per component).
@@ -73,7 +148,7 @@ class Components:
     cluster : ndarray of int
         Index of the owning cluster within the batch.
     kind : ndarray of int
-        AMBIENT, COOL_CORE or SUBCLUSTER.
+        AMBIENT, COOL_CORE, SUBCLUSTER or MERGER_CORE.
     x0, y0 : ndarray
         Centre relative to the map centre, comoving [h^-1 Mpc].
     rc : ndarray
@@ -133,6 +208,8 @@ def build_components(
     sub_kt: NDArray,
     sub_r500_com: NDArray,
     *,
+    sub_offset: tuple[NDArray, NDArray],
+    merger_core_lum: NDArray | None = None,
     rc_r500: NDArray | None = None,
     beta: NDArray | None = None,
 ) -> Components:
@@ -156,6 +233,13 @@ def build_components(
         L(cool core, < R500c) / lum_ambient (used where ``cool_core``).
     sub_lum, sub_kt, sub_r500_com : ndarray
         Subcluster luminosity inside its own R500c, temperature and R500c (where ``merger``).
+    sub_offset : (ndarray, ndarray)
+        Projected subcluster position relative to the main halo's X-ray centre (comoving; from
+        :func:`subcluster_offset`, where ``merger``).
+    merger_core_lum : ndarray, optional
+        Transient luminosity of the compressed merging cores inside R500c [erg/s] (the
+        ``(boost_l - 1)`` part of :func:`merger_boosts` times the ambient luminosity); a compact
+        component where > 0.
     rc_r500, beta : ndarray, optional
         Core radius / R500c and beta of the ambient component, set by the halo (mock v2);
         drawn from the config's log-normal / normal when not given.
@@ -185,8 +269,7 @@ def build_components(
     # cool-core component (same centre and orientation; rounder, compact, cooler)
     cc_rc = np.clip(icm.cc_rc_median_r500 * np.exp(0.3 * rng.standard_normal(n)), 0.01, 0.1)
     # subcluster: separation and direction, own shape
-    sep = rng.uniform(*icm.sub_separation_r500, n) * r500_com
-    phi = rng.uniform(0, 2 * np.pi, n)
+    sub_dx, sub_dy = sub_offset
     sub_q = rng.uniform(0.6, 1.0, n)
     sub_theta = rng.uniform(0, np.pi, n)
     sub_beta = np.clip(rng.normal(icm.beta_mean, icm.beta_sd, n), 0.56, 1.1)
@@ -227,8 +310,8 @@ def build_components(
         dict(
             cluster=m,
             kind=np.full(m.size, SUBCLUSTER),
-            x0=dx[m] + sep[m] * np.cos(phi[m]),
-            y0=dy[m] + sep[m] * np.sin(phi[m]),
+            x0=dx[m] + sub_dx[m],
+            y0=dy[m] + sub_dy[m],
             rc=icm.rc_median_r500 * sub_r500_com[m],
             beta=sub_beta[m],
             q=sub_q[m],
@@ -236,6 +319,22 @@ def build_components(
             lum500=sub_lum[m],
             r_norm=sub_r500_com[m],
             kt=sub_kt[m],
+        )
+    )
+    mc = np.flatnonzero(merger_core_lum > 0) if merger_core_lum is not None else idx[:0]
+    parts.append(
+        dict(
+            cluster=mc,
+            kind=np.full(mc.size, MERGER_CORE),
+            x0=dx[mc],
+            y0=dy[mc],
+            rc=np.full(mc.size, icm.merger_core_rc_r500) * r500_com[mc],
+            beta=beta[mc],
+            q=q[mc],
+            theta=theta[mc],
+            lum500=merger_core_lum[mc] if merger_core_lum is not None else np.zeros(0),
+            r_norm=r500_com[mc],
+            kt=kt[mc],
         )
     )
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

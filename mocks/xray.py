@@ -33,6 +33,7 @@ __all__ = [
     "lognlogs_intensity",
     "sample_fluxes",
     "extended_photons",
+    "beta_model_positions",
     "point_photons",
     "uniform_background",
     "bin_photons",
@@ -200,6 +201,21 @@ def extended_photons(
     n = which.size
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    x, y = beta_model_positions(rng, comps, ci, r_max)
+    dx, dy = optics.psf_offsets(rng, n)
+    return _flat_index(comps.cluster[ci], band, x + dx, y + dy, nb)
+
+
+def beta_model_positions(
+    rng: np.random.Generator, comps: Components, ci: NDArray[np.int64], r_max: NDArray
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Sky positions of photons of components ``ci`` (one entry per photon), before the PSF.
+
+    Analytic inverse CDF of the projected beta model inside ``r_max`` (per component),
+    stretched by the axis ratio (area kept), rotated and offset to the component centre
+    (float32 arithmetic, same frame and units as the components).
+    """
+    n = ci.size
     expo = (1.0 / (1.5 - 3.0 * comps.beta)).astype(np.float32)
     fmax = enclosed_fraction(r_max, comps.rc, comps.beta).astype(np.float32)
     w = 1.0 - rng.random(n, dtype=np.float32) * fmax[ci]
@@ -210,10 +226,9 @@ def extended_photons(
     yp = rad * np.sin(phi) * sq
     ct = np.cos(comps.theta).astype(np.float32)[ci]
     st = np.sin(comps.theta).astype(np.float32)[ci]
-    dx, dy = optics.psf_offsets(rng, n)
-    x = comps.x0.astype(np.float32)[ci] + (ct * xp - st * yp + dx)
-    y = comps.y0.astype(np.float32)[ci] + (st * xp + ct * yp + dy)
-    return _flat_index(comps.cluster[ci], band, x, y, nb)
+    x = comps.x0.astype(np.float32)[ci] + (ct * xp - st * yp)
+    y = comps.y0.astype(np.float32)[ci] + (st * xp + ct * yp)
+    return x, y
 
 
 def point_photons(
