@@ -262,3 +262,39 @@ def test_an_interrupted_fit_revokes_its_tasks_and_marks_the_run_cancelled(
     time.sleep(2.0)
     assert _scalar(url, "SELECT count(*) FROM predictions") == 0
     assert _scalar(url, fold_states) == "cancelled"
+
+
+def test_sending_to_a_queue_nobody_consumes_fails_fast_and_sends_nothing(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    import flows._common as common
+    from services.celery_app import get_celery
+    from services.settings import get_settings
+
+    monkeypatch.setenv("CLUSTERMASS_WORKER_WAIT_S", "1.5")
+    get_settings.cache_clear()
+    get_celery.cache_clear()
+    began = time.monotonic()
+    with pytest.raises(common.NoWorkerError) as caught:
+        common.run_celery("clustermass.predict", 1, 1)
+    assert time.monotonic() - began < 10
+    message = str(caught.value)
+    assert "queue 'gpu'" in message and "`clustermass worker --queue gpu`" in message
+    assert redis.Redis.from_url(service_env["CLUSTERMASS_BROKER_URL"]).llen("gpu") == 0
+
+
+def test_in_eager_mode_no_worker_is_looked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows._common as common
+    from services.settings import get_settings
+
+    monkeypatch.delenv("CLUSTERMASS_BROKER_URL", raising=False)
+    get_settings.cache_clear()
+    asked: list[str] = []
+    monkeypatch.setattr(common, "queue_consumers", lambda q, **_: asked.append(q) or [])
+    try:
+        assert common.ensure_worker("gpu") == []
+    finally:
+        get_settings.cache_clear()
+    assert asked == []

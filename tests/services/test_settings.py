@@ -64,3 +64,16 @@ def test_clustermass_home_moves_both_and_explicit_dirs_still_win(
     s = Settings()
     assert (s.embedded_pg_dir, s.data_dir) == (tmp_path / "pg", tmp_path / "store")
     assert Settings(data_dir=tmp_path / "kw").data_dir == tmp_path / "kw"
+
+
+def test_a_task_is_lost_only_after_missing_several_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_S", "30")
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_TIMEOUT_S", "20")
+    with pytest.raises(ValidationError, match="CLUSTERMASS_HEARTBEAT_TIMEOUT_S"):
+        Settings()
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_TIMEOUT_S", "120")
+    s = Settings()
+    assert (s.heartbeat_s, s.heartbeat_timeout_s) == (30, 120)
+    assert s.task_deadline_s > 0 and s.worker_wait_s > 0 and s.run_stale_s > 0
