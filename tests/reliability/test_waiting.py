@@ -298,3 +298,50 @@ def test_in_eager_mode_no_worker_is_looked_for(monkeypatch: pytest.MonkeyPatch) 
     finally:
         get_settings.cache_clear()
     assert asked == []
+
+
+def test_a_sigterm_to_the_fit_process_cancels_like_a_prefect_cancel(
+    prefect_harness: None,
+    workers,
+    service_env: dict[str, str],
+    small_mock: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Cancelling a flow run in the Prefect UI makes its runner send SIGTERM to the process
+    # running the flow; Prefect raises it there as TerminationSignal.
+    import yaml
+    from prefect.settings import PREFECT_API_URL
+
+    from services.jobs.simulation import ingest_mock_directory
+
+    _settings(monkeypatch, workers, HEARTBEAT_S="0.5")
+    url = service_env["CLUSTERMASS_DATABASE_URL"]
+    summary = ingest_mock_directory(small_mock)
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump({"training": LONG_TRAINING["training"]}))
+    workers.start("cpu", "cpu0")
+    workers.start("gpu", "gpu0", pool="prefork")
+    env = {**os.environ, **workers.env, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    cmd = [sys.executable, "-m", "cli.main", "fit", "--catalogue", str(summary.catalogue_id)]
+    proc = subprocess.Popen(
+        [*cmd, "--models", "single", "--config", str(config)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        sql = "SELECT count(*) FROM model_run_folds WHERE status = 'running'"
+        _wait_for(lambda: (_scalar(url, sql) or 0) == 1, 240, "a fold to train")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output
+    assert _scalar(url, "SELECT status FROM model_runs") == "cancelled", output
+    assert "TerminationSignal" in _scalar(url, "SELECT error FROM model_runs")
+    fold_states = "SELECT string_agg(DISTINCT status, ',') FROM model_run_folds"
+    assert _scalar(url, fold_states) == "cancelled"
+    time.sleep(3.0)  # a fold that still trained would finish or write by now
+    assert _scalar(url, "SELECT count(*) FROM predictions") == 0
+    assert _scalar(url, fold_states) == "cancelled"
