@@ -126,10 +126,11 @@ class Settings(BaseSettings):
         " and while the task is queued) before failing with the command that starts one.",
     )
     task_deadline_s: float = Field(
-        default=24 * 3600.0,
+        default=12 * 3600.0,
         gt=0,
         description="Per-task deadline: a task still running this long after it started is "
-        "revoked and its flow fails, naming the task and the setting.",
+        "revoked and its flow fails, naming the task and the setting. Keep it at or below "
+        "visibility_timeout_s (past that, Redis hands the task to a second worker anyway).",
     )
     run_stale_s: float = Field(
         default=300.0,
