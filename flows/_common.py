@@ -240,7 +240,9 @@ def _watch(
                     beat, beat_at = info.get("heartbeat"), now
                     _consumed[queue] = now  # a worker of this queue is alive
                     emit({**info, "task": name, "task_id": result.id})
-                if now - beat_at > settings.heartbeat_timeout_s:
+                # Only a task seen heartbeating can be declared lost (a worker of an older
+                # version never heartbeats: the visibility timeout still redelivers its task).
+                if beat is not None and now - beat_at > settings.heartbeat_timeout_s:
                     lost = result
                     if resend is None:
                         raise CeleryTaskFailedError(

@@ -30,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "PROGRESS",
+    "reporting",
     "MIN_WRITE_S",
     "TaskCancelledError",
     "TaskReporter",
@@ -150,3 +151,31 @@ class TaskReporter:
                 self._write()
             except Exception:  # noqa: BLE001,S112 - the next beat retries; the flow judges
                 continue
+
+
+_current = threading.local()
+
+
+@contextmanager
+def reporting(
+    task: Any, heartbeat_s: float, should_stop: Callable[[], bool] | None = None
+) -> Iterator[TaskReporter]:
+    """Yield the reporter of the task running in this thread (started here if none runs yet).
+
+    ``services.tasks.RetryingTask`` starts one around every task on a worker, so every task
+    heartbeats; a task that reports progress, or can be cancelled, joins it with this.
+    """
+    active: TaskReporter | None = getattr(_current, "reporter", None)
+    if active is not None and active.task_id == task.request.id:
+        previous, active.should_stop = active.should_stop, should_stop or active.should_stop
+        try:
+            yield active
+        finally:
+            active.should_stop = previous
+        return
+    with TaskReporter(task, heartbeat_s, should_stop) as reporter:
+        _current.reporter = reporter
+        try:
+            yield reporter
+        finally:
+            _current.reporter = active

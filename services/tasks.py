@@ -19,7 +19,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from services.jobs.params import AttributeParams
-from services.progress import TaskReporter
+from services.progress import reporting
 from services.settings import get_settings
 from services.transient import TRANSIENT_ERRORS, is_transient
 
@@ -27,7 +27,16 @@ __all__ = ["RetryingTask"]
 
 
 class RetryingTask(Task):
-    """A task whose automatic retries happen on workers only, and only for transient errors."""
+    """A task whose automatic retries happen on workers only, and only for transient errors.
+
+    On a worker every run heartbeats (``services.progress``): the flow waiting for it sends it
+    again when the heartbeat stops (its worker died).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task inside its heartbeat (on a worker; in eager mode nothing is written)."""
+        with reporting(self, get_settings().heartbeat_s):
+            return super().__call__(*args, **kwargs)
 
     def retry(  # type: ignore[override]
         self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
@@ -108,7 +117,7 @@ def train_fold(self: Task, run_id: int, fold: int) -> dict[str, Any]:
     from services.jobs.training import progress_meta, run_cancelled, train_fold_job
 
     heartbeat_s = get_settings().heartbeat_s
-    with TaskReporter(self, heartbeat_s, should_stop=lambda: run_cancelled(run_id)) as report:
+    with reporting(self, heartbeat_s, should_stop=lambda: run_cancelled(run_id)) as report:
         result = train_fold_job(run_id, fold, progress=lambda p: report(progress_meta(p)))
     result.pop("members", None)  # per-epoch histories stay in the database
     return result
@@ -129,7 +138,7 @@ def predict(self: Task, run_id: int, catalogue_id: int) -> dict[str, Any]:
     # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.predict import predict_job
 
-    with TaskReporter(self, get_settings().heartbeat_s) as report:
+    with reporting(self, get_settings().heartbeat_s) as report:
 
         def progress(done: int, total: int) -> None:
             report({"kind": "predict", "done": done, "total": total, "final": done == total})
@@ -146,7 +155,7 @@ def attribute(self: Task, params: dict[str, Any]) -> dict[str, Any]:
     # lazy: torch loads only where it runs
     from services.jobs.attribute import attribute_job
 
-    with TaskReporter(self, get_settings().heartbeat_s) as report:
+    with reporting(self, get_settings().heartbeat_s) as report:
 
         def progress(done: int, total: int) -> None:
             report({"kind": "attribute", "done": done, "total": total, "final": done == total})

@@ -114,3 +114,20 @@ def emit_to(view: Any, meta: dict[str, Any]) -> None:
     """Deliver through the process's listener, as the flow's wait loop does."""
     with listen(view):
         emit(meta)
+
+
+def test_a_task_joins_the_heartbeat_its_worker_started_instead_of_starting_another() -> None:
+    from services.progress import reporting
+
+    task = _task(eager=False)
+    stop = threading.Event()
+    with reporting(task, heartbeat_s=0.05) as outer:  # what RetryingTask.__call__ starts
+        with reporting(task, heartbeat_s=0.05, should_stop=stop.is_set) as inner:
+            assert inner is outer
+            stop.set()
+            time.sleep(0.2)
+            with pytest.raises(TaskCancelledError):
+                inner({"kind": "train", "epoch": 1})
+        assert outer.should_stop is None  # the task's own check ends with it
+    heartbeat_threads = [t for t in threading.enumerate() if t.name.startswith("heartbeat-")]
+    assert heartbeat_threads == []
