@@ -80,6 +80,8 @@ def create_run(
     """Create (or find) the run of ``config`` on a catalogue; return its id and its folds.
 
     ``config`` is a :class:`models.RunConfig` mapping (paper defaults filled in for the kind).
+    A run of the same configuration that was cancelled or failed is reopened: its finished
+    folds are kept, the others are pending again.
     """
     settings = settings or get_settings()
     cfg = RunConfig.from_config(None, **config)
@@ -110,6 +112,8 @@ def create_run(
             status="pending",
         )
         run_id = runs.upsert_run(session, values, wanted)
+        if runs.get_run(session, run_id).status in ("cancelled", "failed"):
+            runs.reopen_run(session, run_id)  # asked for again: its unfinished folds go on
     return run_id, wanted
 
 

@@ -116,3 +116,33 @@ def test_fit_has_a_task_run_per_fold_and_resumes_a_run_left_by_a_dead_process(
         conn.execute(sa.text("UPDATE model_runs SET status = 'running', heartbeat_at = now()"))
     with pytest.raises(RunBusyError, match="heartbeated"):
         reopen_run(run_id)
+
+
+def test_fitting_a_cancelled_run_again_reopens_its_unfinished_folds(
+    flow_env: sa.Engine, small_mock: Path
+) -> None:
+    from services.jobs.simulation import ingest_mock_directory
+    from services.jobs.training import cancel_run, create_run, fail_run
+
+    cat = ingest_mock_directory(small_mock).catalogue_id
+    config = {"model": {"kind": "single"}, "training": {"max_epochs": 1}}
+    run_id, folds = create_run(cat, config)
+    with flow_env.begin() as conn:  # one fold had finished before the cancel
+        conn.execute(
+            sa.text("UPDATE model_run_folds SET status = 'done' WHERE fold = :f"), {"f": folds[0]}
+        )
+    assert cancel_run(run_id, "cancelled (KeyboardInterrupt)") == folds[1:]
+
+    def states() -> tuple[str, dict[int, str]]:
+        with flow_env.connect() as conn:
+            run = conn.scalar(sa.text("SELECT status FROM model_runs"))
+            fold_rows = conn.execute(sa.text("SELECT fold, status FROM model_run_folds")).all()
+        return run, dict(fold_rows)
+
+    assert states() == ("cancelled", {f: "done" if f == folds[0] else "cancelled" for f in folds})
+    assert create_run(cat, config) == (run_id, folds)
+    assert states() == ("pending", {f: "done" if f == folds[0] else "pending" for f in folds})
+    fail_run(run_id, "CeleryTaskFailedError: boom")
+    assert states()[0] == "failed"
+    create_run(cat, config)
+    assert states()[0] == "pending"
