@@ -7,7 +7,18 @@ import os
 
 import typer
 
-from cli.commands import bench, catalogue, dbcmd, ingest, mock, pipeline, query, train, worker
+from cli.commands import (
+    bench,
+    catalogue,
+    dbcmd,
+    ingest,
+    mock,
+    pipeline,
+    query,
+    runs,
+    train,
+    worker,
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
@@ -36,6 +47,7 @@ app.command("train")(train.train)
 app.command("benchmark")(train.benchmark)
 app.command("simulate")(pipeline.simulate)
 app.command("fit")(pipeline.fit)
+app.add_typer(runs.app, name="runs")
 app.command("predict")(pipeline.predict)
 app.command("attribute")(pipeline.attribute)
 app.command("report")(pipeline.report)

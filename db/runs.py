@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -37,6 +37,12 @@ __all__ = [
     "upsert_attributions",
     "merge_run_metrics",
     "weights_product",
+    "touch_run",
+    "cancel_run",
+    "reopen_run",
+    "stale_runs",
+    "database_now",
+    "fail_run",
 ]
 
 _CHUNK = 1000
@@ -242,3 +248,94 @@ def merge_run_metrics(session: Session, run_id: int, path: Sequence[str], value:
     node[path[-1]] = value
     run.metrics = metrics
     flag_modified(run, "metrics")
+
+
+def touch_run(session: Session, run_id: int) -> None:
+    """Record a heartbeat of the flow driving a run (database time)."""
+    session.execute(update(ModelRun).where(ModelRun.id == run_id).values(heartbeat_at=func.now()))
+
+
+def cancel_run(session: Session, run_id: int, reason: str) -> list[int]:
+    """Mark a run and its unfinished folds ``cancelled``; return those folds.
+
+    A run already ``done`` keeps its state (nothing is left to cancel). ``reason`` goes to
+    ``model_runs.error``.
+    """
+    run = get_run(session, run_id)
+    folds = sorted(
+        session.scalars(
+            update(ModelRunFold)
+            .where(ModelRunFold.run_id == run_id, ModelRunFold.status != "done")
+            .values(status="cancelled")
+            .returning(ModelRunFold.fold)
+        ).all()
+    )
+    if run.status != "done":
+        run.status = "cancelled"
+        run.error = reason
+        run.finished_at = dt.datetime.now(dt.UTC)
+    return folds
+
+
+def reopen_run(session: Session, run_id: int) -> list[int]:
+    """Make a run's unfinished folds ``pending`` again (to resume it); return them, ascending.
+
+    Folds already ``done`` are kept. A run that is not ``done`` goes back to ``pending`` with
+    its error cleared.
+    """
+    run = get_run(session, run_id)
+    folds = sorted(
+        session.scalars(
+            update(ModelRunFold)
+            .where(ModelRunFold.run_id == run_id, ModelRunFold.status != "done")
+            .values(status="pending")
+            .returning(ModelRunFold.fold)
+        ).all()
+    )
+    if run.status != "done" or folds:
+        run.status, run.error, run.finished_at = "pending", None, None
+    return folds
+
+
+def stale_runs(session: Session, older_than_s: float) -> list[dict[str, Any]]:
+    """Return the runs still ``pending``/``running`` whose flow has not heartbeated for ``older_than_s``.
+
+    A run that never heartbeated counts from its creation. Each row: ``run_id``, ``name``,
+    ``kind``, ``status``, ``heartbeat_at``, ``folds_done``, ``folds_total``.
+    """
+    done = func.count(ModelRunFold.id).filter(ModelRunFold.status == "done")
+    last = func.coalesce(ModelRun.heartbeat_at, ModelRun.created_at)
+    rows = session.execute(
+        select(
+            ModelRun.id,
+            ModelRun.name,
+            ModelRun.kind,
+            ModelRun.status,
+            last,
+            done,
+            func.count(ModelRunFold.id),
+        )
+        .outerjoin(ModelRunFold, ModelRunFold.run_id == ModelRun.id)
+        .where(
+            ModelRun.status.in_(("pending", "running")),
+            last < func.now() - text("make_interval(secs => :age)").bindparams(age=older_than_s),
+        )
+        .group_by(ModelRun.id)
+        .order_by(ModelRun.id)
+    ).all()
+    keys = ("run_id", "name", "kind", "status", "heartbeat_at", "folds_done", "folds_total")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def database_now(session: Session) -> dt.datetime:
+    """Return the database server's current time (heartbeats are stamped with it)."""
+    return session.scalar(select(func.now()))
+
+
+def fail_run(session: Session, run_id: int, error: str) -> None:
+    """Mark a run ``failed`` with ``error`` (a run already ``done`` or ``cancelled`` keeps it)."""
+    session.execute(
+        update(ModelRun)
+        .where(ModelRun.id == run_id, ModelRun.status.not_in(("done", "cancelled")))
+        .values(status="failed", error=error, finished_at=func.now())
+    )

@@ -28,7 +28,7 @@ from flows._common import run_celery, table_artifact, transient_retries
 from flows.estimate import attribute, predict
 from flows.report import report
 from flows.simulate import ingest_simulation
-from flows.train import train_models
+from flows.train import resume_training, train_models
 from services.inbox_watch import heartbeat_loop, is_inbox_candidate, watch_folder
 from services.settings import get_settings
 
@@ -151,7 +151,7 @@ def build_deployments(
     deployments.append(
         ingest_simulation.to_deployment(name="on-demand", tags=["ingest", "simulation"])
     )
-    for on_demand in (train_models, predict, attribute, report):
+    for on_demand in (train_models, resume_training, predict, attribute, report):
         deployments.append(on_demand.to_deployment(name="on-demand"))
     return deployments
 

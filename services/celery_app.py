@@ -2,10 +2,16 @@
 
 * ``cpu`` queue: ingestion, baselines, reports. ``gpu`` queue: training folds, prediction,
   attribution (one worker process per GPU; CUDA is first touched inside the child process).
-* Tasks are acknowledged after they finish (``acks_late``) and requeued if their worker dies
-  (``task_reject_on_worker_lost``); with the Redis broker an unacknowledged message comes back
-  after ``visibility_timeout``, which must exceed the longest job. Every task is idempotent
-  (upserts keyed by natural keys), so a redelivered task writes nothing twice.
+* Tasks are acknowledged after they finish (``acks_late``) and requeued if their worker's pool
+  process dies (``task_reject_on_worker_lost``); with the Redis broker an unacknowledged message
+  comes back after ``visibility_timeout`` (``CLUSTERMASS_VISIBILITY_TIMEOUT_S``, one value for
+  the whole broker: it must exceed the longest job, a full training fold, or a slow task is
+  handed out twice). A worker that dies as a whole is detected sooner by the heartbeat of its
+  running task (``services.progress``): the flow waiting for it sends the task again after
+  ``CLUSTERMASS_HEARTBEAT_TIMEOUT_S``. Every task is idempotent (upserts keyed by natural keys),
+  so a redelivered task writes nothing twice.
+* Workers answer remote control (``inspect active_queues``): :func:`queue_consumers` tells a
+  flow, before it sends a task, whether anything consumes the task's queue.
 * A worker stopped with a cold shutdown (SIGQUIT, or SIGTERM when ``REMAP_SIGTERM=SIGQUIT``)
   lets running tasks finish for ``worker_soft_shutdown_s``, then cancels them; closing its
   broker channel puts their unacknowledged messages back on the queue at once (no visibility
@@ -25,7 +31,7 @@ from kombu import Queue
 
 from services.settings import Settings, get_settings
 
-__all__ = ["make_celery", "get_celery", "QUEUES"]
+__all__ = ["make_celery", "get_celery", "QUEUES", "TASK_ROUTES", "task_queue", "queue_consumers"]
 
 QUEUES = ("cpu", "gpu")
 
@@ -78,6 +84,25 @@ def make_celery(settings: Settings | None = None) -> Celery:
     app.set_default()
     app.autodiscover_tasks(["services"], related_name="tasks", force=True)
     return app
+
+
+def task_queue(name: str) -> str:
+    """Return the queue a task is routed to (``cpu`` unless :data:`TASK_ROUTES` says otherwise)."""
+    return TASK_ROUTES.get(name, {}).get("queue", "cpu")
+
+
+def queue_consumers(queue: str, *, timeout_s: float = 1.0, app: Celery | None = None) -> list[str]:
+    """Names of the live workers that consume ``queue`` (asked by broadcast, ``timeout_s``).
+
+    Errors reaching the broker propagate (transient: the caller's retries handle them).
+    """
+    app = app or get_celery()
+    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
+    return sorted(
+        worker
+        for worker, queues in replies.items()
+        if any(q.get("name") == queue for q in queues or [])
+    )
 
 
 @lru_cache(maxsize=1)

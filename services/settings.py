@@ -121,8 +121,41 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(
         default=12 * 3600,
         gt=0,
-        description="Redis visibility timeout: an unacknowledged task (its worker died) is "
-        "redelivered after this long. Must exceed the longest job (a full training fold).",
+        description="Redis visibility timeout: the broker hands an unacknowledged task out again "
+        "after this long. Must exceed the longest job (a full training fold) or a slow task runs "
+        "twice; a worker that died is detected sooner by the heartbeat (heartbeat_timeout_s).",
+    )
+    heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between the heartbeats a running task writes (with its progress) to "
+        "the result backend.",
+    )
+    heartbeat_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A running task whose heartbeat is older than this is lost (its worker died): "
+        "the waiting flow sends it again (tasks are idempotent). Must exceed heartbeat_s.",
+    )
+    worker_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a flow waits for a worker to consume a task's queue (before sending,"
+        " and while the task is queued) before failing with the command that starts one.",
+    )
+    task_deadline_s: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        description="Per-task deadline: a task still running this long after it started is "
+        "revoked and its flow fails, naming the task and the setting. Keep it at or below "
+        "visibility_timeout_s (past that, Redis hands the task to a second worker anyway).",
+    )
+    run_stale_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A run still 'pending' or 'running' whose flow has not heartbeated for this "
+        "long was left by a dead process: `clustermass runs recover` lists it, "
+        "`clustermass fit --resume RUN` resumes it.",
     )
     worker_max_tasks_per_child: int = Field(
         default=50, gt=0, description="Recycle a worker process after this many tasks."
@@ -204,6 +237,16 @@ class Settings(BaseSettings):
         if url.password is None:
             secret = self.database_password.get_secret_value()
             self.database_url = url.set(password=secret).render_as_string(hide_password=False)
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_order(self) -> Settings:
+        """Require the lost-task timeout to exceed the heartbeat interval."""
+        if self.heartbeat_timeout_s <= self.heartbeat_s:
+            raise ValueError(
+                f"CLUSTERMASS_HEARTBEAT_TIMEOUT_S ({self.heartbeat_timeout_s}) must exceed "
+                f"CLUSTERMASS_HEARTBEAT_S ({self.heartbeat_s})"
+            )
         return self
 
     @property

@@ -19,13 +19,24 @@ from typing import Any
 from celery import Task, shared_task
 
 from services.jobs.params import AttributeParams
+from services.progress import reporting
+from services.settings import get_settings
 from services.transient import TRANSIENT_ERRORS, is_transient
 
 __all__ = ["RetryingTask"]
 
 
 class RetryingTask(Task):
-    """A task whose automatic retries happen on workers only, and only for transient errors."""
+    """A task whose automatic retries happen on workers only, and only for transient errors.
+
+    On a worker every run heartbeats (``services.progress``): the flow waiting for it sends it
+    again when the heartbeat stops (its worker died).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task inside its heartbeat (on a worker; in eager mode nothing is written)."""
+        with reporting(self, get_settings().heartbeat_s):
+            return super().__call__(*args, **kwargs)
 
     def retry(  # type: ignore[override]
         self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
@@ -95,13 +106,19 @@ def create_run(catalogue_id: int, config: dict[str, Any], name: str | None = Non
     return {"run_id": run_id, "folds": folds}
 
 
-@shared_task(name="clustermass.train_fold", **_RETRY)
-def train_fold(run_id: int, fold: int) -> dict[str, Any]:
-    """Train one cross-validation fold of a run (skipped if already done)."""
-    # lazy: the job's science (torch) loads only where the task runs
-    from services.jobs.training import train_fold_job
+@shared_task(name="clustermass.train_fold", bind=True, **_RETRY)
+def train_fold(self: Task, run_id: int, fold: int) -> dict[str, Any]:
+    """Train one cross-validation fold of a run (skipped if already done).
 
-    result = train_fold_job(run_id, fold)
+    Reports ``{fold, epoch, epochs, loss, val_loss}`` progress with heartbeats
+    (:class:`services.progress.TaskReporter`); stops at its next step once the run is cancelled.
+    """
+    # lazy: the job's science (torch) loads only where the task runs
+    from services.jobs.training import progress_meta, run_cancelled, train_fold_job
+
+    heartbeat_s = get_settings().heartbeat_s
+    with reporting(self, heartbeat_s, should_stop=lambda: run_cancelled(run_id)) as report:
+        result = train_fold_job(run_id, fold, progress=lambda p: report(progress_meta(p)))
     result.pop("members", None)  # per-epoch histories stay in the database
     return result
 
@@ -115,17 +132,22 @@ def finalize_run(run_id: int) -> dict[str, Any]:
     return job(run_id)
 
 
-@shared_task(name="clustermass.predict", **_RETRY)
-def predict(run_id: int, catalogue_id: int) -> dict[str, Any]:
+@shared_task(name="clustermass.predict", bind=True, **_RETRY)
+def predict(self: Task, run_id: int, catalogue_id: int) -> dict[str, Any]:
     """Predict the clusters of a catalogue that have no prediction from this run yet."""
     # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.predict import predict_job
 
-    return predict_job(run_id, catalogue_id).as_dict()
+    with reporting(self, get_settings().heartbeat_s) as report:
+
+        def progress(done: int, total: int) -> None:
+            report({"kind": "predict", "done": done, "total": total, "final": done == total})
+
+        return predict_job(run_id, catalogue_id, progress=progress).as_dict()
 
 
-@shared_task(name="clustermass.attribute", **_RETRY)
-def attribute(params: dict[str, Any]) -> dict[str, Any]:
+@shared_task(name="clustermass.attribute", bind=True, **_RETRY)
+def attribute(self: Task, params: dict[str, Any]) -> dict[str, Any]:
     """Saliency (and friends) of a run's clusters, stored per cluster and summarised.
 
     ``params`` is :class:`services.jobs.params.AttributeParams` as JSON.
@@ -133,7 +155,12 @@ def attribute(params: dict[str, Any]) -> dict[str, Any]:
     # lazy: torch loads only where it runs
     from services.jobs.attribute import attribute_job
 
-    return attribute_job(AttributeParams.model_validate(params))
+    with reporting(self, get_settings().heartbeat_s) as report:
+
+        def progress(done: int, total: int) -> None:
+            report({"kind": "attribute", "done": done, "total": total, "final": done == total})
+
+        return attribute_job(AttributeParams.model_validate(params), progress=progress)
 
 
 @shared_task(name="clustermass.report", **_RETRY)

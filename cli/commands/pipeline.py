@@ -16,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cli import prefect_guard
-from cli.commands._common import cli_errors, console, plain
+from cli.commands._common import cli_errors, console, err_console, plain
+from cli.commands._progress import show_progress
 from services.jobs.params import AttributeParams
 
 __all__ = ["simulate", "fit", "predict", "attribute", "report", "serve", "demo"]
@@ -129,21 +130,49 @@ def simulate(
 
 @cli_errors
 def fit(
-    catalogue: Annotated[str, typer.Option(help="Catalogue name or id (an ingested simulation)")],
+    catalogue: Annotated[
+        str | None, typer.Option(help="Catalogue name or id (an ingested simulation)")
+    ] = None,
     models: Annotated[
         str, typer.Option(help="Comma-separated networks")
     ] = "single,multi,multimodal",
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override training.max_epochs")] = None,
+    resume: Annotated[
+        int | None,
+        typer.Option(
+            help="Resume run RUN fold by fold (cancelled, failed, or left running by a dead "
+            "process: `clustermass runs recover`); its finished folds are kept"
+        ),
+    ] = None,
 ) -> None:
-    """Cross-validated training of the networks on an ingested catalogue (flow train-models)."""
+    """Cross-validated training of the networks on an ingested catalogue (flow train-models).
+
+    Shows a progress bar per fold (epoch, loss, validation loss, ETA); Ctrl-C revokes the
+    run's Celery tasks and marks the run cancelled.
+    """
+    if (catalogue is None) == (resume is None):
+        raise FitArgumentsError("give --catalogue NAME (a new fit) or --resume RUN, not both")
     _prefect_quiet()
     # lazy: start-up (torch/Prefect load only for the command that runs)
-    from flows.train import train_models
+    from flows.train import resume_training, train_models
 
     overrides = {"training": {"max_epochs": epochs}} if epochs else None
-    runs = train_models(catalogue, _split(models), str(config) if config else None, overrides)
-    table = Table(title=plain(f"runs on {catalogue}"))
+    try:
+        with show_progress():
+            if resume is not None:
+                runs = [resume_training(resume)]
+            else:
+                runs = train_models(
+                    catalogue, _split(models), str(config) if config else None, overrides
+                )
+    except KeyboardInterrupt:
+        err_console.print(
+            plain("cancelled: the run's Celery tasks are revoked and the run is marked cancelled;"
+                  " resume it with `clustermass fit --resume RUN`")
+        )  # fmt: skip
+        raise typer.Exit(130) from None
+    table = Table(title=plain(f"runs on {catalogue}" if catalogue else f"run {resume}"))
     for col in ("kind", "run", "status", "N", "sigma_lnM", "bias [dex]"):
         table.add_column(plain(col))
     for r in runs:
@@ -159,6 +188,10 @@ def fit(
     console.print(table)
 
 
+class FitArgumentsError(ValueError):
+    """``clustermass fit`` needs exactly one of --catalogue and --resume."""
+
+
 @cli_errors
 def predict(
     run: Annotated[int, typer.Option(help="Model run id")],
@@ -169,7 +202,8 @@ def predict(
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.estimate import predict as flow
 
-    out = flow(run, catalogue)
+    with show_progress():
+        out = flow(run, catalogue)
     console.print(
         plain(
             f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
@@ -218,7 +252,8 @@ def attribute(
     params = AttributeParams(
         run_id=run, methods=tuple(_split(methods)), max_clusters=max_clusters, n_boot=n_boot
     )
-    out = flow(params)
+    with show_progress():
+        out = flow(params)
     for method, res in out.items():
         s = res["summary"]
         console.print(Text.assemble((method, "bold"), f": {res['n_clusters']} clusters"))

@@ -39,7 +39,7 @@ PRODUCT_KINDS = (
 )
 MODEL_KINDS = ("single", "multi", "multimodal")
 FOLD_SCHEMES = ("octant", "snapshot", "none")
-RUN_STATUSES = ("pending", "running", "done", "failed")
+RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 SCATTER_AXES = ("all", "mass", "z")
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "smoothgrad")
 INGEST_STATUSES = ("ingested", "partial", "rejected", "superseded")

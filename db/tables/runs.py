@@ -62,6 +62,11 @@ class ModelRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _created()
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="Last heartbeat of the flow driving the run (UTC); stale while 'running' = the "
+        "flow's process died (clustermass runs recover)",
+    )
 
     folds: Mapped[list[ModelRunFold]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,10 +75,20 @@ def run_models(run_id: int, settings: Settings) -> tuple[ModelRun, dict[int, tup
 
 
 def _ensemble_predict(
-    models: dict[int, tuple[list, Any]], arrays: Any
+    models: dict[int, tuple[list, Any]],
+    arrays: Any,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over every fold model and member (dex)."""
-    preds = [predict(state, pre, arrays) for states, pre in models.values() for state in states]
+    """Mean and standard deviation over every fold model and member (dex).
+
+    ``progress(done, total)`` is called after each model (fold member) has predicted.
+    """
+    pairs = [(state, pre) for states, pre in models.values() for state in states]
+    preds = []
+    for k, (state, pre) in enumerate(pairs):
+        preds.append(predict(state, pre, arrays))
+        if progress is not None:
+            progress(k + 1, len(pairs))
     stack = np.stack(preds)
     return stack.mean(axis=0), stack.std(axis=0, ddof=1) if len(preds) > 1 else np.full(
         stack.shape[1], np.nan
@@ -90,8 +101,12 @@ def predict_job(
     *,
     settings: Settings | None = None,
     training_exposure_s: float = 2000.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PredictionReport:
-    """Predict every cluster of a catalogue that has no prediction from this run yet."""
+    """Predict every cluster of a catalogue that has no prediction from this run yet.
+
+    ``progress(done, total)`` reports models applied (simulations) or clusters (observed).
+    """
     settings = settings or get_settings()
     engine = ready_engine(settings)
     run, models = run_models(run_id, settings)
@@ -101,9 +116,11 @@ def predict_job(
         kind, name = cat.kind, cat.name
     report = PredictionReport(run_id, name, n_skipped=len(have))
     if kind == "simulation":
-        _predict_simulated(run, models, catalogue_id, have, report, settings)
+        _predict_simulated(run, models, catalogue_id, have, report, settings, progress)
     else:
-        _predict_observed(run, models, catalogue_id, report, settings, training_exposure_s)
+        _predict_observed(
+            run, models, catalogue_id, report, settings, training_exposure_s, progress
+        )
     return report
 
 
@@ -114,6 +131,7 @@ def _predict_simulated(
     have: set[int],
     report: PredictionReport,
     settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     engine = ready_engine(settings)
     data = load_catalogue_data(engine, catalogue_id, settings.data_dir)
@@ -124,7 +142,7 @@ def _predict_simulated(
     cfg = RunConfig.model_validate(run.config)
     if cfg.build_network().needs_kde:
         arrays = ensure_kde(replace(arrays, kde_cubes=None), cfg.data.kde)
-    mean, spread = _ensemble_predict(models, arrays)
+    mean, spread = _ensemble_predict(models, arrays, progress)
     rows = [
         {
             "run_id": run.id,
@@ -149,13 +167,16 @@ def _predict_observed(
     report: PredictionReport,
     settings: Settings,
     training_exposure_s: float,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
 
     engine = ready_engine(settings)
     with session_scope(engine) as session:
         clusters = runs.observed_image_clusters(session, catalogue_id)
     rows = []
-    for cid, name, z, catalogue_mass in clusters:
+    for k, (cid, name, z, catalogue_mass) in enumerate(clusters):
+        if progress is not None:
+            progress(k, len(clusters))
         try:
             image, meta = observed_model_input(
                 cid,
@@ -227,3 +248,5 @@ def _predict_observed(
     with session_scope(engine) as session:
         runs.upsert_predictions(session, rows)
     report.n_predicted = len(rows)
+    if progress is not None:
+        progress(len(clusters), len(clusters))

@@ -31,13 +31,29 @@ from models.crossval import ensure_kde
 from models.folds import make_folds, octant_folds, snapshot_folds
 from models.metrics import mass_metrics, residual_summary
 from models.runio import provenance
+from models.training import TrainProgress
 from models.uncertainty import combine_ensemble
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
 from services.paths import explain_missing_products
+from services.progress import TaskCancelledError
 from services.settings import Settings, get_settings
 
-__all__ = ["create_run", "train_fold_job", "finalize_run", "run_folds", "load_fold_model"]
+__all__ = [
+    "create_run",
+    "train_fold_job",
+    "finalize_run",
+    "run_folds",
+    "load_fold_model",
+    "progress_meta",
+    "run_cancelled",
+    "touch_run",
+    "cancel_run",
+    "reopen_run",
+    "stale_runs",
+    "RunBusyError",
+    "fail_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +80,8 @@ def create_run(
     """Create (or find) the run of ``config`` on a catalogue; return its id and its folds.
 
     ``config`` is a :class:`models.RunConfig` mapping (paper defaults filled in for the kind).
+    A run of the same configuration that was cancelled or failed is reopened: its finished
+    folds are kept, the others are pending again.
     """
     settings = settings or get_settings()
     cfg = RunConfig.from_config(None, **config)
@@ -94,6 +112,8 @@ def create_run(
             status="pending",
         )
         run_id = runs.upsert_run(session, values, wanted)
+        if runs.get_run(session, run_id).status in ("cancelled", "failed"):
+            runs.reopen_run(session, run_id)  # asked for again: its unfinished folds go on
     return run_id, wanted
 
 
@@ -137,6 +157,11 @@ def train_fold_job(
         if fold_row.status == "done":
             log.info("run %s fold %s already done: nothing to do", run_id, fold)
             return {"run_id": run_id, "fold": fold, "status": "done", **fold_row.metrics}
+        if run.status == "cancelled":
+            raise TaskCancelledError(
+                f"run {run_id} was cancelled: fold {fold} not trained "
+                f"(resume it with `clustermass fit --resume {run_id}`)"
+            )
         fold_row.status = "running"
         run.status = "running"
         catalogue_id, config = run.catalogue_id, run.config
@@ -243,3 +268,90 @@ def finalize_run(
         if done:
             run.finished_at = dt.datetime.now(dt.UTC)
     return {"run_id": run_id, "status": "done" if done else "running", **metrics}
+
+
+def progress_meta(p: TrainProgress) -> dict[str, Any]:
+    """Turn a training progress report into plain JSON (``services.progress``); epochs from 1.
+
+    ``final`` marks the end-of-epoch report (it carries ``val_loss``).
+    """
+    return {
+        "kind": "train",
+        "fold": p.fold,
+        "member": p.member,
+        "epoch": p.epoch + 1,
+        "epochs": p.max_epochs,
+        "step": p.step,
+        "steps": p.steps_per_epoch,
+        "loss": float(p.loss),
+        "val_loss": None if p.val_loss is None else float(p.val_loss),
+        "final": p.val_loss is not None,
+    }
+
+
+def run_cancelled(run_id: int, *, settings: Settings | None = None) -> bool:
+    """Whether run ``run_id`` has been cancelled (a running fold then stops at its next step)."""
+    engine = ready_engine(settings or get_settings())
+    with session_scope(engine) as session:
+        return runs.get_run(session, run_id).status == "cancelled"
+
+
+def touch_run(run_id: int, *, settings: Settings | None = None) -> None:
+    """Heartbeat of the flow driving run ``run_id`` (``model_runs.heartbeat_at``)."""
+    engine = ready_engine(settings or get_settings())
+    with session_scope(engine) as session:
+        runs.touch_run(session, run_id)
+
+
+def cancel_run(run_id: int, reason: str, *, settings: Settings | None = None) -> list[int]:
+    """Mark run ``run_id`` and its unfinished folds ``cancelled``; return those folds.
+
+    Its running folds see it at their next heartbeat and stop (``TaskReporter.should_stop``);
+    a redelivered fold task of a cancelled run trains nothing.
+    """
+    engine = ready_engine(settings or get_settings())
+    with session_scope(engine) as session:
+        return runs.cancel_run(session, run_id, reason)
+
+
+def fail_run(run_id: int, error: str, *, settings: Settings | None = None) -> None:
+    """Mark run ``run_id`` ``failed`` with ``error`` (resumable: ``clustermass fit --resume``)."""
+    engine = ready_engine(settings or get_settings())
+    with session_scope(engine) as session:
+        runs.fail_run(session, run_id, error)
+
+
+class RunBusyError(RuntimeError):
+    """A run is still driven by a live flow (its heartbeat is fresh): it cannot be resumed."""
+
+
+def reopen_run(run_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Put a run's unfinished folds back to ``pending`` (done folds are kept) to resume it.
+
+    Returns ``{"run_id", "kind", "folds"}`` (the folds left to train). Refuses
+    (:class:`RunBusyError`) a run still ``pending``/``running`` whose flow heartbeated less than
+    ``CLUSTERMASS_RUN_STALE_S`` ago: a live flow drives it.
+    """
+    settings = settings or get_settings()
+    engine = ready_engine(settings)
+    with session_scope(engine) as session:
+        run = runs.get_run(session, run_id)
+        if run.status in ("pending", "running") and run.heartbeat_at is not None:
+            age = (runs.database_now(session) - run.heartbeat_at).total_seconds()
+            if age < settings.run_stale_s:
+                raise RunBusyError(
+                    f"run {run_id} is {run.status}: its flow heartbeated {age:.0f} s ago "
+                    f"(< CLUSTERMASS_RUN_STALE_S = {settings.run_stale_s:g} s); stop that flow "
+                    "(Ctrl-C, or cancel it in the Prefect UI) or wait until it is stale"
+                )
+        kind = run.kind
+        folds = runs.reopen_run(session, run_id)
+    return {"run_id": run_id, "kind": kind, "folds": folds}
+
+
+def stale_runs(*, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """List the runs left ``pending``/``running`` by a dead flow (no heartbeat for ``run_stale_s``)."""
+    settings = settings or get_settings()
+    engine = ready_engine(settings)
+    with session_scope(engine) as session:
+        return runs.stale_runs(session, settings.run_stale_s)

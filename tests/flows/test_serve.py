@@ -42,6 +42,7 @@ def test_deployments_schedule_the_inbox(tmp_path: Path) -> None:
         "watch-inbox",
         "ingest-simulation",
         "train-models",
+        "resume-run",
         "predict",
         "attribute",
         "report",

@@ -78,7 +78,10 @@ def test_predicting_the_rest_of_the_mock_uses_the_fold_ensemble(
     from services.jobs.predict import predict_job
 
     url, run_id = jobs_env["url"], trained["run_id"]
-    report = predict_job(run_id, trained["catalogue_id"])
+    progress: list[tuple[int, int]] = []
+    report = predict_job(run_id, trained["catalogue_id"], progress=lambda *p: progress.append(p))
+    # one report per fold model applied, ending at the total (the CLI's bar)
+    assert progress == [(1, 2), (2, 2)]
     n_oof = sum(o["n_test"] for o in trained["fold_out"])
     assert report.n_skipped == n_oof and report.n_predicted == 24 - n_oof
     ens = _scalar(

@@ -110,3 +110,16 @@ def test_demo_without_its_configs_says_which_setting_to_set(
 
 def test_configs_dir_defaults_to_the_checkout() -> None:
     assert (Settings().configs_dir / "demo.yaml").is_file()
+
+
+def test_a_task_is_lost_only_after_missing_several_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_S", "30")
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_TIMEOUT_S", "20")
+    with pytest.raises(ValidationError, match="CLUSTERMASS_HEARTBEAT_TIMEOUT_S"):
+        Settings()
+    monkeypatch.setenv("CLUSTERMASS_HEARTBEAT_TIMEOUT_S", "120")
+    s = Settings()
+    assert (s.heartbeat_s, s.heartbeat_timeout_s) == (30, 120)
+    assert s.task_deadline_s > 0 and s.worker_wait_s > 0 and s.run_stale_s > 0
