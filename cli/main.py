@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
 
 from cli.commands import bench, dbcmd, ingest, mock, pipeline, query, train, worker
+from cli.commands._common import terminal_logging
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
@@ -44,11 +44,12 @@ app.command("bench")(bench.bench)
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _root(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show INFO logs on the terminal (Prefect gets them anyway)"
+    ),
+) -> None:
+    terminal_logging(verbose)
 
 
 def main() -> None:

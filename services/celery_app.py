@@ -6,6 +6,11 @@
   (``task_reject_on_worker_lost``); with the Redis broker an unacknowledged message comes back
   after ``visibility_timeout``, which must exceed the longest job. Every task is idempotent
   (upserts keyed by natural keys), so a redelivered task writes nothing twice.
+* Task events are on (``worker_send_task_events``, ``task_send_sent_event``): Flower and
+  ``celery events`` see every task from the moment it is sent (README, "Workers and the
+  dashboard").
+* A task's log records reach the Prefect flow run that sent it (:mod:`services.prefect_logs`,
+  whose Celery signal handlers are connected by importing it here).
 * With no broker configured (``CLUSTERMASS_BROKER_URL`` unset) tasks run eagerly in-process:
   the embedded default for ``clustermass demo``.
 """
@@ -19,6 +24,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
+import services.prefect_logs  # noqa: F401 - connects the signal handlers forwarding task logs
 from services.settings import Settings, get_settings
 
 __all__ = ["make_celery", "get_celery", "QUEUES"]
@@ -59,6 +65,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
         worker_hijack_root_logger=False,

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,21 +14,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cli import prefect_guard
+from cli import prefect_runs
 from cli.commands._common import cli_errors, console, plain
 from services.jobs.params import AttributeParams
 
 __all__ = ["simulate", "fit", "predict", "attribute", "report", "serve", "demo"]
 
 _KINDS = ("single", "multi", "multimodal")
-
-
-def _prefect_quiet() -> None:
-    """Offline defaults for Prefect's ephemeral mode; its temporary server dies with this CLI."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    if not os.environ.get("PREFECT_API_URL"):
-        prefect_guard.install()
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -108,11 +99,11 @@ def simulate(
     ] = "erass",
 ) -> None:
     """Generate a mock catalogue and ingest it (flow ingest-simulation; idempotent)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.simulate import ingest_simulation
 
-    summary = ingest_simulation(
+    summary = prefect_runs.announced(ingest_simulation)(
         n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name,
         preset=preset,
     )  # fmt: skip
@@ -137,12 +128,14 @@ def fit(
     epochs: Annotated[int | None, typer.Option(help="Override training.max_epochs")] = None,
 ) -> None:
     """Cross-validated training of the networks on an ingested catalogue (flow train-models)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.train import train_models
 
     overrides = {"training": {"max_epochs": epochs}} if epochs else None
-    runs = train_models(catalogue, _split(models), str(config) if config else None, overrides)
+    runs = prefect_runs.announced(train_models)(
+        catalogue, _split(models), str(config) if config else None, overrides
+    )
     table = Table(title=plain(f"runs on {catalogue}"))
     for col in ("kind", "run", "status", "N", "sigma_lnM", "bias [dex]"):
         table.add_column(plain(col))
@@ -165,11 +158,11 @@ def predict(
     catalogue: Annotated[str, typer.Option(help="Catalogue name or id")],
 ) -> None:
     """Predict a catalogue's masses with a trained run (flow predict)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.estimate import predict as flow
 
-    out = flow(run, catalogue)
+    out = prefect_runs.announced(flow)(run, catalogue)
     console.print(
         plain(
             f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
@@ -207,14 +200,14 @@ def attribute(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
 ) -> None:
     """Saliency maps and their population summaries for a run (flow attribute)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.estimate import attribute as flow
 
     params = AttributeParams(
         run_id=run, methods=tuple(_split(methods)), max_clusters=max_clusters, n_boot=n_boot
     )
-    out = flow(params)
+    out = prefect_runs.announced(flow)(params)
     for method, res in out.items():
         s = res["summary"]
         console.print(Text.assemble((method, "bold"), f": {res['n_clusters']} clusters"))
@@ -237,12 +230,12 @@ def report(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
 ) -> None:
     """Benchmark table and scatter by mass and redshift bin (flow report)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.report import report as flow
 
     run_ids = [int(r) for r in _split(runs) or []] or None
-    out = flow(catalogue, run_ids, n_boot)
+    out = prefect_runs.announced(flow)(catalogue, run_ids, n_boot)
     _print_report(out)
 
 
@@ -286,7 +279,7 @@ def demo(
     With no server configured it uses the embedded PostgreSQL, runs Celery tasks in-process
     and Prefect in ephemeral mode, so it needs nothing but this package.
     """
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from db import migrate
     from flows.estimate import attribute as attribute_flow
@@ -297,6 +290,10 @@ def demo(
     from services.database import database_url
     from services.settings import get_settings
 
+    ingest_simulation, train_models, predict_flow, attribute_flow, report_flow = map(
+        prefect_runs.announced,
+        (ingest_simulation, train_models, predict_flow, attribute_flow, report_flow),
+    )
     settings = get_settings()
     t0 = time.perf_counter()
 
