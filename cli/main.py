@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli.commands import bench, dbcmd, ingest, mock, pipeline, query, train, worker
+from cli.commands import bench, dbcmd, ingest, mock, pipeline, query, status, train, worker
 from cli.commands._common import terminal_logging
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -25,22 +25,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(dbcmd.app, name="db")
-app.command("worker")(worker.worker)
-app.add_typer(ingest.app, name="ingest")
-app.command("crossmatch")(ingest.crossmatch)
-app.command("mock")(mock.mock)
-app.add_typer(query.app, name="query")
-app.command("train")(train.train)
-app.command("benchmark")(train.benchmark)
-app.command("simulate")(pipeline.simulate)
-app.command("fit")(pipeline.fit)
-app.command("predict")(pipeline.predict)
-app.command("attribute")(pipeline.attribute)
-app.command("report")(pipeline.report)
-app.command("serve")(pipeline.serve)
-app.command("demo")(pipeline.demo)
-app.command("bench")(bench.bench)
+#: The help's command groups, in the order ``clustermass --help`` shows them.
+PANELS = ("Set-up", "Data", "Models", "Results", "Operations")
+SETUP, DATA, MODELS, RESULTS, OPERATIONS = PANELS
+
+app.add_typer(dbcmd.app, name="db", rich_help_panel=SETUP)
+app.command("demo", rich_help_panel=SETUP)(pipeline.demo)
+app.command("mock", rich_help_panel=DATA)(mock.mock)
+app.command("simulate", rich_help_panel=DATA)(pipeline.simulate)
+app.add_typer(ingest.app, name="ingest", rich_help_panel=DATA)
+app.command("crossmatch", rich_help_panel=DATA)(ingest.crossmatch)
+app.command("fit", rich_help_panel=MODELS)(pipeline.fit)
+app.command("train", rich_help_panel=MODELS)(train.train)
+app.command("benchmark", rich_help_panel=MODELS)(train.benchmark)
+app.command("predict", rich_help_panel=MODELS)(pipeline.predict)
+app.command("attribute", rich_help_panel=MODELS)(pipeline.attribute)
+app.command("report", rich_help_panel=RESULTS)(pipeline.report)
+app.add_typer(query.app, name="query", rich_help_panel=RESULTS)
+app.command("status", rich_help_panel=OPERATIONS)(status.status)
+app.command("worker", rich_help_panel=OPERATIONS)(worker.worker)
+app.command("serve", rich_help_panel=OPERATIONS)(pipeline.serve)
+app.command("bench", rich_help_panel=OPERATIONS)(bench.bench)
 
 
 @app.callback()
