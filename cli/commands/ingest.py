@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from astro.numbers import format_number
 from cli.commands._common import cli_errors, console, plain
 
 app = typer.Typer(
@@ -242,6 +243,6 @@ def crossmatch(
             f"{rep.catalogue_a} ({rep.n_a}) x {rep.catalogue_b} ({rep.n_b}): ",
             (str(rep.n_matches), "bold"),
             " matches stored in cluster_matches; median separation "
-            f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})",
+            f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {format_number(rep.median_dz)} ({rep.method})",
         )
     )

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from astro.numbers import format_interval, format_number
 from cli import prefect_runs
 from cli.commands._common import cli_errors, console, plain
 from services.jobs.params import AttributeParams
@@ -28,20 +29,14 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _fmt(value: Any, pct: bool = False) -> str:
-    """Format a number for a table (percent: 2 decimals; else 4 decimals or 3 digits).
+    """Format a table number (:func:`astro.numbers.format_number`): percent with 2 decimals.
 
-    Three significant digits where 4 decimals would lose the value: saliency medians of ~1e-4
-    must not print as ``0.0001 [0.0001, 0.0001]``.
+    Small values keep 3 significant digits: saliency medians of ~1e-4 must not print as
+    ``0.0001 [0.0001, 0.0001]``.
     """
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if pct:
-            return f"{100 * value:.2f}"
-        if value != 0 and abs(value) < 0.01:
-            return f"{value:.3g}"
-        return f"{value:.4f}"
-    return str(value)
+    if pct:
+        return format_number(value, decimals=2, scale=100)
+    return format_number(value)
 
 
 def print_benchmark(rows: list[dict[str, Any]], title: str) -> None:
@@ -214,9 +209,8 @@ def attribute(
         for key in sorted(
             k for k, v in s.items() if isinstance(v, int | float) and not k.endswith(("_lo", "_hi"))
         ):
-            lo, hi = s.get(f"{key}_lo"), s.get(f"{key}_hi")
-            interval = f"  [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else ""
-            console.print(plain(f"  {key}: {_fmt(s[key])}{interval}"))
+            interval = format_interval(s[key], s.get(f"{key}_lo"), s.get(f"{key}_hi"))
+            console.print(plain(f"  {key}: {interval}"))
         for name, path in res["figures"].items():
             console.print(plain(f"  figure {name}: {path}"))
 
