@@ -13,6 +13,10 @@ from cli.commands._common import cli_errors, console, plain
 __all__ = ["status"]
 
 
+def _field(label: str, value: str) -> None:
+    console.print(Text.assemble((f"{label:<11}", "bold"), " : ", plain(value)))
+
+
 def _problem(what: str, text: str) -> None:
     console.print(Text.assemble((f"{what}:", "bold red"), " ", plain(text)))
 
@@ -30,8 +34,8 @@ def status(
 
     st = system_status(run_limit=runs, worker_timeout_s=timeout)
     api = st.prefect_api or "none (each command runs Prefect's temporary server; no UI to open)"
-    console.print(Text.assemble(("Prefect API", "bold"), " : ", plain(api)))
-    console.print(Text.assemble(("database   ", "bold"), " : ", plain(st.database)))
+    _field("Prefect API", api)
+    _field("database", st.database)
     if st.database_error:
         _problem("database unavailable", st.database_error)
     else:
@@ -40,10 +44,13 @@ def status(
             cats.add_column(col, justify="right" if col in ("id", "clusters") else "left")
         for c in st.catalogues:
             cats.add_row(str(c.id), plain(c.name), plain(c.kind), str(c.n_clusters))
-        console.print(cats if st.catalogues else plain("catalogues : none ingested yet"))
+        if st.catalogues:
+            console.print(cats)
+        else:
+            _field("catalogues", "none ingested yet")
         table = Table(title=f"runs (newest {runs})")
         for col in ("run", "kind", "catalogue", "status", "folds done", "created", "finished"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=col in ("created", "finished"))
         for r in st.runs:
             table.add_row(
                 str(r.id), plain(r.kind), plain(r.catalogue or "-"), plain(r.status),
@@ -51,17 +58,18 @@ def status(
                 r.created_at.strftime("%Y-%m-%d %H:%M"),
                 r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "-",
             )  # fmt: skip
-        console.print(table if st.runs else plain("runs       : none yet"))
+        if st.runs:
+            console.print(table)
+        else:
+            _field("runs", "none yet")
     if st.broker is None:
-        console.print(
-            Text.assemble(
-                ("broker     ", "bold"),
-                " : none (CLUSTERMASS_BROKER_URL unset): Celery tasks run in-process, "
-                "no queue and no worker to show",
-            )
+        _field(
+            "broker",
+            "none (CLUSTERMASS_BROKER_URL unset): Celery tasks run in-process, "
+            "no queue and no worker to show",
         )
         return
-    console.print(Text.assemble(("broker     ", "bold"), " : ", plain(st.broker)))
+    _field("broker", st.broker)
     if st.broker_error:
         _problem("broker unavailable", st.broker_error)
         return
