@@ -110,3 +110,10 @@ def test_status_shows_queue_depths_and_live_workers(workers, service_env: dict[s
     assert _row(out, "gpu", "2", "0") and _row(out, "cpu", "0", "1")
     assert _row(out, "cpu0@test", "cpu", "cpu", "0/1")
     assert "no worker on queue gpu" in out
+
+
+def test_worker_devices() -> None:
+    from services.celery_app import worker_devices
+
+    assert worker_devices("gpu", "0,1") == ["cuda:0", "cuda:1"]
+    assert worker_devices("gpu", None) == ["cpu"] and worker_devices("cpu", "0") == ["cpu"]
