@@ -119,7 +119,7 @@ def test_celery_worker_logs_reach_the_flow_run_that_sent_the_task(
     prefect_harness: None, workers, service_env: dict[str, str], tmp_path: Path
 ) -> None:
     workers.env["PREFECT_API_URL"] = _api_url()
-    workers.start("cpu", "cpu0")
+    workers.start("cpu", "cpu0", pool="prefork")  # the default pool: records from a child
     args = ["simulate", "--n", "24", "--seed", "11", "--out", str(tmp_path / "m")]
     url, flow_run_id = _the_url(_cli(args, service_env, tmp_path))
     assert "clustermass.ingest_simulation" in workers.log("cpu0")  # it ran on the worker
