@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
@@ -16,9 +15,11 @@ from cli.commands import (
     pipeline,
     query,
     runs,
+    status,
     train,
     worker,
 )
+from cli.commands._common import terminal_logging
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Prefect's ephemeral API server (no PREFECT_API_URL) starts in a subprocess; on a loaded
@@ -36,32 +37,38 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(dbcmd.app, name="db")
-app.command("worker")(worker.worker)
-app.add_typer(ingest.app, name="ingest")
-app.command("crossmatch")(ingest.crossmatch)
-app.command("mock")(mock.mock)
-app.add_typer(query.app, name="query")
-app.add_typer(catalogue.app, name="catalogue")
-app.command("train")(train.train)
-app.command("benchmark")(train.benchmark)
-app.command("simulate")(pipeline.simulate)
-app.command("fit")(pipeline.fit)
-app.add_typer(runs.app, name="runs")
-app.command("predict")(pipeline.predict)
-app.command("attribute")(pipeline.attribute)
-app.command("report")(pipeline.report)
-app.command("serve")(pipeline.serve)
-app.command("demo")(pipeline.demo)
-app.command("bench")(bench.bench)
+#: The help's command groups, in the order ``clustermass --help`` shows them.
+PANELS = ("Set-up", "Data", "Models", "Results", "Operations")
+SETUP, DATA, MODELS, RESULTS, OPERATIONS = PANELS
+
+app.add_typer(dbcmd.app, name="db", rich_help_panel=SETUP)
+app.command("demo", rich_help_panel=SETUP)(pipeline.demo)
+app.command("mock", rich_help_panel=DATA)(mock.mock)
+app.command("simulate", rich_help_panel=DATA)(pipeline.simulate)
+app.add_typer(ingest.app, name="ingest", rich_help_panel=DATA)
+app.command("crossmatch", rich_help_panel=DATA)(ingest.crossmatch)
+app.command("fit", rich_help_panel=MODELS)(pipeline.fit)
+app.command("train", rich_help_panel=MODELS)(train.train)
+app.command("benchmark", rich_help_panel=MODELS)(train.benchmark)
+app.command("predict", rich_help_panel=MODELS)(pipeline.predict)
+app.command("attribute", rich_help_panel=MODELS)(pipeline.attribute)
+app.command("report", rich_help_panel=RESULTS)(pipeline.report)
+app.add_typer(query.app, name="query", rich_help_panel=RESULTS)
+app.add_typer(catalogue.app, name="catalogue", rich_help_panel=DATA)
+app.command("status", rich_help_panel=OPERATIONS)(status.status)
+app.add_typer(runs.app, name="runs", rich_help_panel=OPERATIONS)
+app.command("worker", rich_help_panel=OPERATIONS)(worker.worker)
+app.command("serve", rich_help_panel=OPERATIONS)(pipeline.serve)
+app.command("bench", rich_help_panel=OPERATIONS)(bench.bench)
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _root(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show INFO logs on the terminal (Prefect gets them anyway)"
+    ),
+) -> None:
+    terminal_logging(verbose)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from celery import states
 from celery.result import EagerResult
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from astro.numbers import round_significant
 from services.celery_app import get_celery, queue_consumers, task_queue
 from services.progress import PROGRESS, emit
 from services.settings import get_settings
@@ -308,8 +309,14 @@ def transient_retries(*delays_s: float) -> dict[str, Any]:
 
 
 def table_artifact(key: str, rows: list[dict[str, Any]], description: str) -> None:
-    """Publish rows as a Prefect table artifact (key: lowercase letters, digits, dashes)."""
-    clean = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    """Publish rows as a Prefect table artifact (key: lowercase letters, digits, dashes).
+
+    Floats keep 6 significant digits (not 6 decimals: a saliency of 1e-7 stays 1e-7).
+    """
+    clean = [
+        {k: (round_significant(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+        for r in rows
+    ]
     create_table_artifact(key=key, table=clean, description=description)
 
 

@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from astro.numbers import format_number
 from db.survey import IngestReport
 from flows._common import transient_retries
 from services.jobs.ingest_catalogues import (
@@ -99,7 +100,7 @@ def crossmatch_survey(
         f"**{catalogue_a} x {catalogue_b}**: {rep.n_matches} matches of {rep.n_a} x {rep.n_b} "
         f"clusters in match set {rep.match_set_id}"
         f"{' (replaced)' if rep.replaced else ' (new)'}; median separation "
-        f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {rep.median_dz:.4f} ({rep.method})",
+        f"{rep.median_sep_arcsec:.1f} arcsec, median |dz| {format_number(rep.median_dz)} ({rep.method})",
         key="crossmatch-survey",
     )
     return {"n_matches": rep.n_matches, "method": rep.method, "match_set_id": rep.match_set_id}

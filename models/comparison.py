@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from astro.numbers import format_interval, format_number
 from models.baselines import combined_estimate, dl_estimates, proxy_estimate
 from models.data import ClusterArrays
 from models.errors import ProxyError
@@ -161,7 +162,7 @@ def benchmark_table(
 
 
 def _pct(x: float | None) -> str:
-    return "" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+    return format_number(x, decimals=2, scale=100, missing="")
 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -176,7 +177,9 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         bias = (
             ""
             if r.get("bias_dex") is None
-            else f"{r['bias_dex']:+.4f} [{r['bias_dex_lo']:+.4f}, {r['bias_dex_hi']:+.4f}]"
+            else format_interval(
+                r["bias_dex"], r.get("bias_dex_lo"), r.get("bias_dex_hi"), signed=True
+            )
         )
         lines.append(
             f"| {r['observable']} | {sig} | {bias} | {r['n']} | {_pct(r.get('paper_sigma_lnM'))} |"
@@ -237,7 +240,7 @@ def benchmark_figure(
             ylim=(lo, hi),
             xlabel=r"true $\log_{10} M_{500c}$ [$h^{-1} M_\odot$]",
             ylabel="predicted",
-            title=f"{label}: $\\sigma_{{\\ln M}}$ = {100 * sig:.1f}%, bias {np.mean(d):+.4f} dex",
+            title=f"{label}: $\\sigma_{{\\ln M}}$ = {100 * sig:.1f}%, bias {format_number(float(np.mean(d)) if d.size else None, signed=True)} dex",
         )
         for ax, x, xl in ((row[1], t, r"true $\log_{10} M_{500c}$"), (row[2], z, "redshift")):
             ax.scatter(x, d, s=3, alpha=0.4)
@@ -281,7 +284,7 @@ def shape_checks(rows: Sequence[Mapping[str, Any]], bias_limit: float = 0.005) -
             {
                 "claim": f"{c} beats every observed scalar proxy and L_X",
                 "holds": not worse if rivals else None,
-                "detail": f"{c} {100 * by[c]['sigma_lnM']:.2f}%; not beaten: {worse or 'none'}",
+                "detail": f"{c} {_pct(by[c]['sigma_lnM'])}%; not beaten: {worse or 'none'}",
             }
         )
         bias = by[c]["bias_dex"]
@@ -297,7 +300,7 @@ def shape_checks(rows: Sequence[Mapping[str, Any]], bias_limit: float = 0.005) -
         detail = (
             "row missing"
             if holds is None
-            else f"{100 * by[a]['sigma_lnM']:.2f}% vs {100 * by[b]['sigma_lnM']:.2f}%"
+            else f"{_pct(by[a]['sigma_lnM'])}% vs {_pct(by[b]['sigma_lnM'])}%"
         )
         out.append({"claim": f"{a} <= {b}", "holds": holds, "detail": detail})
     return out

@@ -16,6 +16,11 @@
   lets running tasks finish for ``worker_soft_shutdown_s``, then cancels them; closing its
   broker channel puts their unacknowledged messages back on the queue at once (no visibility
   timeout to wait for).
+* Task events are on (``worker_send_task_events``, ``task_send_sent_event``): Flower and
+  ``celery events`` see every task from the moment it is sent (README, "Workers and the
+  dashboard").
+* A task's log records reach the Prefect flow run that sent it (:mod:`services.prefect_logs`,
+  whose Celery signal handlers are connected by importing it here).
 * With no broker configured (``CLUSTERMASS_BROKER_URL`` unset) tasks run eagerly in-process:
   the embedded default for ``clustermass demo``.
 """
@@ -27,11 +32,21 @@ from functools import lru_cache
 
 from celery import Celery
 from celery.signals import worker_process_init
+from celery.worker.control import inspect_command
 from kombu import Queue
 
+import services.prefect_logs  # noqa: F401 - connects the signal handlers forwarding task logs
 from services.settings import Settings, get_settings
 
-__all__ = ["make_celery", "get_celery", "QUEUES", "TASK_ROUTES", "task_queue", "queue_consumers"]
+__all__ = [
+    "make_celery",
+    "get_celery",
+    "QUEUES",
+    "TASK_ROUTES",
+    "task_queue",
+    "queue_consumers",
+    "worker_devices",
+]
 
 QUEUES = ("cpu", "gpu")
 
@@ -69,6 +84,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         task_track_started=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
         worker_hijack_root_logger=False,
@@ -127,6 +144,37 @@ def _pin_gpu(**_: object) -> None:
     ids = visible.split(",")
     index = getattr(current_process(), "index", 0) or 0
     os.environ["CUDA_VISIBLE_DEVICES"] = ids[index % len(ids)]
+
+
+def worker_devices(queue: str | None, gpu_ids: str | None) -> list[str]:
+    """Return a worker's devices: ``cuda:<id>`` per GPU of a gpu worker, else ``cpu``."""
+    if queue == "gpu" and gpu_ids:
+        return [f"cuda:{i}" for i in gpu_ids.split(",") if i.strip()]
+    return ["cpu"]
+
+
+@inspect_command()
+def clustermass_info(state: object) -> dict[str, object]:
+    """Remote ``inspect``: the queues a worker consumes, its devices, pool size and busy slots.
+
+    One broadcast answers ``clustermass status`` (``services.ops_status``) for every worker.
+    """
+    # lazy: worker internals, only inside a worker
+    from celery.worker import state as worker_state
+
+    consumer = state.consumer  # type: ignore[attr-defined]
+    queues = [q.name for q in consumer.task_consumer.queues] if consumer.task_consumer else []
+    pool = getattr(consumer, "pool", None)
+    info = pool.info if pool is not None else {}
+    return {
+        "queues": queues,
+        "devices": worker_devices(
+            os.environ.get("CLUSTERMASS_WORKER_QUEUE"), os.environ.get("CLUSTERMASS_GPU_IDS")
+        ),
+        "concurrency": info.get("max-concurrency"),
+        "active": len(worker_state.active_requests),
+        "pid": os.getpid(),
+    }
 
 
 def __getattr__(name: str) -> Celery:

@@ -9,6 +9,8 @@ an emoji code (``:x:``).
 from __future__ import annotations
 
 import functools
+import logging
+import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -20,10 +22,45 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db.session import scrub
 
-__all__ = ["console", "err_console", "cli_errors", "is_user_error", "plain"]
+__all__ = [
+    "console",
+    "err_console",
+    "cli_errors",
+    "is_user_error",
+    "plain",
+    "terminal_logging",
+]
 
 console = Console(soft_wrap=True, highlight=False, emoji=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
+
+
+#: The terminal's log handler (stderr), installed by :func:`terminal_logging`.
+TERMINAL_HANDLER = logging.StreamHandler()
+TERMINAL_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+
+def terminal_logging(verbose: bool | str) -> None:
+    """Log to the terminal at WARNING (INFO with ``-v``, or a level name): a handler level.
+
+    Flow runs log at INFO to Prefect (``cli.prefect_runs``); those records also reach the root
+    logger, so the terminal's handler, not the loggers, decides what is shown. Prefect's own
+    console handler (installed only when no other handler is) gets the same level. Called again
+    (``clustermass worker --loglevel``), it changes the level.
+    """
+    if isinstance(verbose, str):
+        level = logging.getLevelName(verbose.upper())
+        if not isinstance(level, int):
+            raise ValueError(f"unknown log level {verbose!r}: use DEBUG, INFO, WARNING or ERROR")
+    else:
+        level = logging.INFO if verbose else logging.WARNING
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", logging.getLevelName(level))
+    TERMINAL_HANDLER.setLevel(level)
+    root = logging.getLogger()
+    if TERMINAL_HANDLER in root.handlers:
+        root.setLevel(level)
+    else:
+        logging.basicConfig(level=level, handlers=[TERMINAL_HANDLER])
 
 
 def plain(value: object, style: str = "") -> Text:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from astro.numbers import format_number
 from cli.commands._common import cli_errors, console, plain
 
 app = typer.Typer(
@@ -267,6 +268,6 @@ def crossmatch(
             f" matches in match set {rep.match_set_id} "
             + (f"(replaced its {rep.n_previous} previous pairs)" if rep.replaced else "(new)")
             + f"; median separation {rep.median_sep_arcsec:.1f} arcsec, median |dz| "
-            f"{rep.median_dz:.4f} ({rep.method}). It is now the set in use for this pair.",
+            f"{format_number(rep.median_dz)} ({rep.method}). It is now the set in use for this pair.",
         )
     )

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cli import prefect_guard
+from astro.numbers import format_interval, format_number
+from cli import prefect_runs
 from cli.commands._common import cli_errors, console, err_console, plain
 from cli.commands._progress import show_progress
 from services.jobs.params import AttributeParams
@@ -25,33 +25,19 @@ __all__ = ["simulate", "fit", "predict", "attribute", "report", "serve", "demo"]
 _KINDS = ("single", "multi", "multimodal")
 
 
-def _prefect_quiet() -> None:
-    """Offline defaults for Prefect's ephemeral mode; its temporary server dies with this CLI."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    if not os.environ.get("PREFECT_API_URL"):
-        prefect_guard.install()
-
-
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 def _fmt(value: Any, pct: bool = False) -> str:
-    """Format a number for a table (percent: 2 decimals; else 4 decimals or 3 digits).
+    """Format a table number (:func:`astro.numbers.format_number`): percent with 2 decimals.
 
-    Three significant digits where 4 decimals would lose the value: saliency medians of ~1e-4
-    must not print as ``0.0001 [0.0001, 0.0001]``.
+    Small values keep 3 significant digits: saliency medians of ~1e-4 must not print as
+    ``0.0001 [0.0001, 0.0001]``.
     """
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if pct:
-            return f"{100 * value:.2f}"
-        if value != 0 and abs(value) < 0.01:
-            return f"{value:.3g}"
-        return f"{value:.4f}"
-    return str(value)
+    if pct:
+        return format_number(value, decimals=2, scale=100)
+    return format_number(value)
 
 
 def print_benchmark(rows: list[dict[str, Any]], title: str) -> None:
@@ -109,11 +95,11 @@ def simulate(
     ] = "erass",
 ) -> None:
     """Generate a mock catalogue and ingest it (flow ingest-simulation; idempotent)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.simulate import ingest_simulation
 
-    summary = ingest_simulation(
+    summary = prefect_runs.announced(ingest_simulation)(
         n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name,
         preset=preset,
     )  # fmt: skip
@@ -153,7 +139,7 @@ def fit(
     """
     if (catalogue is None) == (resume is None):
         raise FitArgumentsError("give --catalogue NAME (a new fit) or --resume RUN, not both")
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.train import resume_training, train_models
 
@@ -161,9 +147,9 @@ def fit(
     try:
         with show_progress():
             if resume is not None:
-                runs = [resume_training(resume)]
+                runs = [prefect_runs.announced(resume_training)(resume)]
             else:
-                runs = train_models(
+                runs = prefect_runs.announced(train_models)(
                     catalogue, _split(models), str(config) if config else None, overrides
                 )
     except KeyboardInterrupt:
@@ -198,12 +184,12 @@ def predict(
     catalogue: Annotated[str, typer.Option(help="Catalogue name or id")],
 ) -> None:
     """Predict a catalogue's masses with a trained run (flow predict)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.estimate import predict as flow
 
     with show_progress():
-        out = flow(run, catalogue)
+        out = prefect_runs.announced(flow)(run, catalogue)
     console.print(
         plain(
             f"run {run} on {out['catalogue']}: {out['n_predicted']} predicted, "
@@ -245,7 +231,7 @@ def attribute(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
 ) -> None:
     """Saliency maps and their population summaries for a run (flow attribute)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.estimate import attribute as flow
 
@@ -253,16 +239,15 @@ def attribute(
         run_id=run, methods=tuple(_split(methods)), max_clusters=max_clusters, n_boot=n_boot
     )
     with show_progress():
-        out = flow(params)
+        out = prefect_runs.announced(flow)(params)
     for method, res in out.items():
         s = res["summary"]
         console.print(Text.assemble((method, "bold"), f": {res['n_clusters']} clusters"))
         for key in sorted(
             k for k, v in s.items() if isinstance(v, int | float) and not k.endswith(("_lo", "_hi"))
         ):
-            lo, hi = s.get(f"{key}_lo"), s.get(f"{key}_hi")
-            interval = f"  [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else ""
-            console.print(plain(f"  {key}: {_fmt(s[key])}{interval}"))
+            interval = format_interval(s[key], s.get(f"{key}_lo"), s.get(f"{key}_hi"))
+            console.print(plain(f"  {key}: {interval}"))
         for name, path in res["figures"].items():
             console.print(plain(f"  figure {name}: {path}"))
 
@@ -276,12 +261,12 @@ def report(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
 ) -> None:
     """Benchmark table and scatter by mass and redshift bin (flow report)."""
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.report import report as flow
 
     run_ids = [int(r) for r in _split(runs) or []] or None
-    out = flow(catalogue, run_ids, n_boot)
+    out = prefect_runs.announced(flow)(catalogue, run_ids, n_boot)
     _print_report(out)
 
 
@@ -333,7 +318,7 @@ def demo(
     With no server configured it uses the embedded PostgreSQL, runs Celery tasks in-process
     and Prefect in ephemeral mode, so it needs nothing but this package.
     """
-    _prefect_quiet()
+    prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from db import migrate
     from flows.estimate import attribute as attribute_flow
@@ -344,6 +329,10 @@ def demo(
     from services.database import database_url
     from services.settings import get_settings
 
+    ingest_simulation, train_models, predict_flow, attribute_flow, report_flow = map(
+        prefect_runs.announced,
+        (ingest_simulation, train_models, predict_flow, attribute_flow, report_flow),
+    )
     settings = get_settings()
     config = settings.configs_dir / "demo.yaml"
     if not config.is_file():

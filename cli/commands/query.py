@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
+from astro.numbers import format_number
 from cli.commands._common import cli_errors, console, err_console, plain
 from db import cluster_info, mass_catalogue, results
 from db.errors import BinEdgesError
@@ -61,22 +62,11 @@ def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-_SCIENTIFIC = {"median_saliency_agn", "median_saliency_icm", "value", "error"}
-
-
-def _fmt(v: Any, digits: int = 4, column: str = "") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "nan" if math.isnan(v) else ("-inf" if v < 0 else "inf")
-        small = column in _SCIENTIFIC and v != 0 and abs(v) < 1e-3
-        if small or abs(v) >= 1e6:
-            return f"{v:.{digits - 1}e}"
-        return f"{v:.{digits}f}"
+def _fmt(v: Any, digits: int = 4) -> str:
+    """Format a cell (:func:`astro.numbers.format_number`; small values keep 3 digits)."""
     if isinstance(v, list):
         return "[" + ", ".join(_fmt(x, 3) for x in v) + "]" if v else "-"
-    return str(v)
+    return format_number(v, decimals=digits)
 
 
 # Short headers for the rich tables (csv and json keep the full column names).
@@ -135,9 +125,7 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
         table.add_row(
             *(
                 plain(
-                    f"{r[c]:g}"
-                    if c in _EDGE_COLUMNS and isinstance(r[c], float)
-                    else _fmt(r[c], 4, c)
+                    f"{r[c]:g}" if c in _EDGE_COLUMNS and isinstance(r[c], float) else _fmt(r[c], 4)
                 )
                 for c in columns
             )

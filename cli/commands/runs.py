@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli import prefect_runs
 from cli.commands._common import cli_errors, console, plain
 from cli.commands._progress import show_progress
-from cli.commands.pipeline import _prefect_quiet
 
 __all__ = ["app", "recover"]
 
@@ -54,8 +54,8 @@ def recover(
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.train import resume_training
 
-    _prefect_quiet()
+    prefect_runs.prepare()
     for r in stale:
         with show_progress():
-            out = resume_training(r["run_id"])
+            out = prefect_runs.announced(resume_training)(r["run_id"])
         console.print(plain(f"run {out['run_id']} ({out['kind']}): {out['status']}"))

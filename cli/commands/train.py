@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from astro.numbers import format_number
 from cli.commands._common import cli_errors, console, plain
 from services.jobs.data import mock_directory_arrays
 
@@ -70,6 +71,11 @@ def _progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def _pct(fraction: float | None) -> str:
+    """Format a fraction in percent, 2 decimals (small values keep 3 significant digits)."""
+    return format_number(fraction, decimals=2, scale=100, missing="")
 
 
 def _overrides(device: str | None, epochs: int | None, folds: str | None) -> dict[str, Any]:
@@ -120,9 +126,10 @@ def train(
         bars.finish()
     console.print(
         plain(
-            f"sigma_lnM = {100 * metrics['sigma_lnM']:.2f}% "
-            f"[{100 * metrics['sigma_lnM_lo']:.2f}, {100 * metrics['sigma_lnM_hi']:.2f}], "
-            f"bias = {metrics['bias_dex']:+.4f} dex over {metrics['n_clusters']} clusters"
+            f"sigma_lnM = {_pct(metrics['sigma_lnM'])}% "
+            f"[{_pct(metrics['sigma_lnM_lo'])}, {_pct(metrics['sigma_lnM_hi'])}], "
+            f"bias = {format_number(metrics['bias_dex'], signed=True)} dex over "
+            f"{metrics['n_clusters']} clusters"
         )
     )
     if "calibration" in metrics:
@@ -173,9 +180,9 @@ def benchmark(
     for col in ("observable", "sigma_lnM [%]", "bias [dex]", "N", "paper [%]"):
         table.add_column(plain(col), justify="left" if col == "observable" else "right")
     for r in res.rows:
-        sig = f"{100 * r['sigma_lnM']:.2f} [{100 * r['sigma_lnM_lo']:.2f}, {100 * r['sigma_lnM_hi']:.2f}]"
-        bias = "" if r["bias_dex"] is None else f"{r['bias_dex']:+.4f}"
-        paper = "" if r["paper_sigma_lnM"] is None else f"{100 * r['paper_sigma_lnM']:.2f}"
+        sig = f"{_pct(r['sigma_lnM'])} [{_pct(r['sigma_lnM_lo'])}, {_pct(r['sigma_lnM_hi'])}]"
+        bias = format_number(r["bias_dex"], signed=True, missing="")
+        paper = _pct(r["paper_sigma_lnM"])
         table.add_row(*map(plain, (r["observable"], sig, bias, str(r["n"]), paper)))
     console.print(table)
     console.print(plain(f"wrote {res.table_csv}, {res.table_md}, {res.figure}"))

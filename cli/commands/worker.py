@@ -9,7 +9,7 @@ from typing import Literal
 
 import typer
 
-from cli.commands._common import cli_errors
+from cli.commands._common import cli_errors, terminal_logging
 from services.settings import get_settings
 
 __all__ = ["worker", "gpu_ids"]
@@ -55,6 +55,7 @@ def worker(
             "no broker configured: set CLUSTERMASS_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to "
             "run workers; without it tasks run in-process"
         )
+    terminal_logging(loglevel)
     os.environ["CLUSTERMASS_WORKER_QUEUE"] = queue
     if queue == "gpu":
         ids = gpu_ids()

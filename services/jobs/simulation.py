@@ -93,6 +93,9 @@ def generate_mock(
         if existing.get("config") == json.loads(cfg.model_dump_json()):
             log.info("mock in %s already matches the configuration; reusing it", out_dir)
             return out_dir
+    log.info(
+        "generating a mock of %d clusters (seed %s) into %s", cfg.n_clusters, cfg.seed, out_dir
+    )
     cat = generate(cfg, progress=progress)
     cat.write(out_dir)
     return out_dir
@@ -252,4 +255,8 @@ def ingest_mock_directory(
                     }
                 )
         n_prod = len(products.upsert_products(session, prod_rows))
+    log.info(
+        "ingested %s into catalogue %r (id %s): %d clusters, %d observables, %d products",
+        mock_dir, name, cat_id, len(ids), n_obs, n_prod,
+    )  # fmt: skip
     return IngestSummary(cat_id, name, len(ids), n_obs, n_prod)
