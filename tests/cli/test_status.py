@@ -100,13 +100,20 @@ def test_status_with_a_broker_that_does_not_answer(
 
 @pytest.mark.integration
 def test_status_shows_queue_depths_and_live_workers(workers, service_env: dict[str, str]) -> None:
+    import redis
+
     from services.celery_app import get_celery
 
+    broker = redis.Redis.from_url(service_env["CLUSTERMASS_BROKER_URL"])
+    broker.delete("gpu")  # a queue of known depth
     workers.start("cpu", "cpu0")
     app = get_celery()
-    for fold in range(2):  # no gpu worker: these wait in the gpu queue
-        app.tasks["clustermass.train_fold"].apply_async(args=(999, fold))
-    out = _status("--timeout", "5")
+    try:
+        for fold in range(2):  # no gpu worker: these wait in the gpu queue
+            app.tasks["clustermass.train_fold"].apply_async(args=(999, fold))
+        out = _status("--timeout", "5")
+    finally:
+        broker.delete("gpu")  # never leave tasks of a run that does not exist to later tests
     assert _row(out, "gpu", "2", "0") and _row(out, "cpu", "0", "1")
     assert _row(out, "cpu0@test", "cpu", "cpu", "0/1")
     assert "no worker on queue gpu" in out

@@ -82,12 +82,29 @@ def test_factorised_first_layer_is_exact_in_float64() -> None:
     ],
 )
 def test_factorised_forward_equals_naive_forward(image_size: int, cube_size: int) -> None:
-    """float32, training-size inputs: outputs and every gradient agree to float tolerance."""
+    """float32, training-size inputs: outputs and every gradient agree to float tolerance.
+
+    Both float32 forms are compared with the same network evaluated in float64 (exact to
+    rounding, see above): the factorised form must be within 5e-5 (relative to the largest
+    value) of it for the outputs and every gradient. The plain float32 Conv3d is not always that
+    close: on an AMD EPYC (Zen 4, AVX512) oneDNN's fp32 backward of ``Conv3d(4, 24, 5)`` at
+    64^3 was off by up to 0.8% (input gradient of the KDE cube; the factorised form 5e-6), so
+    the naive float32 path is held only to the looser 2e-2.
+    """
     net, image, kde = _net_and_inputs(image_size, cube_size, 2, torch.float32, seed=cube_size)
-    out_err, grad_err = _max_rel_errors(net, image, kde)
-    assert out_err < 1e-5
-    assert set(grad_err) >= {"branch3d.0.weight", "branch3d.0.bias", "input:image", "input:kde"}
-    assert max(grad_err.values()) < 5e-5, grad_err
+    ref = MultiModalCNN(image_size=image_size, cube_size=cube_size).to(torch.float64).eval()
+    ref.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
+    out64, g64 = _outputs_and_grads(ref, image.double(), kde.double(), factorised=False)
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a.double() - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+    for factorised, tol in ((True, 5e-5), (False, 2e-2)):
+        out, grads = _outputs_and_grads(net, image, kde, factorised=factorised)
+        assert rel(out, out64) < 1e-5
+        assert set(grads) >= {"branch3d.0.weight", "branch3d.0.bias", "input:image", "input:kde"}
+        errors = {n: rel(grads[n], g64[n]) for n in g64}
+        assert max(errors.values()) < tol, (factorised, errors)
 
 
 def test_factorised_forward_keeps_the_state_dict_and_checkpoints() -> None:

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from db import embedded
 
 
-def test_embedded_server_lifecycle(tmp_path: Path) -> None:
-    pgdata = tmp_path / "deep" / "pgdata"  # parents are created
+@pytest.fixture
+def outside_basetemp() -> Iterator[Path]:
+    """A fresh folder directly under the system temp dir, not under pytest's basetemp.
+
+    As root the embedded server runs as the ``pgserver`` user and makes the folders above its
+    data traversable; pytest resets ``/tmp/pytest-of-<user>`` to 0700 whenever another pytest
+    session starts (a second suite or mutation testing on the same machine), which would lock
+    the server out of its data mid-test.
+    """
+    path = Path(tempfile.mkdtemp(prefix="cm-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_embedded_server_lifecycle(outside_basetemp: Path) -> None:
+    pgdata = outside_basetemp / "deep" / "pgdata"  # parents are created
     url = embedded.start(pgdata)
     assert "clustermass" in url
     engine = sa.create_engine(url)
