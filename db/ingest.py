@@ -14,11 +14,12 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from db.errors import CatalogueKindError
@@ -35,6 +36,29 @@ __all__ = [
 
 CHUNK = 1000
 _STAGE_IDS = itertools.count(1)
+_BATCH = 5000  # COPY text lines sent per write
+# COPY text format: these characters of a value are written as backslash escapes
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text_row(row: Sequence[Any]) -> str | None:
+    """One COPY text line of ``row`` if every value is None, bool, int, float or str, else None.
+
+    Floats use ``repr`` (the shortest string that reads back to the same double; ``nan`` and
+    ``inf`` are accepted by PostgreSQL), so values round-trip exactly. Other types (JSON,
+    arrays) go through the driver's ``write_row``.
+    """
+    out = []
+    for v in row:
+        if v is None:
+            out.append("\\N")
+        elif isinstance(v, str):
+            out.append(v.translate(_ESCAPES))
+        elif isinstance(v, bool | int | float) and not isinstance(v, np.generic):
+            out.append(repr(v))
+        else:
+            return None
+    return "\t".join(out) + "\n"
 
 
 def copy_upsert(
@@ -93,10 +117,27 @@ def copy_upsert(
     )
     raw = conn.connection.dbapi_connection
     assert raw is not None
+    json_at = [i for i, c in enumerate(columns) if isinstance(target.c[c].type, JSONB)]
     try:
         with raw.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+            batch: list[str] = []
             for row in rows:
-                copy.write_row([Jsonb(v) if isinstance(v, dict) else v for v in row])
+                line = _text_row(row)
+                if line is not None:
+                    batch.append(line)
+                    if len(batch) >= _BATCH:
+                        copy.write("".join(batch))
+                        batch.clear()
+                    continue
+                values = list(row)
+                for i in json_at:
+                    values[i] = None if values[i] is None else Jsonb(values[i])
+                if batch:  # keep the rows in order
+                    copy.write("".join(batch))
+                    batch.clear()
+                copy.write_row(values)
+            if batch:
+                copy.write("".join(batch))
     except psycopg.Error as exc:  # the driver's own error: wrap it as SQLAlchemy would
         raise sa.exc.DBAPIError.instance(
             f"COPY {stage}", None, exc, psycopg.Error, connection_invalidated=raw.closed

@@ -101,8 +101,12 @@ def is_owned(path: Path, size: int | None = None) -> bool:
 
 
 def _tmp_in(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    # folders are created only when missing (a mkdir per file costs as much as hashing it)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     os.close(fd)
     return Path(tmp)
 
@@ -110,7 +114,11 @@ def _tmp_in(folder: Path) -> Path:
 def _install(tmp: Path, dest: Path) -> None:
     """Make ``tmp`` read-only and move it to ``dest`` atomically (replacing what is there)."""
     os.chmod(tmp, STORED_MODE)
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except FileNotFoundError:  # dest's folder is new (tmp itself exists: it was just written)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
 
 
 def _atomic_write(dest: Path, payload: bytes) -> None:
@@ -237,7 +245,6 @@ def store_file(
         if is_owned(dest, size):
             tmp.unlink()
         else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             _install(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

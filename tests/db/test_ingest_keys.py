@@ -6,6 +6,8 @@ chunks the bulk write takes.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -140,3 +142,33 @@ def test_copy_upsert_refuses_names_that_are_not_the_schemas(session: Session) ->
         ingest.copy_upsert(session, "observables; DROP TABLE clusters", ["name"], [], key=["name"])
     with pytest.raises(KeyError, match="no column"):
         ingest.copy_upsert(session, "observables", ["name; --"], [], key=["name"])
+
+
+def test_values_round_trip_exactly_through_copy(session: Session) -> None:
+    """COPY text: escapes, NULL, non-finite and shortest-repr floats come back unchanged."""
+    cid = ingest.upsert_catalogue(session, name="copy-text", kind="survey", cosmology={})
+    odd = "tab\there\\back\nnew\rline ünï \\N"
+    ids = ingest.upsert_clusters(
+        session,
+        cid,
+        [
+            {"external_id": odd, "name": None, "redshift": 0.1 + 0.2, "mass_note": odd},
+            {"external_id": "\\N", "name": "", "redshift": 5e-324, "mass_note": ""},
+        ],
+    )
+    assert set(ids) == {odd, "\\N"}
+    got = session.execute(
+        select(Cluster.name, Cluster.redshift, Cluster.mass_note).where(Cluster.id == ids[odd])
+    ).one()
+    assert tuple(got) == (None, 0.1 + 0.2, odd)
+    assert session.scalar(select(Cluster.redshift).where(Cluster.id == ids["\\N"])) == 5e-324
+    values = {"a": math.inf, "b": -math.inf, "c": 1 / 3, "d": -0.0, "e": 1e308}
+    rows = [(ids[odd], k, v, "") for k, v in values.items()] + [(ids[odd], "f", math.nan, "")]
+    assert ingest.copy_observables(session, rows) == 6
+    back = dict(
+        session.execute(
+            select(Observable.name, Observable.value).where(Observable.cluster_id == ids[odd])
+        ).all()
+    )
+    assert math.isnan(back.pop("f"))
+    assert back == values
