@@ -6,6 +6,8 @@ ingest (:mod:`db.survey`, :mod:`db.survey_products`) both write through them.
 Bulk rows go through :func:`copy_upsert`: ``COPY`` into a temporary table, then one
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the real table (its natural key decides:
 a re-run updates the same rows, never adds any). Everything stays in the caller's transaction.
+The writing role needs ``TEMPORARY`` on the database: the owner has it (revision 0003 revokes
+it from ``PUBLIC`` only, so the read-only role cannot create temporary tables).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import math
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db import ingest
@@ -172,3 +172,12 @@ def test_values_round_trip_exactly_through_copy(session: Session) -> None:
     )
     assert math.isnan(back.pop("f"))
     assert back == values
+
+
+def test_a_bad_value_fails_the_copy_with_the_column_and_line_named(session: Session) -> None:
+    """A driver error inside COPY surfaces as SQLAlchemy's (what the retry logic inspects)."""
+    cid = ingest.upsert_catalogue(session, name="bad-copy", kind="simulation", cosmology={})
+    ids = ingest.upsert_clusters(session, cid, [{"external_id": "a", "redshift": 0.1}])
+    rows = [(ids["a"], "T", 1.0, "keV"), (ids["a"], "L_X", "not a number", "")]
+    with pytest.raises(DataError, match=r"(?s)double precision.*line 2, column value"):
+        ingest.copy_observables(session, rows)
