@@ -334,3 +334,16 @@ def test_run_scatter_counts_only_the_training_catalogue_by_default(
     assert [(r["catalogue_id"], r["n"]) for r in default] == [(seeded.catalogue_id, two.n_training)]
     chosen = results.summary(session, catalogue_id=two.other_catalogue_id)
     assert [(r["run_id"], r["n"]) for r in chosen] == [(two.run_id, two.n_other)]
+
+
+def test_stored_bootstrap_intervals_use_the_training_catalogue_too(
+    session: Session, seeded: Seeded
+) -> None:
+    """The report prints the scatter next to its bootstrap interval: same residuals, same N."""
+    from db import bootstrap
+
+    two = add_two_catalogue_run(session, seeded)
+    (boot,) = bootstrap.store_bootstrap(session, run_id=two.run_id, axis="all", n_resamples=20)
+    (live,) = results.scatter(session, run_id=two.run_id, by="all")
+    assert boot.n == live.n == two.n_training
+    assert boot.sigma_lnm == pytest.approx(live.sigma_lnm, rel=1e-12)
