@@ -33,10 +33,8 @@ __all__ = [
     "upsert_observables",
     "copy_upsert",
     "copy_observables",
-    "chunks",
 ]
 
-CHUNK = 1000
 _STAGE_IDS = itertools.count(1)
 _BATCH = 5000  # COPY text lines sent per write
 # COPY text format: these characters of a value are written as backslash escapes
@@ -172,12 +170,6 @@ def copy_upsert(
             out = [(*r, tuple(r) in inserted) for r in every]
     conn.exec_driver_sql(f"DROP TABLE {stage}")
     return out
-
-
-def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    """Yield consecutive slices of ``rows`` of at most ``size`` items."""
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def upsert_catalogue(session: Session, *, name: str, kind: str, **fields: Any) -> int:

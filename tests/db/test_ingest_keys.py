@@ -1,7 +1,7 @@
 """Ingestion keys: clusters are keyed by (catalogue, external_id), observables by (cluster, name).
 
-Re-ingesting the same rows updates them in place (same ids, no duplicates), however many
-chunks the bulk write takes.
+Re-ingesting the same rows updates them in place (same ids, no duplicates): the bulk writes go
+through COPY into a temporary table and one merge per table (``db.ingest.copy_upsert``).
 """
 
 from __future__ import annotations
@@ -19,23 +19,13 @@ from db.tables import Cluster, Observable
 pytestmark = pytest.mark.db
 
 
-def test_chunks_are_consecutive_slices_of_at_most_size_rows() -> None:
-    rows = list(range(2001))
-    assert [len(c) for c in ingest.chunks(rows)] == [1000, 1000, 1]  # default: CHUNK rows
-    parts = list(ingest.chunks(rows, 700))
-    assert [len(c) for c in parts] == [700, 700, 601]
-    assert [x for c in parts for x in c] == rows
-
-
 def test_cluster_and_observable_upserts_are_idempotent_on_their_natural_keys(
     session: Session,
 ) -> None:
     cid = ingest.upsert_catalogue(session, name="keys", kind="simulation", cosmology={})
     assert ingest.catalogue_id_by_name(session, "keys") == cid
     assert ingest.catalogue_id_by_name(session, "no-such-catalogue") is None
-    rows = [
-        {"external_id": f"h{i}", "redshift": 0.1, "log10_m500c": 14.0} for i in range(1001)
-    ]  # two chunks
+    rows = [{"external_id": f"h{i}", "redshift": 0.1, "log10_m500c": 14.0} for i in range(1001)]
     ids = ingest.upsert_clusters(session, cid, rows)
     assert sorted(ids) == sorted(r["external_id"] for r in rows)
     again = ingest.upsert_clusters(session, cid, [{**r, "log10_m500c": 14.5} for r in rows])
