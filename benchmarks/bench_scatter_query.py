@@ -80,10 +80,13 @@ def load(url: str, n_big: int, n_small: int, seed: int) -> dict[str, float]:
             "VALUES (1, 'bench', 'simulation', '{}')"
         )
         cur.execute(
-            "INSERT INTO model_runs (id, run_key, name, kind, config, seed, fold_scheme, status) "
-            "VALUES (1, 'big', 'big', 'multi', '{}', 0, 'octant', 'done'), "
-            "(2, 'small', 'small', 'single', '{}', 0, 'octant', 'done'), "
-            "(3, 'paper', 'paper', 'multimodal', '{}', 0, 'octant', 'done')"
+            # each run records its training catalogue, as training does (the functions'
+            # default catalogue)
+            "INSERT INTO model_runs (id, run_key, name, kind, catalogue_id, config, seed, "
+            "fold_scheme, status) "
+            "VALUES (1, 'big', 'big', 'multi', 1, '{}', 0, 'octant', 'done'), "
+            "(2, 'small', 'small', 'single', 1, '{}', 0, 'octant', 'done'), "
+            "(3, 'paper', 'paper', 'multimodal', 1, '{}', 0, 'octant', 'done')"
         )
         t0 = time.perf_counter()
         copy_columns(

@@ -98,6 +98,9 @@ def store_bootstrap(
 ) -> list[BootstrapBin]:
     """Bootstrap sigma_lnM in every bin of one run and upsert the results.
 
+    The residuals are those of the run's training catalogue (``model_runs.catalogue_id``;
+    every catalogue when the run records none), as :func:`db.results.scatter` uses by default.
+
     Parameters
     ----------
     session : Session
@@ -140,9 +143,13 @@ def store_bootstrap(
     column = "redshift" if axis == "z" else "log10_m500c"
     rows = session.execute(
         sa.text(
-            f"SELECT {column}, residual_dex FROM v_residuals WHERE run_id = :run "
-            "AND residual_dex IS NOT NULL "
-            "AND (CAST(:domain AS text) IS NULL OR input_domain = :domain)"
+            f"SELECT v.{column}, v.residual_dex FROM v_residuals v "
+            "JOIN v_runs r ON r.run_id = v.run_id WHERE v.run_id = :run "
+            "AND v.residual_dex IS NOT NULL "
+            "AND (CAST(:domain AS text) IS NULL OR v.input_domain = :domain) "
+            # the run's own catalogue, as the scatter functions by default (every catalogue for
+            # a run that records none): the intervals describe the same residuals as the scatter
+            "AND (r.catalogue_id IS NULL OR v.catalogue_id = r.catalogue_id)"
         ),
         {"run": run_id, "domain": input_domain},
     ).all()

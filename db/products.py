@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from db.errors import ProductFileMissingError, ProductIntegrityError
+from db.ingest import copy_upsert
 from db.tables import Product
 
 __all__ = [
@@ -100,8 +101,12 @@ def is_owned(path: Path, size: int | None = None) -> bool:
 
 
 def _tmp_in(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    # folders are created only when missing (a mkdir per file costs as much as hashing it)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     os.close(fd)
     return Path(tmp)
 
@@ -109,7 +114,11 @@ def _tmp_in(folder: Path) -> Path:
 def _install(tmp: Path, dest: Path) -> None:
     """Make ``tmp`` read-only and move it to ``dest`` atomically (replacing what is there)."""
     os.chmod(tmp, STORED_MODE)
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except FileNotFoundError:  # dest's folder is new (tmp itself exists: it was just written)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
 
 
 def _atomic_write(dest: Path, payload: bytes) -> None:
@@ -236,7 +245,6 @@ def store_file(
         if is_owned(dest, size):
             tmp.unlink()
         else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             _install(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -386,22 +394,27 @@ def upsert_product(
 
 
 def upsert_products(
-    session: Session, rows: list[dict[str, Any]]
+    session: Session, rows: list[dict[str, Any]], *, new: bool = False
 ) -> dict[tuple[int, str, str], int]:
-    """Bulk upsert of cluster products keyed by ``(cluster_id, kind, label)``.
+    """Bulk upsert of cluster products keyed by ``(cluster_id, kind, label)`` (through COPY).
 
     Each row holds :class:`db.tables.Product` column values, ``cluster_id`` included (not None).
-    Returns ``(cluster_id, kind, label) -> id``.
+    ``new``: every row belongs to a cluster this transaction inserted (a plain insert, see
+    :func:`db.ingest.copy_upsert`). Returns ``(cluster_id, kind, label) -> id``.
     """
-    ids: dict[tuple[int, str, str], int] = {}
-    for start in range(0, len(rows), 1000):
-        part = [{"label": "", "meta": {}, **r} for r in rows[start : start + 1000]]
-        stmt = insert(Product).values(part)
-        cols = set().union(*(r.keys() for r in part)) - {"cluster_id", "kind", "label"}
-        stmt = stmt.on_conflict_do_update(
-            constraint="uq_products_cluster_id_kind_label", set_={c: stmt.excluded[c] for c in cols}
-        )
-        ret = stmt.returning(Product.cluster_id, Product.kind, Product.label, Product.id)
-        for cid, kind, label, pid in session.execute(ret):
-            ids[(cid, kind, label)] = pid
-    return ids
+    if not rows:
+        return {}
+    defaults: dict[str, Any] = {"label": "", "meta": {}}
+    columns = list(dict.fromkeys(["cluster_id", "kind", "label", "meta", *rows[0]]))
+    for r in rows[1:]:
+        columns += [c for c in r if c not in columns]
+    written = copy_upsert(
+        session,
+        "products",
+        columns,
+        ((*(r.get(c, defaults.get(c)) for c in columns),) for r in rows),
+        key=("cluster_id", "kind", "label"),
+        returning=("cluster_id", "kind", "label", "id"),
+        new=new,
+    )
+    return {(cid, kind, label): pid for cid, kind, label, pid, _ in written}

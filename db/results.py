@@ -1,6 +1,6 @@
 r"""Results in SQL: binned scatter, bias and percentiles of mass residuals, per run or proxy.
 
-The statistics are computed by PostgreSQL functions created by migration 0002 (see
+The statistics are computed by PostgreSQL functions created by migrations 0002 and 0006 (see
 ``docs/sql.md`` for the SQL API). This module calls them with bound parameters and returns
 typed rows; it never builds SQL from user input. Everything here reads only the ``v_*`` views
 and the results functions, so it works through the read-only ``clustermass_reader`` role.
@@ -29,7 +29,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from db.errors import BinEdgesError, ProxyNotFoundError, RunNotFoundError, sqlstate
+from db.errors import (
+    BinEdgesError,
+    CatalogueNotFoundError,
+    ProxyNotFoundError,
+    RunNotFoundError,
+    sqlstate,
+)
 
 __all__ = [
     "MASS_EDGES",
@@ -128,6 +134,23 @@ def ensure_run(session: Session, run_id: int) -> None:
         )
 
 
+def _ensure_run_catalogue(session: Session, run_id: int, catalogue_id: int) -> None:
+    """Raise :class:`CatalogueNotFoundError` unless the run predicted that catalogue."""
+    found = session.scalar(
+        sa.text("SELECT 1 FROM v_residuals WHERE run_id = :r AND catalogue_id = :c LIMIT 1"),
+        {"r": run_id, "c": catalogue_id},
+    )
+    if found is None:
+        known = session.scalars(
+            sa.text("SELECT DISTINCT catalogue_id FROM v_residuals WHERE run_id = :r ORDER BY 1"),
+            {"r": run_id},
+        ).all()
+        raise CatalogueNotFoundError(
+            f"run {run_id} has no predictions of catalogue {catalogue_id}; it predicted "
+            f"catalogue(s) {list(known) or 'none'}"
+        )
+
+
 def _ensure_proxy(session: Session, catalogue_id: int, proxy: str) -> None:
     found = session.scalar(
         sa.text("SELECT 1 FROM v_proxy_residuals WHERE catalogue_id = :c AND proxy = :p LIMIT 1"),
@@ -191,8 +214,9 @@ def scatter(
     mass_edges: Sequence[float] | None = None,
     z_edges: Sequence[float] | None = None,
     input_domain: str | None = "mock",
+    catalogue_id: int | None = None,
 ) -> list[BinStats]:
-    """Binned residual statistics of one model run's predictions.
+    """Binned residual statistics of one model run's predictions of one catalogue.
 
     Parameters
     ----------
@@ -209,6 +233,10 @@ def scatter(
     input_domain : str or None
         ``predictions.input_domain`` to keep: 'mock' (default; mock inputs against true masses),
         'observed' (real images against catalogue masses), or ``None`` for both.
+    catalogue_id : int or None
+        ``catalogues.id`` of the predictions to use; default (``None``) the run's training
+        catalogue (``model_runs.catalogue_id``; every catalogue when the run records none), so
+        that predictions of other catalogues never mix into the run's out-of-fold scatter.
 
     Returns
     -------
@@ -219,22 +247,37 @@ def scatter(
     ------
     RunNotFoundError
         No run with that id.
+    CatalogueNotFoundError
+        ``catalogue_id`` given and the run has no predictions of it (the message lists those
+        it has).
     BinEdgesError
         Invalid edges.
     """
     if by not in AXES:
         raise BinEdgesError(f"unknown axis {by!r}; choose one of {', '.join(AXES)}")
     ensure_run(session, run_id)
+    if catalogue_id is not None:
+        _ensure_run_catalogue(session, run_id, catalogue_id)
     mass = check_edges(mass_edges, "mass_edges", MASS_EDGES)
     z = check_edges(z_edges, "z_edges", Z_EDGES)
-    params: dict[str, Any] = {"run": run_id, "domain": input_domain, "mass": mass, "z": z}
+    params: dict[str, Any] = {
+        "run": run_id,
+        "domain": input_domain,
+        "mass": mass,
+        "z": z,
+        "cat": catalogue_id,
+    }
+    cat = "CAST(:cat AS integer)"
     if by == "mass_z":
-        sql = f"SELECT * FROM scatter_by_mass_z(:run, {_ARR.format('mass')}, {_ARR.format('z')}, :domain)"
+        sql = (
+            f"SELECT * FROM scatter_by_mass_z(:run, {_ARR.format('mass')}, {_ARR.format('z')}, "
+            f":domain, {cat})"
+        )
     elif by == "z":
-        sql = f"SELECT * FROM scatter_by_z(:run, {_ARR.format('z')}, :domain)"
+        sql = f"SELECT * FROM scatter_by_z(:run, {_ARR.format('z')}, :domain, {cat})"
     else:
         params["mass"] = list(_INF_EDGES) if by == "all" else mass
-        sql = f"SELECT * FROM scatter_by_mass(:run, {_ARR.format('mass')}, :domain)"
+        sql = f"SELECT * FROM scatter_by_mass(:run, {_ARR.format('mass')}, :domain, {cat})"
     return _rows_to_stats(by, _execute(session, sql, params))
 
 
@@ -293,10 +336,16 @@ def summary(
     *,
     axis: Literal["all", "mass", "z"] = "all",
     source: Literal["run", "proxy"] | None = None,
+    catalogue_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of the materialised all-runs summary for one axis, default bins.
 
-    Each row has ``source`` ('run' or 'proxy'), ``subject``, ``run_id``, ``catalogue_id``,
+    ``catalogue_id`` restricts the rows to that catalogue (runs' predictions of it and its
+    proxies). By default a run's rows are those of its training catalogue only (every
+    catalogue for a run that records none) and every proxy row is kept.
+
+    Each row has ``source`` ('run' or 'proxy'), ``subject``, ``run_id``, ``catalogue_id`` (of
+    the proxy, or of the run's predictions: one subject per run, input domain and catalogue),
     ``proxy``, ``input_domain``, ``label``, ``axis``, ``bin``, ``bin_lo``, ``bin_hi``, ``n``,
     ``bias_dex``, ``sigma_lnm``, ``p16_dex``, ``p50_dex``, ``p84_dex``. As fresh as the last
     :func:`refresh`.
@@ -305,11 +354,14 @@ def summary(
         raise BinEdgesError(f"unknown summary axis {axis!r}; choose one of all, mass, z")
     rows = session.execute(
         sa.text(
-            "SELECT * FROM v_scatter_summary WHERE axis = :axis "
-            "AND (CAST(:source AS text) IS NULL OR source = :source) "
-            "ORDER BY source DESC, run_id, catalogue_id, proxy, input_domain, bin"
+            "SELECT s.* FROM v_scatter_summary s LEFT JOIN v_runs r ON r.run_id = s.run_id "
+            "WHERE s.axis = :axis AND (CAST(:source AS text) IS NULL OR s.source = :source) "
+            "AND CASE WHEN CAST(:cat AS integer) IS NULL "
+            "THEN s.source = 'proxy' OR r.catalogue_id IS NULL OR s.catalogue_id = r.catalogue_id "
+            "ELSE s.catalogue_id = :cat END "
+            "ORDER BY s.source DESC, s.run_id, s.catalogue_id, s.proxy, s.input_domain, s.bin"
         ),
-        {"axis": axis, "source": source},
+        {"axis": axis, "source": source, "cat": catalogue_id},
     )
     return [dict(r._mapping) for r in rows]
 

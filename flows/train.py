@@ -21,6 +21,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from astro.numbers import format_number
 from flows._common import (
     revoke_in_flight,
     run_celery,
@@ -49,7 +50,11 @@ def train_fold_task(run_id: int, fold: int) -> dict[str, Any]:
     """Train one fold on a gpu worker (or here, in eager mode) and wait for it."""
     out = run_celery("clustermass.train_fold", run_id, fold)
     metrics = {k: out.get(k) for k in ("sigma_lnM", "bias_dex", "seconds")}
-    get_run_logger().info("run %s fold %s done: %s", run_id, fold, metrics)
+    get_run_logger().info(
+        "run %s fold %s done: sigma_lnM %s, bias %s dex, %s s",
+        run_id, fold, format_number(metrics["sigma_lnM"]), format_number(metrics["bias_dex"]),
+        format_number(metrics["seconds"], decimals=1),
+    )  # fmt: skip
     emit({"kind": "fold-done", "run_id": run_id, "fold": fold, **metrics})
     return out
 

@@ -240,3 +240,69 @@ def rolled_back_session(url: str) -> Iterator[Session]:
             trans.rollback()
     finally:
         engine.dispose()
+
+
+@dataclass
+class TwoCatalogueRun:
+    """A run trained on the seeded catalogue that also predicted a second mock catalogue."""
+
+    run_id: int
+    other_catalogue_id: int
+    n_training: int  # out-of-fold predictions of the training catalogue with a mass
+    n_other: int
+    resid_training: np.ndarray
+    resid_other: np.ndarray
+
+
+def add_two_catalogue_run(
+    session: Session, seeded: Seeded, *, n_other: int = 40
+) -> TwoCatalogueRun:
+    """Write a run (``catalogue_id`` = the seeded catalogue) with predictions of both catalogues.
+
+    The second catalogue's residuals are offset by +0.5 dex, so mixing them in changes N, the
+    bias and the scatter.
+    """
+    rng = np.random.default_rng(99)
+    other = tables.Catalogue(name="second-mock", kind="simulation", cosmology={"name": "x"})
+    session.add(other)
+    session.flush()
+    log_m = 13.6 + rng.exponential(0.2, n_other)
+    clusters = [
+        tables.Cluster(
+            catalogue_id=other.id,
+            external_id=f"second-{k}",
+            redshift=0.1 + 0.3 * k / n_other,
+            log10_m500c=float(log_m[k]),
+        )
+        for k in range(n_other)
+    ]
+    session.add_all(clusters)
+    run = tables.ModelRun(
+        run_key="two-catalogues",
+        name="two-catalogue CNN",
+        kind="single",
+        catalogue_id=seeded.catalogue_id,
+        config={},
+        seed=1,
+        fold_scheme="octant",
+        status="done",
+    )
+    session.add(run)
+    session.flush()
+    resid_train = rng.normal(0.0, 0.08, seeded.cluster_ids.size)
+    resid_other = rng.normal(0.5, 0.2, n_other)
+    rows = [
+        {"run_id": run.id, "cluster_id": int(c), "fold": i % 8,
+         "log10_m500c_pred": float(seeded.log10_m[i] + resid_train[i])}
+        for i, c in enumerate(seeded.cluster_ids)
+    ]  # fmt: skip
+    rows += [
+        {"run_id": run.id, "cluster_id": c.id, "fold": None,
+         "log10_m500c_pred": float(log_m[k] + resid_other[k])}
+        for k, c in enumerate(clusters)
+    ]  # fmt: skip
+    session.execute(sa.insert(tables.Prediction), rows)
+    session.flush()
+    return TwoCatalogueRun(
+        run.id, other.id, seeded.cluster_ids.size, n_other, resid_train, resid_other
+    )

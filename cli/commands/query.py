@@ -138,7 +138,12 @@ def _emit(rows: list[dict[str, Any]], fmt: Format, title: str, columns: Sequence
 def scatter(
     run: int | None = typer.Option(None, "--run", help="Model run id (model_runs.id)"),
     proxy: str | None = typer.Option(None, "--proxy", help="Scalar proxy name instead of a run"),
-    catalogue: int | None = typer.Option(None, "--catalogue", help="Catalogue id (with --proxy)"),
+    catalogue: int | None = typer.Option(
+        None,
+        "--catalogue",
+        help="Catalogue id: with --run, whose predictions to use (default: the run's training "
+        "catalogue); with --proxy, the catalogue the proxy was fitted on (required)",
+    ),
     by: str = typer.Option("mass", "--by", help="Comma list of mass, z, mass-z, all"),
     fmt: str = typer.Option("table", "--format", help="table, csv or json"),
     mass_edges: str | None = typer.Option(
@@ -172,6 +177,7 @@ def scatter(
                     mass_edges=mass,
                     z_edges=z,
                     input_domain=None if domain == "all" else domain,
+                    catalogue_id=catalogue,
                 )
             else:
                 stats = results.proxy_scatter(
@@ -183,7 +189,11 @@ def scatter(
                     z_edges=z,
                 )
             rows += [s.as_dict() for s in stats]
-    subject = f"run {run} ({domain})" if run is not None else f"proxy {proxy} (cat. {catalogue})"
+    if run is not None:
+        which = "training catalogue" if catalogue is None else f"catalogue {catalogue}"
+        subject = f"run {run} ({domain}, {which})"
+    else:
+        subject = f"proxy {proxy} (cat. {catalogue})"
     if fmt != "table":
         _emit(rows, fmt, "", ("axis", "mass_lo", "mass_hi", "z_lo", "z_hi", *_STAT_COLUMNS))  # type: ignore[arg-type]
         return
@@ -284,12 +294,18 @@ def _jsonable(v: Any) -> Any:
 def runs(
     axis: str = typer.Option("all", "--axis", help="all (one bin), mass or z (default bins)"),
     fmt: str = typer.Option("table", "--format", help="table, csv or json"),
+    catalogue: int | None = typer.Option(
+        None,
+        "--catalogue",
+        help="Catalogue id: runs' predictions of it and its proxies (default: each run's "
+        "training catalogue, every proxy)",
+    ),
 ) -> None:
     """Compare runs and proxies: the materialised summary (as of the last refresh_results())."""
     if fmt not in ("table", "csv", "json"):
         raise BinEdgesError(f"--format {fmt!r}: choose table, csv or json")
     with reader_session() as session:
-        rows = results.summary(session, axis=axis)  # type: ignore[arg-type]
+        rows = results.summary(session, axis=axis, catalogue_id=catalogue)  # type: ignore[arg-type]
     cols = ["label", "run_id", "catalogue_id", "input_domain"]
     cols += [] if axis == "all" else ["bin_lo", "bin_hi"]
     _emit(rows, fmt, f"summary by {axis} (v_scatter_summary)", [*cols, *_STAT_COLUMNS])  # type: ignore[arg-type]

@@ -135,7 +135,16 @@ class Cluster(Base):
 
 
 class Observable(Base):
-    """A scalar mass proxy of one cluster (T, L_X, M_gas, N_gal, sigma_v, N_phot, ...)."""
+    """A scalar mass proxy of one cluster (T, L_X, M_gas, N_gal, sigma_v, N_phot, ...).
+
+    One row per cluster and name (a mock writes ~39). Measured for issue 19 (3,300 clusters x
+    39 values, COPY into a stage + one INSERT ... SELECT, loaded 2-core machine): rows 2.0 s,
+    one JSONB document per cluster 0.39 s, 39 typed columns 0.24 s; reading one proxy of every
+    cluster 21 / 8 / 6 ms. Rows were kept: survey observables carry a unit, error and note per
+    value, every reader (proxy fits, ``v_observables``, ``query cluster``, re-ingest clean-up)
+    is written against them, and through COPY the rows already ingest at a fraction of the
+    time the file store takes to hash the maps.
+    """
 
     __tablename__ = "observables"
     __table_args__ = (

@@ -84,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("docs/img/prefect_fit.png"))
     ap.add_argument("--chromium", help="Chromium executable (default: found on PATH)")
     ap.add_argument("--width", type=int, default=1600)
-    ap.add_argument("--height", type=int, default=1100)
+    ap.add_argument("--height", type=int, default=1300, help="Tall enough for ~10 log lines")
     ap.add_argument(
-        "--wait-ms", type=int, default=15000, help="Virtual time for the page to load [ms]"
+        "--wait-ms",
+        type=int,
+        default=30000,
+        help="Virtual time for the page to load [ms]; under ~30 s the run graph's time axis "
+        "is caught mid-animation (overlapping labels)",
     )
     args = ap.parse_args(argv)
     run = check_flow_run(args.ui, args.api, args.flow_run)

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db import results, tables
-from db.errors import BinEdgesError, RunNotFoundError
+from db.errors import BinEdgesError, CatalogueNotFoundError, RunNotFoundError
 from tests.results_data import (
     EMPTY_MASS_BIN,
     RUNS,
     Seeded,
+    add_two_catalogue_run,
     numpy_bins,
     rolled_back_session,
     seeded_database,
@@ -265,7 +266,14 @@ def test_summary_after_refresh_matches_the_functions(session: Session, seeded: S
     )
     overall = results.summary(session, axis="all")
     subjects = {r["subject"] for r in overall}
-    assert f"run:{seeded.run_ids['multi']}:observed" in subjects
+    survey = session.scalar(
+        sa.select(tables.Cluster.catalogue_id).where(
+            tables.Cluster.id == int(seeded.observed_cluster_ids[0])
+        )
+    )
+    # one subject per run, input domain and catalogue of its predictions
+    assert f"run:{seeded.run_ids['multi']}:observed:{survey}" in subjects
+    assert f"run:{seeded.run_ids['multi']}:mock:{seeded.catalogue_id}" in subjects
     assert len([r for r in overall if r["source"] == "run"]) == len(RUNS) + 1
     # Stale until refreshed: a new run appears only after refresh().
     new = tables.ModelRun(
@@ -287,3 +295,55 @@ def test_outliers_finds_the_planted_one(session: Session, seeded: Seeded) -> Non
     assert rows[0]["cluster_id"] == seeded.outlier_cluster_id
     assert rows[0]["pull"] == pytest.approx(1.0 / math.hypot(0.07, 0.02))
     assert all(abs(r["pull"]) > 3 for r in rows)
+
+
+def test_run_scatter_counts_only_the_training_catalogue_by_default(
+    session: Session, seeded: Seeded
+) -> None:
+    """Issue 16: a run that also predicted a second catalogue gives N = its out-of-fold count."""
+    two = add_two_catalogue_run(session, seeded)
+    overall = results.scatter(session, run_id=two.run_id, by="all")[0]
+    assert overall.n == two.n_training
+    assert overall.bias_dex == pytest.approx(float(two.resid_training.mean()), abs=TOL)
+    by_mass = results.scatter(session, run_id=two.run_id, by="mass")
+    in_range = (seeded.log10_m >= 13.5) & (seeded.log10_m < 15.1)
+    _assert_matches(
+        by_mass, numpy_bins(seeded.log10_m, two.resid_training, list(results.MASS_EDGES))
+    )
+    assert sum(s.n for s in by_mass) == int(in_range.sum())
+    by_z = results.scatter(session, run_id=two.run_id, by="z")
+    assert sum(s.n for s in by_z) == two.n_training
+    by_mz = results.scatter(
+        session, run_id=two.run_id, by="mass_z", mass_edges=[-math.inf, math.inf]
+    )
+    assert sum(s.n for s in by_mz) == two.n_training
+    # The other catalogue on request, alone.
+    other = results.scatter(
+        session, run_id=two.run_id, by="all", catalogue_id=two.other_catalogue_id
+    )[0]
+    assert other.n == two.n_other
+    assert other.bias_dex == pytest.approx(float(two.resid_other.mean()), abs=TOL)
+    same = results.scatter(session, run_id=two.run_id, by="all", catalogue_id=seeded.catalogue_id)
+    assert same[0].n == two.n_training
+    with pytest.raises(CatalogueNotFoundError, match=r"predicted catalogue\(s\) \[\d+, \d+\]"):
+        results.scatter(session, run_id=two.run_id, catalogue_id=10**6)
+    # The summary behind `query runs` and `report`: one subject per catalogue, the training
+    # catalogue's by default.
+    results.refresh(session)
+    default = [r for r in results.summary(session) if r["run_id"] == two.run_id]
+    assert [(r["catalogue_id"], r["n"]) for r in default] == [(seeded.catalogue_id, two.n_training)]
+    chosen = results.summary(session, catalogue_id=two.other_catalogue_id)
+    assert [(r["run_id"], r["n"]) for r in chosen] == [(two.run_id, two.n_other)]
+
+
+def test_stored_bootstrap_intervals_use_the_training_catalogue_too(
+    session: Session, seeded: Seeded
+) -> None:
+    """The report prints the scatter next to its bootstrap interval: same residuals, same N."""
+    from db import bootstrap
+
+    two = add_two_catalogue_run(session, seeded)
+    (boot,) = bootstrap.store_bootstrap(session, run_id=two.run_id, axis="all", n_resamples=20)
+    (live,) = results.scatter(session, run_id=two.run_id, by="all")
+    assert boot.n == live.n == two.n_training
+    assert boot.sigma_lnm == pytest.approx(live.sigma_lnm, rel=1e-12)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from db import results
 from services.settings import get_settings
-from tests.results_data import Seeded, seeded_database
+from tests.results_data import Seeded, add_two_catalogue_run, seeded_database
 
 runner = CliRunner()
 
@@ -203,3 +203,37 @@ def test_query_sessions_run_as_the_reader_role_by_default(
             assert session.scalar(sa.text("SELECT count(*) FROM v_runs")) >= 0  # views: yes
     finally:
         get_settings.cache_clear()
+
+
+def test_run_scatter_and_runs_use_one_catalogue(
+    owner_env: Seeded, results_db: tuple[str, Seeded]
+) -> None:
+    """Issue 16: N of a run = its training catalogue's out-of-fold count; --catalogue picks."""
+    engine = sa.create_engine(results_db[0])
+    with Session(engine) as session, session.begin():
+        two = add_two_catalogue_run(session, owner_env)
+        results.refresh(session)
+    try:
+        rid = str(two.run_id)
+        rows = json.loads(
+            run_cli("query", "scatter", "--run", rid, "--by", "all", "--format", "json")
+        )
+        assert [r["n"] for r in rows] == [two.n_training]
+        other = str(two.other_catalogue_id)
+        args = ("query", "scatter", "--run", rid, "--by", "all", "--catalogue", other)
+        assert [r["n"] for r in json.loads(run_cli(*args, "--format", "json"))] == [two.n_other]
+        assert f"run {rid} (mock, catalogue {other})" in run_cli(*args)
+        runs = json.loads(run_cli("query", "runs", "--format", "json"))
+        assert [r["n"] for r in runs if r["run_id"] == two.run_id] == [two.n_training]
+        runs = json.loads(run_cli("query", "runs", "--catalogue", other, "--format", "json"))
+        assert [(r["run_id"], r["n"]) for r in runs] == [(two.run_id, two.n_other)]
+        out = run_cli("query", "scatter", "--run", rid, "--catalogue", "999999", code=2)
+        assert "no predictions of catalogue 999999" in out
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(sa.text("DELETE FROM model_runs WHERE id = :r"), {"r": two.run_id})
+            session.execute(
+                sa.text("DELETE FROM catalogues WHERE id = :c"), {"c": two.other_catalogue_id}
+            )
+            results.refresh(session)
+        engine.dispose()

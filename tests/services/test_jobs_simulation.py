@@ -89,3 +89,75 @@ def test_the_paper_preset_goes_through_generation_ingest_and_training_inputs(
     assert summary.n_clusters == 30
     # no diffuse background: every photon is an ICM or an AGN photon
     np.testing.assert_array_equal(data.arrays.images, data.counts_icm + data.counts_agn)
+
+
+def _table_counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        out = {
+            t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}"))
+            for t in ("catalogues", "clusters", "observables", "products")
+        }
+    engine.dispose()
+    return out
+
+
+@pytest.mark.db
+def test_reingest_restores_deleted_clusters_and_keeps_the_others_rows(
+    admin_url: str, tmp_path: Path
+) -> None:
+    """COPY ingest, mixed case: clusters inserted by this run get plain inserts of their
+    observables and products, existing ones are merged; the result is the full catalogue once."""
+    from mocks import MockConfig, generate
+    from services.jobs.simulation import ingest_mock_directory
+
+    generate(MockConfig(n_clusters=6, seed=5, snapshot_redshifts=(0.2,))).write(tmp_path / "m")
+    with service_environment(admin_url, tmp_path / "store", prefix="cmsimmix") as url:
+        first = ingest_mock_directory(tmp_path / "m")
+        full = _table_counts(url)
+        assert full["clusters"] == 6 and full["products"] == 24
+        assert full["observables"] == first.n_observables > 6 * 20
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            kept = dict(conn.execute(sa.text("SELECT external_id, id FROM clusters")).all())
+            gone = sorted(kept)[:2]
+            conn.execute(sa.text("DELETE FROM clusters WHERE external_id = ANY(:e)"), {"e": gone})
+            conn.execute(sa.text("UPDATE observables SET value = -1 WHERE name = 'T'"))
+        again = ingest_mock_directory(tmp_path / "m")
+        assert _table_counts(url) == full
+        assert (again.n_clusters, again.n_observables, again.n_products) == (
+            6,
+            full["observables"],
+            24,
+        )
+        with engine.connect() as conn:
+            now = dict(conn.execute(sa.text("SELECT external_id, id FROM clusters")).all())
+            bad_t = conn.scalar(sa.text("SELECT count(*) FROM observables WHERE value = -1"))
+            hdus = conn.scalars(sa.text("SELECT DISTINCT meta->>'hdu' FROM products")).all()
+        engine.dispose()
+    assert {e: now[e] for e in now if e not in gone} == {e: kept[e] for e in kept if e not in gone}
+    assert all(now[e] not in kept.values() for e in gone)  # re-inserted: new ids
+    assert bad_t == 0  # the changed values were replaced by the file's
+    assert sorted(hdus) == ["AGN", "GALAXIES", "ICM", "TOTAL"]
+
+
+@pytest.mark.db
+def test_a_map_that_fails_its_checksum_leaves_the_database_untouched(
+    admin_url: str, tmp_path: Path
+) -> None:
+    """The maps are stored while the database is written: a bad map still rolls back all."""
+    from db.errors import ProductIntegrityError
+    from mocks import MockConfig, generate
+    from services.jobs.simulation import ingest_mock_directory
+
+    generate(MockConfig(n_clusters=5, seed=6, snapshot_redshifts=(0.2,))).write(tmp_path / "m")
+    last = sorted((tmp_path / "m" / "maps").glob("*.fits"))[-1]
+    data = bytearray(last.read_bytes())
+    data[-1] ^= 0xFF
+    last.write_bytes(bytes(data))
+    with service_environment(admin_url, tmp_path / "store", prefix="cmsimbad") as url:
+        with pytest.raises(ProductIntegrityError, match=last.name):
+            ingest_mock_directory(tmp_path / "m")
+        assert _table_counts(url) == dict.fromkeys(
+            ("catalogues", "clusters", "observables", "products"), 0
+        )
