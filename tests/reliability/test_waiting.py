@@ -278,6 +278,14 @@ def test_sending_to_a_queue_nobody_consumes_fails_fast_and_sends_nothing(
     get_celery.cache_clear()
     broker = redis.Redis.from_url(service_env["CLUSTERMASS_BROKER_URL"])
     queued = broker.llen("gpu")  # other tests of the session may have left messages there
+    # Precondition: no worker of an earlier test still answers for the gpu queue (a worker
+    # being stopped may reply to the broadcast for a moment).
+    from services.celery_app import queue_consumers
+
+    deadline = time.monotonic() + 30
+    while (alive := queue_consumers("gpu", timeout_s=1.0)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, f"workers of earlier tests still consume gpu: {alive}"
     began = time.monotonic()
     with pytest.raises(common.NoWorkerError) as caught:
         common.run_celery("clustermass.predict", 1, 1)
