@@ -286,6 +286,9 @@ def test_sending_to_a_queue_nobody_consumes_fails_fast_and_sends_nothing(
     while (alive := queue_consumers("gpu", timeout_s=1.0)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive, f"workers of earlier tests still consume gpu: {alive}"
+    # ... and this process has no recent "gpu is consumed" sighting from those tests (a sender
+    # trusts one for _CONSUMED_FOR_S = 10 s, to avoid a broadcast per fold).
+    monkeypatch.setattr(common, "_consumed", {})
     began = time.monotonic()
     with pytest.raises(common.NoWorkerError) as caught:
         common.run_celery("clustermass.predict", 1, 1)
