@@ -69,22 +69,44 @@ _RETRY = dict(
 )
 
 
-@shared_task(name="clustermass.generate_mock", **_RETRY)
-def generate_mock(config: dict[str, Any], out_dir: str) -> str:
-    """Generate a mock catalogue into ``out_dir`` (reused if it already matches ``config``)."""
+@shared_task(name="clustermass.generate_mock", bind=True, **_RETRY)
+def generate_mock(self: Task, config: dict[str, Any], out_dir: str) -> str:
+    """Generate a mock catalogue into ``out_dir`` (reused if it already matches ``config``).
+
+    Reports ``{"kind": "mock", "done", "total"}`` (clusters generated) as it goes.
+    """
     # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.simulation import generate_mock as job
 
-    return str(job(config, Path(out_dir)))
+    total = config.get("n_clusters")
+    with reporting(self, get_settings().heartbeat_s) as report:
+
+        def progress(done: int) -> None:
+            report({"kind": "mock", "done": done, "total": total, "final": done == total})
+
+        return str(job(config, Path(out_dir), progress=progress))
 
 
-@shared_task(name="clustermass.ingest_simulation", **_RETRY)
-def ingest_simulation(mock_dir: str, catalogue_name: str | None = None) -> dict[str, Any]:
-    """Ingest a mock directory; return the row counts."""
+@shared_task(name="clustermass.ingest_simulation", bind=True, **_RETRY)
+def ingest_simulation(
+    self: Task, mock_dir: str, catalogue_name: str | None = None
+) -> dict[str, Any]:
+    """Ingest a mock directory; return the row counts.
+
+    Reports ``{"kind": "ingest", "done", "total"}`` (cluster maps stored) as it goes.
+    """
     # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.simulation import ingest_mock_directory
 
-    return ingest_mock_directory(Path(mock_dir), catalogue_name=catalogue_name).as_dict()
+    with reporting(self, get_settings().heartbeat_s) as report:
+
+        def progress(done: int, total: int) -> None:
+            report({"kind": "ingest", "done": done, "total": total, "final": done == total})
+
+        summary = ingest_mock_directory(
+            Path(mock_dir), catalogue_name=catalogue_name, progress=progress
+        )
+        return summary.as_dict()
 
 
 @shared_task(name="clustermass.ingest_survey_file", **_RETRY)

@@ -1,4 +1,4 @@
-"""Progress of long commands (fit, predict, attribute) on the terminal, from real task progress.
+"""Progress of long commands (simulate, fit, predict, attribute), from real task progress.
 
 :class:`ProgressView` listens to ``services.progress`` events (relayed from the workers by the
 flow's wait loop, or sent directly by jobs running in-process) and draws one rich bar per fold
@@ -28,7 +28,15 @@ from cli.commands._common import console as default_console
 from cli.commands._common import plain
 from services.progress import listen
 
-__all__ = ["ProgressView", "show_progress"]
+__all__ = ["ProgressView", "show_progress", "BATCH_LABELS"]
+
+#: Progress kinds drawn as one "done / total" bar each, and their labels.
+BATCH_LABELS = {
+    "mock": "generate mock (clusters)",
+    "ingest": "ingest (cluster maps)",
+    "predict": "predict",
+    "attribute": "attribute",
+}
 
 
 def _num(v: Any) -> str:
@@ -66,7 +74,7 @@ class ProgressView:
                 self._train(meta)
             elif kind == "fold-done":
                 self._fold_done(meta)
-            elif kind in ("predict", "attribute"):
+            elif kind in BATCH_LABELS:
                 self._batches(kind, meta)
 
     def _label(self, meta: dict[str, Any]) -> str:
@@ -116,7 +124,8 @@ class ProgressView:
         key = (kind, meta.get("task_id"))
         total = int(meta.get("total") or 0)
         if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(kind, total=total or None, info="")
+            label = BATCH_LABELS[kind]
+            self.tasks[key] = self.progress.add_task(label, total=total or None, info="")
         self.progress.update(self.tasks[key], completed=int(meta.get("done") or 0), total=total)
 
 

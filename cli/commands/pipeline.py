@@ -99,10 +99,11 @@ def simulate(
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.simulate import ingest_simulation
 
-    summary = prefect_runs.announced(ingest_simulation)(
-        n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name,
-        preset=preset,
-    )  # fmt: skip
+    with show_progress():
+        summary = prefect_runs.announced(ingest_simulation)(
+            n_clusters=n, seed=seed, mock_dir=str(out) if out else None, catalogue_name=name,
+            preset=preset,
+        )  # fmt: skip
     console.print(
         Text.assemble(
             "catalogue ",

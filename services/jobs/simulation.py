@@ -161,7 +161,7 @@ def ingest_mock_directory(
     *,
     catalogue_name: str | None = None,
     settings: Settings | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest a mock directory into the database and the file store (one transaction).
 
@@ -171,6 +171,9 @@ def ingest_mock_directory(
         Directory written by :meth:`mocks.MockCatalogue.write`.
     catalogue_name : str, optional
         Natural key of the catalogue; default from the seed, size and config hash.
+    progress : callable, optional
+        ``progress(done, total)`` after each cluster's map is in the store (called from the
+        storing thread).
 
     Raises
     ------
@@ -220,7 +223,7 @@ def _store_maps(
     mock_dir: Path,
     truth: QTable,
     manifest: dict[str, Any],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int, int], None] | None,
     stop: threading.Event,
 ) -> list[products.StoredFile]:
     """Copy every map file into the store (in the storing thread); ``progress`` is called there."""
@@ -232,7 +235,7 @@ def _store_maps(
         rel = f"maps/{cid}.fits"
         stored.append(products.store_file(data_dir, mock_dir / rel, expected_sha256=sums.get(rel)))
         if progress is not None:
-            progress(i + 1)
+            progress(i + 1, len(truth))
     return stored
 
 

@@ -161,3 +161,28 @@ def test_a_map_that_fails_its_checksum_leaves_the_database_untouched(
         assert _table_counts(url) == dict.fromkeys(
             ("catalogues", "clusters", "observables", "products"), 0
         )
+
+
+@pytest.mark.db
+def test_simulate_reports_real_progress_of_generation_and_ingest(
+    admin_url: str, tmp_path: Path
+) -> None:
+    """The mock and ingest tasks report clusters done / total (issue 16: progress for every long
+    command); in eager mode the reports reach this process's listener, i.e. the CLI's bars."""
+    from cli.commands._progress import BATCH_LABELS
+    from services import tasks
+    from services.progress import listen
+
+    seen: list[dict] = []
+    with service_environment(admin_url, tmp_path / "store", prefix="cmprog"), listen(seen.append):
+        out = tasks.generate_mock.apply(
+            args=({"n_clusters": 6, "seed": 2, "snapshot_redshifts": [0.2]}, str(tmp_path / "m"))
+        ).get()
+        tasks.ingest_simulation.apply(args=(out,)).get()
+    for kind in ("mock", "ingest"):
+        reports = [m for m in seen if m.get("kind") == kind]
+        assert reports, f"no {kind} progress"
+        assert all(m["total"] == 6 for m in reports)
+        done = [m["done"] for m in reports]
+        assert done == sorted(done) and done[-1] == 6 and reports[-1]["final"]
+        assert kind in BATCH_LABELS  # drawn as a bar by the CLI
