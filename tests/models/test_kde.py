@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import gaussian_kde
 
+from models import kde as kde_mod
 from models.data import RaggedGalaxies
 from models.errors import KDEError
-from models.kde import grid_centres, kde_cube, kde_cubes
+from models.kde import KDE_DEFAULTS, grid_centres, kde_cube, kde_cubes
 
 
 def _galaxies(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,3 +80,71 @@ def test_batch_with_cache(tmp_path) -> None:
     assert len(list(tmp_path.glob("*.npz"))) == 3
     again = kde_cubes(gal, n_grid=12, cache_dir=tmp_path)
     np.testing.assert_array_equal(again, cubes)
+
+
+# --- the cube cache and the batch contract (mutation testing, docs/testing.md) ---------------
+
+
+def _ragged(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> RaggedGalaxies:
+    counts = [len(p[0]) for p in parts]
+    return RaggedGalaxies(
+        np.concatenate([[0], np.cumsum(counts)]),
+        *(np.concatenate([p[a] for p in parts]) for a in range(3)),
+    )
+
+
+def test_default_grid_is_the_papers_64_cubed_in_float32_without_a_cache() -> None:
+    few = (np.zeros(2), np.zeros(2), np.zeros(2))  # < 4 galaxies: uniform, no KDE to compute
+    cubes = kde_cubes(_ragged([few]))
+    assert cubes.shape == (1, 64, 64, 64) == (1,) + (KDE_DEFAULTS["n_grid"],) * 3
+    assert cubes.dtype == np.float32
+
+
+def test_uniform_cubes_are_counted_in_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(1)
+    few = (np.zeros(2), np.zeros(2), np.zeros(2))
+    gal = _ragged([few, _galaxies(rng, 30), few, few])
+    with caplog.at_level(logging.WARNING, logger="models.kde"):
+        kde_cubes(gal, n_grid=8)
+    assert caplog.messages == [
+        "3 of 4 clusters have < 4 galaxies or a degenerate covariance: uniform KDE cubes"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.kde"):
+        kde_cubes(_ragged([_galaxies(rng, 30)]), n_grid=8)
+    assert caplog.messages == []
+
+
+def test_a_cached_cube_is_read_back_not_recomputed(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    gal = _ragged([_galaxies(rng, 30)])
+    cache = tmp_path / "new" / "nested"  # created, parents too
+    first = kde_cubes(gal, n_grid=8, cache_dir=cache)
+    (path,) = cache.glob("*.npz")
+    planted = np.full((8, 8, 8), 1 / 8**3, dtype=np.float32)
+    np.savez_compressed(path, cube=planted)  # what the cache holds is what comes back
+    np.testing.assert_array_equal(kde_cubes(gal, n_grid=8, cache_dir=cache)[0], planted)
+    assert not np.array_equal(first[0], planted)
+
+
+def test_the_cache_key_is_every_coordinate_and_every_grid_parameter(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    x, y, v = _galaxies(rng, 30)
+    base = {"n_grid": 8, "half_width_mpc_h": 2.3, "half_width_km_s": 3785.0, "bw_method": 0.15}
+    key = kde_mod._cache_key(x, y, v, base)
+    # Values, not their dtype: float32 columns read back as float64 hit the same file.
+    x32 = x.astype(np.float32)
+    assert kde_mod._cache_key(x32, y, v, base) == kde_mod._cache_key(x32.astype(float), y, v, base)
+    moved = [(x + 0.1, y, v), (x, y + 0.1, v), (x, y, v + 10.0)]
+    assert len({key} | {kde_mod._cache_key(*c, base) for c in moved}) == 4
+    assert kde_mod._cache_key(x, y, v, {**base, "bw_method": 0.2}) != key
+    # Two clusters that differ in one coordinate only get their own cubes from the cache.
+    gal = _ragged([(x, y, v), (x + 0.3, y, v), (x, y - 0.3, v), (x, y, v - 300.0)])
+    cubes = kde_cubes(gal, n_grid=8, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 4
+    cached = kde_cubes(gal, n_grid=8, cache_dir=tmp_path)
+    np.testing.assert_array_equal(cached, cubes)
+    for i in range(1, 4):
+        assert not np.allclose(cubes[i], cubes[0])
+    wider = kde_cubes(gal, n_grid=8, bw_method=0.3, cache_dir=tmp_path)
+    assert not np.allclose(wider[0], cubes[0])  # another bandwidth is not read from the cache
