@@ -197,3 +197,33 @@ def test_the_redshift_fit_of_float32_maps_is_computed_in_float64() -> None:
     totals = maps.images.reshape(4, -1).sum(axis=1).astype(np.float64)
     slope, intercept = np.polyfit(maps.redshift, np.log10(totals), 1)
     assert (pre.z_slope, pre.z_intercept) == pytest.approx((slope, intercept), rel=1e-13)
+
+
+def test_statistics_streamed_in_chunks_equal_the_whole_sample_at_once() -> None:
+    # 600 clusters: more than one chunk of 256 (a memory bound, not a change of statistic).
+    rng = np.random.default_rng(7)
+    n = 600
+    cubes = rng.gamma(2.0, size=(n, 2, 2, 2))
+    arr = _tiny(
+        rng.uniform(50, 5000, n).tolist(),
+        rng.uniform(0.05, 0.5, n).tolist(),
+        rng.uniform(14, 15, n).tolist(),
+        cubes,
+    )
+    train = np.arange(1, n)  # not starting at 0
+    pre = fit_preprocessing(arr, train, bands="single", with_kde=True)
+    x = np.log10(
+        arr.images[train] * pre.count_scale(arr.redshift[train])[:, None, None, None] + 1.0
+    )
+    assert pre.image_mean == pytest.approx(x.mean(), rel=1e-6)
+    assert pre.image_std == pytest.approx(x.std(), rel=1e-5)
+    assert pre.kde_mean == pytest.approx(cubes[train].mean(), rel=1e-12)
+    assert pre.kde_std == pytest.approx(cubes[train].std(), rel=1e-9)
+
+
+def test_constant_training_images_cannot_be_standardised() -> None:
+    # Counts exactly on the redshift trend, spread evenly: every pixel is the same.
+    images = np.full((3, 1, 2, 2), 1000.0)
+    arr = ClusterArrays(images, np.array([0.1, 0.2, 0.3]), np.array([14.0, 14.5, 15.0]))
+    with pytest.raises(DataError, match=r"^training images are constant after log10\(N \+ 1\)"):
+        fit_preprocessing(arr, np.arange(3), bands="single")
