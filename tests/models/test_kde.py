@@ -148,3 +148,13 @@ def test_the_cache_key_is_every_coordinate_and_every_grid_parameter(tmp_path: Pa
         assert not np.allclose(cubes[i], cubes[0])
     wider = kde_cubes(gal, n_grid=8, bw_method=0.3, cache_dir=tmp_path)
     assert not np.allclose(wider[0], cubes[0])  # another bandwidth is not read from the cache
+
+
+@pytest.mark.parametrize("chunk", [7, 16])
+def test_every_galaxy_counts_whatever_its_place_in_the_list(chunk: int) -> None:
+    # The interlopers of _galaxies come first and barely reach the grid; put a core galaxy
+    # first instead: the full-grid sum over galaxy chunks must still include it.
+    x, y, v = (a[::-1].copy() for a in _galaxies(np.random.default_rng(3), 40))
+    cube = kde_cube(x, y, v, n_grid=12, truncate_sigma=None, galaxy_chunk=chunk)
+    ref = _scipy_cube(x, y, v, 12)
+    assert np.abs(cube - ref).max() < 1e-5 * ref.max()
