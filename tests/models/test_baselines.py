@@ -9,6 +9,7 @@ import pytest
 
 from models.baselines import (
     bootstrap,
+    bootstrap_replicates,
     combined_estimate,
     combined_scatter,
     dl_bias,
@@ -310,3 +311,19 @@ def test_dl_estimates_options_missing_values_and_a_single_stratum() -> None:
     sc_d, bi_d = dl_estimates(pred[:20], true[:20])
     assert [(e.level, e.n_boot) for e in (sc_d, bi_d)] == [(0.68, 1000), (0.68, 1000)]
     assert (sc_d, bi_d) == dl_estimates(pred[:20], true[:20], n_boot=1000, seed=0)
+
+
+def test_bootstrap_replicates_are_seeded_and_default_to_the_bootstraps_settings() -> None:
+    snap = np.repeat([0, 1], 6)
+    values = np.random.default_rng(3).normal(size=snap.size)
+
+    def stat(i: np.ndarray) -> float:
+        return float(values[i].mean())
+
+    value, reps = bootstrap_replicates(stat, snap)
+    assert value == values.mean() and reps.shape == (1000,)
+    np.testing.assert_array_equal(reps, bootstrap_replicates(stat, snap, n_boot=1000, seed=0)[1])
+    again = bootstrap_replicates(stat, snap, n_boot=50, seed=9)[1]
+    np.testing.assert_array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=9)[1])
+    assert not np.array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=8)[1])
+    assert bootstrap_replicates(stat, snap, n_boot=0)[1].shape == (0,)
