@@ -158,3 +158,63 @@ def test_every_galaxy_counts_whatever_its_place_in_the_list(chunk: int) -> None:
     cube = kde_cube(x, y, v, n_grid=12, truncate_sigma=None, galaxy_chunk=chunk)
     ref = _scipy_cube(x, y, v, 12)
     assert np.abs(cube - ref).max() < 1e-5 * ref.max()
+
+
+def test_four_galaxies_are_enough_for_a_3d_kde() -> None:
+    x, y, v = (np.array([0.0, 1.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0, 0.2]), [0, 0, 0, 900.0])
+    cube = kde_cube(x, y, np.asarray(v), n_grid=10)
+    assert cube.shape == (10, 10, 10) and cube.sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_the_default_cube_is_the_papers_64_cubed() -> None:
+    x, y, v = _galaxies(np.random.default_rng(2), 10)
+    assert kde_cube(x, y, v).shape == (64, 64, 64)
+
+
+def test_bad_galaxy_sets_are_refused_with_the_reason() -> None:
+    x, y, v = _galaxies(np.random.default_rng(2), 10)
+    with pytest.raises(KDEError, match=r"^galaxy x, y or v contains non-finite values$"):
+        kde_cube(np.r_[x, np.nan], np.r_[y, 0.0], np.r_[v, 0.0])
+    line = np.linspace(-1, 1, 10)  # collinear: a singular covariance
+    with pytest.raises(
+        KDEError,
+        match=r"^galaxy \(x, y, v\) covariance is singular \(collinear or repeated galaxies\); "
+        r"scipy\.stats\.gaussian_kde fails on such input too$",
+    ):
+        kde_cube(line, 2 * line, 300 * line)
+    with pytest.raises(
+        KDEError,
+        match=r"^KDE vanishes on the whole grid: the galaxies lie far outside "
+        r"\+-2\.3 h\^-1 Mpc x \+-3785\.0 km/s$",
+    ):
+        kde_cube(x + 200.0, y, v, n_grid=8)
+
+
+def test_kernels_wider_than_the_grid_or_far_off_it_match_scipy() -> None:
+    rng = np.random.default_rng(5)
+    x, y, v = _galaxies(rng, 40)
+    wide_v = rng.normal(0, 20000, 40)  # 7 kernel sigma (0.15 x 20000 km/s) > the grid
+    cube = kde_cube(x, y, wide_v, n_grid=10)
+    ref = _scipy_cube(x, y, wide_v, 10)
+    assert np.abs(cube - ref).max() < 1e-5 * ref.max()
+    # A few galaxies far below and far above the grid (boxes parked in the padding).
+    far_x = np.r_[x, -40.0, 45.0, -60.0]
+    far_y, far_v = np.r_[y, -30.0, 35.0, 0.0], np.r_[v, -30000.0, 40000.0, 0.0]
+    cube = kde_cube(far_x, far_y, far_v, n_grid=10)
+    ref = _scipy_cube(far_x, far_y, far_v, 10)
+    assert np.abs(cube - ref).max() < 1e-5 * ref.max()
+
+
+def test_truncated_kernels_of_galaxies_far_off_the_grid_add_nothing() -> None:
+    # Narrow kernels (0.1 h^-1 Mpc, 100 km/s) and galaxies far below and above the grid on
+    # every axis: their boxes lie outside it and must neither wrap around nor break the sum.
+    rng = np.random.default_rng(8)
+    core = np.vstack([rng.normal(0, 0.5, 30), rng.normal(0, 0.5, 30), rng.normal(0, 500, 30)])
+    far = np.array([[-40.0, 45.0, -3.0, 0.0], [-30.0, 35.0, 0.0, 3.0], [-3e4, 4e4, 0.0, 0.0]])
+    data = np.hstack([core, far])
+    w = np.linalg.inv(np.linalg.cholesky(np.diag([0.1**2, 0.1**2, 100.0**2])))
+    truncated = kde_mod._truncated(data, w, 12, 2.3, 3785.0, 7.0).numpy()
+    full = kde_mod._full_grid(data, np.zeros(3), w, 12, 2.3, 3785.0, 16).numpy()
+    core_only = kde_mod._full_grid(core, np.zeros(3), w, 12, 2.3, 3785.0, 16).numpy()
+    np.testing.assert_allclose(full, core_only, rtol=0, atol=1e-6 * full.max())
+    np.testing.assert_allclose(truncated, full, rtol=0, atol=1e-5 * full.max())

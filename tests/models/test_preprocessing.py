@@ -159,6 +159,7 @@ def test_a_target_without_range_cannot_be_scaled() -> None:
 
 def test_kde_cubes_are_standardised_on_the_training_fold() -> None:
     cubes = np.random.default_rng(2).gamma(2.0, size=(4, 3, 3, 3))
+    cubes /= cubes.sum(axis=(1, 2, 3), keepdims=True)  # as models.kde makes them: std << 1
     arr = _tiny([100.0, 300.0, 1000.0, 50.0], [0.1, 0.2, 0.3, 0.4], [14, 14.3, 14.6, 15], cubes)
     pre = fit_preprocessing(arr, np.arange(3), bands="single", with_kde=True)
     assert pre.kde_mean == pytest.approx(cubes[:3].mean(), rel=1e-12)
@@ -168,14 +169,18 @@ def test_kde_cubes_are_standardised_on_the_training_fold() -> None:
     assert float(k.double().mean()) == pytest.approx(0.0, abs=1e-6)
     assert float(k.double().std(unbiased=False)) == pytest.approx(1.0, abs=1e-6)
     plain = fit_preprocessing(arr, np.arange(3), bands="single")
-    with pytest.raises(DataError, match=r"fitted without KDE cubes \(kde_mean is None\)"):
+    with pytest.raises(
+        DataError, match=r"^this Preprocessing was fitted without KDE cubes \(kde_mean is None\)$"
+    ):
         plain.transform_kde(cubes)
-    with pytest.raises(DataError, match=r"with_kde=True but arrays.kde_cubes is None"):
+    with pytest.raises(
+        DataError, match=r"^with_kde=True but arrays.kde_cubes is None \(see models.kde\)$"
+    ):
         fit_preprocessing(
             _tiny([1.0, 2.0], [0.1, 0.2], [14, 15]), [0, 1], bands="single", with_kde=True
         )
     flat = _tiny([100.0, 300.0], [0.1, 0.2], [14, 15], np.ones((2, 3, 3, 3)))
-    with pytest.raises(DataError, match="training KDE cubes are constant"):
+    with pytest.raises(DataError, match=r"^training KDE cubes are constant: cannot standardise$"):
         fit_preprocessing(flat, [0, 1], bands="single", with_kde=True)
 
 
@@ -227,3 +232,9 @@ def test_constant_training_images_cannot_be_standardised() -> None:
     arr = ClusterArrays(images, np.array([0.1, 0.2, 0.3]), np.array([14.0, 14.5, 15.0]))
     with pytest.raises(DataError, match=r"^training images are constant after log10\(N \+ 1\)"):
         fit_preprocessing(arr, np.arange(3), bands="single")
+
+
+def test_a_record_with_half_a_kde_standardisation_is_refused() -> None:
+    pre = Preprocessing("single", 0.0, 3.0, 4000.0, 1.0, 0.5, 14.0, 15.0, kde_mean=0.1)
+    with pytest.raises(DataError, match="fitted without KDE cubes"):
+        pre.transform_kde(np.ones((1, 2, 2, 2)))
