@@ -327,3 +327,8 @@ def test_bootstrap_replicates_are_seeded_and_default_to_the_bootstraps_settings(
     np.testing.assert_array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=9)[1])
     assert not np.array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=8)[1])
     assert bootstrap_replicates(stat, snap, n_boot=0)[1].shape == (0,)
+
+
+def test_a_bootstrap_without_resamples_reports_the_full_sample_value_as_plain() -> None:
+    est = bootstrap(lambda i: float(len(i)), np.zeros(5, int), n_boot=0)
+    assert (est.value, est.plain, est.bias_corrected) == (5.0, 5.0, False)
