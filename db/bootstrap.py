@@ -2,7 +2,9 @@
 
 The resampling runs in numpy (seeded, reproducible); the residuals come from ``v_residuals``
 and the bins follow the SQL functions exactly (half-open ``[lo, hi)``), so the stored
-``n``, ``bias_dex`` and ``sigma_lnm`` equal what ``scatter_by_mass`` / ``scatter_by_z`` return.
+``n``, ``bias_dex`` and ``sigma_lnm`` equal what ``scatter_by_mass`` / ``scatter_by_z`` return
+(``sigma_lnm`` unless the bootstrap finds it biased by more than its BCa interval: then the
+bias-corrected value, which lies inside the interval; :func:`models.intervals.bca`).
 Rows are upserted on their natural key ``(run_id, input_domain, axis, bin_lo, bin_hi,
 ci_level, n_resamples, seed)``: re-running with the same settings replaces, never duplicates.
 """
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from db import tables
 from db.errors import BinEdgesError
 from db.results import MASS_EDGES, Z_EDGES, check_edges, ensure_run
+from models.intervals import MAX_JACKKNIFE_GROUPS, bca
 
 __all__ = ["BootstrapBin", "bootstrap_sigma_lnm", "store_bootstrap"]
 
@@ -50,7 +53,7 @@ def bootstrap_sigma_lnm(
     ci_level: float,
     rng: np.random.Generator,
 ) -> tuple[float | None, float | None, float | None]:
-    """Percentile-bootstrap interval of ``sigma_lnM = std(r, ddof=1) * ln 10``.
+    """BCa bootstrap interval of ``sigma_lnM = std(r, ddof=1) * ln 10`` (:mod:`models.intervals`).
 
     Parameters
     ----------
@@ -66,8 +69,10 @@ def bootstrap_sigma_lnm(
     Returns
     -------
     sigma_lnm, ci_lo, ci_hi : float or None
-        The estimate on the full sample and the ``(1 -+ ci_level) / 2`` percentiles of the
-        resampled estimates (dimensionless); all ``None`` for fewer than 2 residuals.
+        The estimate on the full sample (or, when the bootstrap finds it biased by more than
+        the interval, the bias-corrected one: it always lies inside) and the ``ci_level`` BCa
+        interval (dimensionless; acceleration from a delete-a-group jackknife); all ``None``
+        for fewer than 2 residuals.
     """
     r = np.asarray(residual_dex, dtype=float)
     n = r.size
@@ -80,8 +85,27 @@ def bootstrap_sigma_lnm(
         stop = min(n_resamples, start + per_chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
         sigmas[start:stop] = np.std(r[idx], axis=1, ddof=1) * LN10
-    lo, hi = np.percentile(sigmas, [50 * (1 - ci_level), 50 * (1 + ci_level)])
-    return estimate, float(lo), float(hi)
+    iv = bca(estimate, sigmas, _jackknife_sigma_lnm(r), ci_level)
+    return iv.value, iv.low, iv.high
+
+
+def _jackknife_sigma_lnm(r: np.ndarray) -> np.ndarray:
+    """``std(ddof=1) * ln 10`` of ``r`` without each jackknife group, from running sums.
+
+    The groups are :func:`models.intervals.jackknife_groups` (item ``i`` in group ``i mod
+    G``); sums of (r - mean) keep the subtraction exact for residuals far from zero.
+    """
+    c = r - r.mean()
+    g = min(r.size, MAX_JACKKNIFE_GROUPS)
+    label = np.arange(r.size) % g
+    s1 = np.bincount(label, weights=c, minlength=g)
+    s2 = np.bincount(label, weights=c * c, minlength=g)
+    m = r.size - np.bincount(label, minlength=g)  # clusters kept
+    ok = m >= 2
+    var = np.full(g, np.nan)
+    rest1, rest2 = c.sum() - s1[ok], (c * c).sum() - s2[ok]
+    var[ok] = (rest2 - rest1**2 / m[ok]) / (m[ok] - 1)
+    return np.sqrt(np.clip(var, 0.0, None)) * LN10
 
 
 def store_bootstrap(

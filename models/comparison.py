@@ -87,6 +87,9 @@ def _row(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"observable": label, "kind": kind, "columns": "+".join(columns), "n": n}
     row |= scatter.as_dict("sigma_lnM")
+    # The full-sample value; sigma_lnM differs from it only when the bootstrap found it biased
+    # by more than its interval (models.intervals.bca): then sigma_lnM is the bias-corrected one.
+    row["sigma_lnM_plain"] = scatter.plain
     if bias is not None:
         row |= bias.as_dict("bias_dex")
     else:
@@ -174,6 +177,9 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     ]
     for r in rows:
         sig = f"{_pct(r['sigma_lnM'])} [{_pct(r['sigma_lnM_lo'])}, {_pct(r['sigma_lnM_hi'])}]"
+        plain = r.get("sigma_lnM_plain")
+        if plain is not None and plain != r["sigma_lnM"]:
+            sig += f" (bias-corrected; full sample {_pct(plain)})"
         bias = (
             ""
             if r.get("bias_dex") is None

@@ -20,6 +20,7 @@ import numpy as np
 
 from models.attribution.errors import AttributionError
 from models.baselines import Estimate, bootstrap
+from models.intervals import bca
 
 __all__ = [
     "LogGrid",
@@ -162,14 +163,17 @@ def bootstrap_weights(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 
 def estimate_from_replicates(value: float, replicates: np.ndarray, level: float) -> Estimate:
-    """Percentile interval of bootstrap ``replicates`` around ``value`` (NaN replicates ignored)."""
+    """Bias-corrected (BC) interval of bootstrap ``replicates`` around ``value``.
+
+    :func:`models.intervals.bca` without a jackknife (no acceleration: these statistics come
+    from pooled histograms, where a jackknife would cost as much as the bootstrap); NaN
+    replicates are ignored; the reported value lies inside the interval.
+    """
     reps = np.asarray(replicates, dtype=np.float64)
     if reps.size == 0:
-        return Estimate(float(value), float(value), float(value), level, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(reps, [50 * (1 - level), 50 * (1 + level)])
-    return Estimate(float(value), float(lo), float(hi), level, int(reps.size))
+        return Estimate(float(value), float(value), float(value), level, 0, float(value))
+    iv = bca(value, reps, None, level)
+    return Estimate(iv.value, iv.low, iv.high, level, int(reps.size), iv.plain, iv.bias_corrected)
 
 
 def bootstrap_estimate(

@@ -20,6 +20,7 @@ from models.attribution.stats import (
     bootstrap_weights,
     estimate_from_replicates,
 )
+from models.intervals import bca
 
 __all__ = ["PAPER", "population_summary", "stacked_profiles"]
 
@@ -85,7 +86,8 @@ def stacked_profiles(
     """Stack (N, n_bins) profiles: rows median, 16th, 84th percentile, bootstrap low, high.
 
     The percentiles describe the population's spread; the bootstrap interval is the
-    uncertainty of the median (clusters resampled within strata). NaN entries are ignored.
+    uncertainty of the median (clusters resampled within strata; the bias-corrected interval of
+    :func:`models.intervals.bca`, so the median row lies inside it). NaN entries are ignored.
     """
     p = np.asarray(profiles, dtype=np.float64)
     with warnings.catch_warnings():
@@ -95,7 +97,9 @@ def stacked_profiles(
         if n_boot > 0:
             rng = np.random.default_rng(seed)
             boots = np.stack([_nanmedian(p[_resample(strata, rng)]) for _ in range(n_boot)])
-            lo, hi = np.nanpercentile(boots, [50 * (1 - level), 50 * (1 + level)], axis=0)
+            ivs = [bca(m, boots[:, j], None, level) for j, m in enumerate(med)]
+            med = np.array([iv.value for iv in ivs])
+            lo, hi = np.array([iv.low for iv in ivs]), np.array([iv.high for iv in ivs])
         else:
             lo, hi = med, med
     return np.stack([med, p16, p84, lo, hi])

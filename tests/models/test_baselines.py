@@ -9,6 +9,7 @@ import pytest
 
 from models.baselines import (
     bootstrap,
+    bootstrap_replicates,
     combined_estimate,
     combined_scatter,
     dl_bias,
@@ -19,6 +20,7 @@ from models.baselines import (
     proxy_scatter,
 )
 from models.errors import ProxyError
+from models.intervals import bca
 
 
 def _sample(n: int = 6000, seed: int = 0):
@@ -214,7 +216,7 @@ def test_a_weak_proxy_has_a_mass_scatter_above_one() -> None:
     assert combined_scatter(logm, p[:, None], snap) == pytest.approx(2.0, rel=0.05)
 
 
-def test_bootstrap_resamples_each_snapshot_and_takes_the_percentile_interval() -> None:
+def test_bootstrap_resamples_each_snapshot_and_takes_the_bca_interval() -> None:
     snap = np.repeat([0, 1, 5], [10, 12, 1])  # snapshot 5 has a single cluster
     values = np.random.default_rng(8).normal(size=snap.size)  # distinct resample means
     seen: list[np.ndarray] = []
@@ -226,15 +228,27 @@ def test_bootstrap_resamples_each_snapshot_and_takes_the_percentile_interval() -
         return float(values[i].mean())
 
     est = bootstrap(stat, snap, n_boot=400, level=0.9, seed=2)
-    full, resamples = seen[0], seen[1:]
-    assert list(full) == list(range(snap.size)) and est.value == values.mean()
-    assert len(resamples) == 400 and (est.level, est.n_boot) == (0.9, 400)
+    full, resamples, jack = seen[0], seen[1:401], seen[401:]
+    assert list(full) == list(range(snap.size)) and est.plain == values.mean()
+    assert (est.level, est.n_boot) == (0.9, 400)
     drawn = np.concatenate(resamples)
     assert set(drawn.tolist()) == set(range(snap.size))  # every cluster, the first ones too
     for i in resamples:
         assert sorted(snap[i].tolist()) == sorted(snap.tolist())  # each snapshot keeps its size
-    stats = [values[i].mean() for b, i in enumerate(resamples, 2) if b % 7]
-    assert (est.low, est.high) == tuple(np.percentile(stats, [5, 95]))
+    # Then the delete-one jackknife (23 clusters) for the acceleration.
+    assert [np.setdiff1d(np.arange(snap.size), i).tolist() for i in jack] == [
+        [k] for k in range(snap.size)
+    ]
+    stats = [values[i].mean() if b % 7 else np.nan for b, i in enumerate(resamples, 2)]
+    jk = [values[i].mean() if b % 7 else np.nan for b, i in enumerate(jack, 402)]
+    iv = bca(values.mean(), np.array(stats), np.array(jk), 0.9)
+    assert (est.value, est.low, est.high, est.bias_corrected) == (
+        iv.value,
+        iv.low,
+        iv.high,
+        iv.bias_corrected,
+    )
+    assert est.low < est.value < est.high
 
 
 def test_bootstrap_defaults_and_the_size_of_a_resample_count() -> None:
@@ -297,3 +311,24 @@ def test_dl_estimates_options_missing_values_and_a_single_stratum() -> None:
     sc_d, bi_d = dl_estimates(pred[:20], true[:20])
     assert [(e.level, e.n_boot) for e in (sc_d, bi_d)] == [(0.68, 1000), (0.68, 1000)]
     assert (sc_d, bi_d) == dl_estimates(pred[:20], true[:20], n_boot=1000, seed=0)
+
+
+def test_bootstrap_replicates_are_seeded_and_default_to_the_bootstraps_settings() -> None:
+    snap = np.repeat([0, 1], 6)
+    values = np.random.default_rng(3).normal(size=snap.size)
+
+    def stat(i: np.ndarray) -> float:
+        return float(values[i].mean())
+
+    value, reps = bootstrap_replicates(stat, snap)
+    assert value == values.mean() and reps.shape == (1000,)
+    np.testing.assert_array_equal(reps, bootstrap_replicates(stat, snap, n_boot=1000, seed=0)[1])
+    again = bootstrap_replicates(stat, snap, n_boot=50, seed=9)[1]
+    np.testing.assert_array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=9)[1])
+    assert not np.array_equal(again, bootstrap_replicates(stat, snap, n_boot=50, seed=8)[1])
+    assert bootstrap_replicates(stat, snap, n_boot=0)[1].shape == (0,)
+
+
+def test_a_bootstrap_without_resamples_reports_the_full_sample_value_as_plain() -> None:
+    est = bootstrap(lambda i: float(len(i)), np.zeros(5, int), n_boot=0)
+    assert (est.value, est.plain, est.bias_corrected) == (5.0, 5.0, False)
