@@ -80,7 +80,7 @@ def test_in_eager_mode_a_task_raises_the_transient_error_itself_not_a_celery_ret
 
     calls: list[str] = []
 
-    def lost(mock_dir, catalogue_name=None):  # noqa: ANN001, ANN202
+    def lost(mock_dir, catalogue_name=None, progress=None):  # noqa: ANN001, ANN202
         calls.append(str(mock_dir))
         raise OperationalError("INSERT", {}, psycopg.errors.AdminShutdown("terminating"))
 
