@@ -60,6 +60,9 @@ _CONSUMED_FOR_S = 10.0
 _consumed: dict[str, float] = {}
 _in_flight: dict[str, Any] = {}
 _in_flight_lock = threading.Lock()
+#: ids revoked by :func:`revoke_in_flight`: their waits end at once (a queued task's REVOKED
+#: state appears only when a worker takes its message, which may be never).
+_revoked: set[str] = set()
 
 
 class CeleryTaskFailedError(RuntimeError):
@@ -162,6 +165,7 @@ def revoke_in_flight(*, terminate: bool = True) -> list[str]:
     with _in_flight_lock:
         pending = list(_in_flight.values())
         _in_flight.clear()
+        _revoked.update(r.id for r in pending)
     for result in pending:
         result.revoke(terminate=terminate, signal="SIGTERM")
     return [r.id for r in pending]
@@ -227,6 +231,8 @@ def _watch(
     beat_at = begin
     try:
         while True:
+            if result.id in _revoked:  # this process cancelled it (revoke_in_flight)
+                raise CeleryTaskRevokedError(name, result.id)
             state = result.state
             now = time.monotonic()
             if state in states.READY_STATES:

@@ -358,3 +358,44 @@ def test_a_sigterm_to_the_fit_process_cancels_like_a_prefect_cancel(
     time.sleep(3.0)  # a fold that still trained would finish or write by now
     assert _scalar(url, "SELECT count(*) FROM predictions") == 0
     assert _scalar(url, fold_states) == "cancelled"
+
+
+def test_revoking_ends_the_waits_of_queued_tasks_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel revokes what this process waits for; a wait on a task still queued (no REVOKED
+    state until a worker takes its message, maybe never) must end too, or the flow's other fold
+    threads keep the process alive after the cancel (seen: a SIGTERM'd fit that did not exit)."""
+    import threading as th
+
+    import flows._common as common
+
+    class Queued:  # an AsyncResult whose message no worker has taken
+        def __init__(self, task_id: str) -> None:
+            self.id, self.state, self.info, self.revoked = task_id, "PENDING", None, False
+
+        def revoke(self, **_: object) -> None:
+            self.revoked = True
+
+    monkeypatch.setattr(common, "_in_flight", {})
+    monkeypatch.setattr(common, "_revoked", set())
+    results = [Queued(f"t{i}") for i in range(3)]
+    for r in results:
+        common._in_flight[r.id] = r
+    errors: list[BaseException] = []
+
+    def wait(r: Queued) -> None:
+        try:
+            common._watch("clustermass.train_fold", r, timeout=20, resend=None)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [th.Thread(target=wait, args=(r,)) for r in results]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert sorted(common.revoke_in_flight()) == ["t0", "t1", "t2"]
+    for t in threads:
+        t.join(timeout=5)
+    assert time.monotonic() - began < 3 and not any(t.is_alive() for t in threads)
+    assert all(r.revoked for r in results)
+    assert len(errors) == 3 and all(isinstance(e, common.CeleryTaskRevokedError) for e in errors)
