@@ -87,7 +87,9 @@ def _timed_ingest(mock_dir: Path, settings: object) -> dict[str, float]:
     stamps: list[float] = []
     t0 = time.perf_counter()
     summary = ingest_mock_directory(
-        mock_dir, settings=settings, progress=lambda _done: stamps.append(time.perf_counter())
+        mock_dir,
+        settings=settings,
+        progress=lambda _done, _total: stamps.append(time.perf_counter()),
     )
     t_end = time.perf_counter()
     store_end = stamps[-1] if stamps else t0

@@ -106,7 +106,10 @@ def benchmark_args(bench: Benchmark, options: RunOptions) -> list[str]:
     args = list(bench.quick if options.quick else bench.full)
     threads = options.threads or os.cpu_count() or 1
     if bench.key == "train":
-        args += ["--variants", TRAIN_VARIANTS[options.device], "--threads", str(threads)]
+        variants = TRAIN_VARIANTS[options.device]
+        if options.device == "cpu" and {"avx512_bf16", "amx_bf16"} & set(machine.cpu_flags()):
+            variants += ",channels_last+micro10+bf16"  # native bf16: measure it in the same run
+        args += ["--variants", variants, "--threads", str(threads)]
         args += ["--keras-python", options.keras_python]
     if bench.key == "inference":
         args += ["--threads", str(threads)]

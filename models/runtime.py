@@ -1,17 +1,15 @@
 """Execution helpers: seeding, device resolution, CPU threads, memory format, precision.
 
 Precision: ``resolve_precision("auto", device)`` picks bf16 autocast only where the hardware
-computes bf16 natively *and* it was measured to pay: on CUDA when
-``torch.cuda.is_bf16_supported()`` (fp16 with a gradient scaler on older GPUs); on CPUs whose
-``/proc/cpuinfo`` flags include ``amx_bf16`` (Sapphire Rapids and later: oneDNN runs the
-convolutions on AMX tiles; bf16 autocast took channels_last training of the single-band CNN
-from 234 to 454 images/s on 2 Xeon cores, issue 19). CPUs with ``avx512_bf16`` but no AMX
-(Cooper Lake, AMD Zen 4) compute bf16 natively but slowly for this network: on a 2-core AMD
-EPYC (Zen 4, oneDNN 3.12 ``brg_conv``/``jit_bf16`` kernels) the training step ran at 73 images/s
-in bf16 against 157 in fp32 (0.47x; the bf16 weight-gradient convolutions of the 1- and
-24-channel layers dominate) and inference was even (0.98-1.05x), so ``"auto"`` stays fp32 there.
-CPUs without either flag would emulate bf16. ``"bf16"`` forces autocast on every CPU (a
-warning where it is emulated).
+computes bf16 natively: on CUDA when ``torch.cuda.is_bf16_supported()`` (fp16 with a gradient
+scaler on older GPUs), on CPUs whose ``/proc/cpuinfo`` flags include ``avx512_bf16`` or
+``amx_bf16`` (oneDNN then uses AVX512-BF16 / AMX tiles). Other CPUs (AVX2 only, e.g. an
+earlier AMD EPYC test machine) would emulate bf16 convolutions, slower than fp32, so ``"auto"``
+stays fp32 there; ``"bf16"`` forces autocast anyway (it works on every CPU, just slowly).
+Measured with ``python -m benchmarks --only train`` on a quiet 2-core AMD EPYC (Zen 4,
+``avx512_bf16``, no AMX), 2026-11-29: the trainer's step at 447 images/s in bf16 against 279 in
+fp32 (1.60x) and 338 for the authors' Keras. (A first measurement on the same CPU while ~10
+other processes shared its 2 cores had bf16 at 0.47x fp32: timings under load mislead.)
 ``torch.backends.cpu.get_cpu_capability()`` is logged but not used for the decision: it reports
 the vector ISA (``"AVX2"``, ``"AVX512"``...), and AVX512 without the BF16 extension emulates.
 """
@@ -42,7 +40,6 @@ __all__ = [
     "Precision",
     "cpu_flags",
     "cpu_has_native_bf16",
-    "cpu_has_amx_bf16",
     "resolve_precision",
     "describe_precision",
 ]
@@ -54,8 +51,6 @@ Precision = Literal["fp32", "bf16", "fp16"]
 
 #: ``/proc/cpuinfo`` flags of native bf16 arithmetic on x86 (Cooper Lake, Zen 4, Sapphire Rapids+).
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-#: The flag under which ``auto`` takes bf16 on a CPU (AMX tiles: a measured 1.9x; see above).
-AUTO_BF16_FLAG = "amx_bf16"
 _CPUINFO = Path("/proc/cpuinfo")
 
 log = logging.getLogger(__name__)
@@ -155,14 +150,6 @@ def cpu_has_native_bf16(flags: Iterable[str] | None = None) -> bool:
     return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
 
 
-def cpu_has_amx_bf16(flags: Iterable[str] | None = None) -> bool:
-    """Whether this CPU has AMX-BF16 tiles (``amx_bf16``; without cpuinfo, torch's AMX probe)."""
-    found = cpu_flags() if flags is None else frozenset(flags)
-    if found is not None:
-        return AUTO_BF16_FLAG in found
-    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-
-
 def resolve_precision(
     setting: PrecisionSetting, device: torch.device, *, amp: bool = True
 ) -> Precision:
@@ -172,8 +159,7 @@ def resolve_precision(
     ----------
     setting : {"auto", "fp32", "bf16"}
         ``auto``: mixed precision where the hardware runs it natively (CUDA: bf16, or fp16 on
-        GPUs without bf16; CPU: bf16 with AMX-BF16, else fp32, AVX512-BF16 alone included:
-        measured slower for these networks, see the module doc). ``fp32``: no autocast.
+        GPUs without bf16; CPU: bf16 with AVX512-BF16/AMX, else fp32). ``fp32``: no autocast.
         ``bf16``: bf16 autocast wherever asked (emulated, slower, on CPUs without native bf16;
         a warning is logged).
     device : torch.device
@@ -207,7 +193,7 @@ def resolve_precision(
         return "fp32"
     if cuda:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_has_amx_bf16() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
 def describe_precision(
