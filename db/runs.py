@@ -255,6 +255,18 @@ def touch_run(session: Session, run_id: int) -> None:
     session.execute(update(ModelRun).where(ModelRun.id == run_id).values(heartbeat_at=func.now()))
 
 
+def _set_unfinished_folds(session: Session, run_id: int, status: str) -> list[int]:
+    """Set ``status`` on the run's folds that are not ``done``; return those folds, ascending."""
+    return sorted(
+        session.scalars(
+            update(ModelRunFold)
+            .where(ModelRunFold.run_id == run_id, ModelRunFold.status != "done")
+            .values(status=status)
+            .returning(ModelRunFold.fold)
+        ).all()
+    )
+
+
 def cancel_run(session: Session, run_id: int, reason: str) -> list[int]:
     """Mark a run and its unfinished folds ``cancelled``; return those folds.
 
@@ -262,14 +274,7 @@ def cancel_run(session: Session, run_id: int, reason: str) -> list[int]:
     ``model_runs.error``.
     """
     run = get_run(session, run_id)
-    folds = sorted(
-        session.scalars(
-            update(ModelRunFold)
-            .where(ModelRunFold.run_id == run_id, ModelRunFold.status != "done")
-            .values(status="cancelled")
-            .returning(ModelRunFold.fold)
-        ).all()
-    )
+    folds = _set_unfinished_folds(session, run_id, "cancelled")
     if run.status != "done":
         run.status = "cancelled"
         run.error = reason
@@ -284,14 +289,7 @@ def reopen_run(session: Session, run_id: int) -> list[int]:
     its error cleared.
     """
     run = get_run(session, run_id)
-    folds = sorted(
-        session.scalars(
-            update(ModelRunFold)
-            .where(ModelRunFold.run_id == run_id, ModelRunFold.status != "done")
-            .values(status="pending")
-            .returning(ModelRunFold.fold)
-        ).all()
-    )
+    folds = _set_unfinished_folds(session, run_id, "pending")
     if run.status != "done" or folds:
         run.status, run.error, run.finished_at = "pending", None, None
     return folds

@@ -40,6 +40,8 @@ __all__ = [
 
 #: Celery custom state of a running task that reported progress.
 PROGRESS = "PROGRESS"
+#: Celery's final task states (``celery.states.READY_STATES``, spelt out: no Celery import here).
+_FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 #: Minimum seconds between two progress writes to the result backend (heartbeats aside).
 MIN_WRITE_S = 0.5
 
@@ -138,7 +140,18 @@ class TaskReporter:
             self.beats += 1
             self._last_write = time.monotonic()
             state = {**self.meta, "heartbeat": self.beats, "time": time.time()}
+            if self._ended_elsewhere():
+                return
             self.task.backend.store_result(self.task_id, state, PROGRESS)
+
+    def _ended_elsewhere(self) -> bool:
+        """Whether the backend already holds a final state for this task.
+
+        E.g. REVOKED, stored by the worker's main process when it terminates the task: a
+        heartbeat of the dying child must not overwrite it with PROGRESS.
+        """
+        get_state = getattr(self.task.backend, "get_state", None)
+        return get_state is not None and get_state(self.task_id) in _FINAL_STATES
 
     def _beat(self) -> None:
         while not self._done.wait(self.heartbeat_s):

@@ -131,3 +131,18 @@ def test_a_task_joins_the_heartbeat_its_worker_started_instead_of_starting_anoth
         assert outer.should_stop is None  # the task's own check ends with it
     heartbeat_threads = [t for t in threading.enumerate() if t.name.startswith("heartbeat-")]
     assert heartbeat_threads == []
+
+
+def test_a_heartbeat_never_overwrites_a_final_state() -> None:
+    """A terminated task's child may still heartbeat for a moment after its worker stored
+    REVOKED: the final state must stay (seen as a fold left 'PROGRESS' after a cancel)."""
+    task = _task(eager=False)
+    states = {"t-1": "STARTED"}
+    task.backend.get_state = lambda task_id: states[task_id]
+    with TaskReporter(task, heartbeat_s=0.05):
+        time.sleep(0.15)
+        assert task.backend.writes  # heartbeats while running
+        states["t-1"] = "REVOKED"  # the worker's main process terminated the task
+        n = len(task.backend.writes)
+        time.sleep(0.25)
+        assert len(task.backend.writes) == n
