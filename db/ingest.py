@@ -183,19 +183,24 @@ def upsert_catalogue(session: Session, *, name: str, kind: str, **fields: Any) -
     CatalogueKindError
         A catalogue of that name exists with another kind.
     """
-    existing = session.scalar(select(Catalogue.kind).where(Catalogue.name == name))
-    if existing is not None and existing != kind:
+    values = {"name": name, "kind": kind, **fields}
+    stmt = insert(Catalogue).values(**values)
+    # The kind check is part of the upsert (``WHERE catalogues.kind = excluded.kind``), so a
+    # catalogue of another kind committed by a concurrent session between any read and this
+    # statement is never updated: the statement then returns no row, and the error says why.
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_catalogues_name",
+        set_={k: stmt.excluded[k] for k in values if k != "name"},
+        where=Catalogue.kind == stmt.excluded.kind,
+    )
+    catalogue_id = session.scalar(stmt.returning(Catalogue.id))
+    if catalogue_id is None:
+        existing = session.scalar(select(Catalogue.kind).where(Catalogue.name == name))
         raise CatalogueKindError(
             f"catalogue {name!r} already exists as a {existing} catalogue; a {kind} catalogue "
             "cannot take its name: choose another name"
         )
-    values = {"name": name, "kind": kind, **fields}
-    stmt = insert(Catalogue).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_catalogues_name",
-        set_={k: stmt.excluded[k] for k in values if k not in ("name", "kind")},
-    )
-    return session.scalar(stmt.returning(Catalogue.id))
+    return catalogue_id
 
 
 def upsert_clusters(
