@@ -1,6 +1,7 @@
 """The paper-style benchmark table (Ho et al. 2023, Table 2) and its figure.
 
-Rows: every scalar proxy, the proxy combinations, the CNNs, and the oracle floor. Columns:
+Rows: every scalar proxy, the proxy combinations, the CNNs, and the hidden-truth regression
+(``models.oracle``: a regression on chosen hidden truth, not a floor). Columns:
 sigma_lnM with a bootstrap interval, the bias of the network-like rows (dex), the number of
 clusters, and the paper's value for comparison (in the paper the scatter is quoted in percent
 of ln M, i.e. 100 sigma_lnM).
@@ -22,6 +23,7 @@ from astro.numbers import format_interval, format_number
 from models.baselines import combined_estimate, dl_estimates, proxy_estimate
 from models.data import ClusterArrays
 from models.errors import ProxyError
+from models.oracle import ORACLE_LABEL
 
 __all__ = [
     "ProxyRow",
@@ -105,6 +107,7 @@ def benchmark_table(
     predictions: Mapping[str, np.ndarray],
     *,
     oracle: np.ndarray | None = None,
+    oracle_label: str = ORACLE_LABEL,
     proxies: Sequence[ProxyRow] = DEFAULT_PROXIES,
     n_boot: int = 1000,
     level: float = 0.68,
@@ -119,7 +122,10 @@ def benchmark_table(
     predictions : mapping of str to ndarray
         Out-of-fold log10 M500c per network, keyed by row label (e.g. "Single-band CNN").
     oracle : ndarray, optional
-        Out-of-fold oracle predictions (:func:`models.oracle.oracle_predictions`).
+        Out-of-fold predictions of the hidden-truth regression
+        (:func:`models.oracle.oracle_predictions`); its row has ``kind`` "oracle".
+    oracle_label : str
+        That row's label (:func:`models.oracle.oracle_label` names the columns used).
     proxies : sequence of ProxyRow
         Proxy rows; rows whose columns are missing are skipped with a log message.
     n_boot, level, seed
@@ -152,14 +158,15 @@ def benchmark_table(
             log.warning("benchmark: %r failed: %s", p.label, exc)
             continue
         rows.append(_row(p.label, kind, len(true), est, columns=p.columns))
-    named = list(predictions.items())
+    named: list[tuple[str, np.ndarray, RowKind]] = [
+        (label, pred, "cnn") for label, pred in predictions.items()
+    ]
     if oracle is not None:
-        named.append(("Oracle (hidden truth)", oracle))
-    for label, pred in named:
+        named.append((oracle_label, oracle, "oracle"))
+    for label, pred, kind in named:
         pred = np.asarray(pred, dtype=np.float64)
         ok = np.isfinite(pred)
         scatter, bias = dl_estimates(pred[ok], true[ok], snap[ok], **boot)
-        kind = "oracle" if label.startswith("Oracle") else "cnn"
         rows.append(_row(label, kind, int(ok.sum()), scatter, bias))
     return rows
 

@@ -1,10 +1,23 @@
-"""The oracle floor: how well the mock's hidden truth that the maps encode predicts mass.
+"""The hidden-truth regression ("oracle"): log10 M500c regressed on chosen hidden truth.
 
-A CNN sees photon maps, which encode (noisily) quantities such as the true X-ray luminosity
-within R500c, the temperature (through band ratios) and the core state. Regressing log10 M500c
-on the *noise-free* values of those quantities, with the same spatial folds, gives the scatter
-a model could reach if it recovered them perfectly: a floor (not a strict bound, because the
-maps may carry more information, e.g. morphology) against which the CNN scatter is read.
+The mock knows quantities no observer has: the noise-free X-ray luminosity inside R500c, the
+temperature, the core state, the NFW concentration, the core-excised luminosity and the gas
+fraction. Regressing log10 M500c on the values of a *chosen* set of them, with the CNNs' spatial
+folds, says how much mass information those particular quantities carry in this mock.
+
+It is **not a floor** on what a network can reach. A network may beat it when the maps carry
+information outside the chosen columns (morphology, the surface-brightness profile, the
+background, the galaxies), and it may be far from reachable when the chosen columns are not
+recoverable from the maps at the survey's depth (a gas fraction needs the gas mass; a
+concentration needs a profile resolved inside the core). The default features are those the
+photon maps encode most directly, plus the mock-v2 structural truth (issue 14):
+
+``L_X_500c_true``, ``T``, ``cool_core`` (the first run's set), ``c200c`` (assembly: Diemer &
+Joyce 2019 mean times the halo's deviate), ``L_X_ce`` (core-excised luminosity, 0.15-1 R500c,
+the low-scatter proxy of Pratt et al. 2009 / Mantz et al. 2018) and ``f_gas`` (M_gas / M500c
+inside R500c). ``f_gas`` holds M500c in its denominator: with ``L_X`` and ``T`` it nearly
+determines the mass, which is why the row is read as "what these hidden columns carry", never
+as a target for the CNNs.
 
 The regressor is a quadratic polynomial (all squares and pairwise products) in the logarithms
 of the positive features plus redshift and boolean flags, fitted by least squares with a tiny
@@ -21,10 +34,29 @@ import numpy as np
 from models.data import ClusterArrays
 from models.errors import DataError
 
-__all__ = ["DEFAULT_ORACLE_FEATURES", "oracle_features", "oracle_predictions"]
+__all__ = [
+    "DEFAULT_ORACLE_FEATURES",
+    "FIRST_RUN_ORACLE_FEATURES",
+    "ORACLE_LABEL",
+    "oracle_features",
+    "oracle_label",
+    "oracle_predictions",
+]
 
-#: Hidden-truth columns of the mock used by default (those present are used).
-DEFAULT_ORACLE_FEATURES = ("L_X_500c_true", "T", "cool_core")
+#: Hidden-truth columns of the first benchmark's regression (the maps' most direct content).
+FIRST_RUN_ORACLE_FEATURES = ("L_X_500c_true", "T", "cool_core")
+#: Hidden-truth columns used by default (those present are used): the first run's set plus
+#: the mock-v2 structural truth (concentration, core-excised L_X, gas fraction).
+DEFAULT_ORACLE_FEATURES = (*FIRST_RUN_ORACLE_FEATURES, "c200c", "L_X_ce", "f_gas")
+#: Table label of the row (the table's ``kind`` is ``oracle``; estimator name ``oracle``).
+ORACLE_LABEL = "Hidden-truth regression"
+
+
+def oracle_label(arrays: ClusterArrays, columns: Sequence[str] | None = None) -> str:
+    """Return the row label naming the hidden columns used: ``Hidden-truth regression (T, ...)``."""
+    wanted = list(columns) if columns is not None else list(DEFAULT_ORACLE_FEATURES)
+    present = [c for c in wanted if c in arrays.scalars]
+    return f"{ORACLE_LABEL} ({', '.join(present)})" if present else ORACLE_LABEL
 
 
 def oracle_features(

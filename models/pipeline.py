@@ -2,7 +2,7 @@
 
 :func:`run_training` cross-validates one network and writes its run directory;
 :func:`run_benchmark` does that for each requested network, adds the scalar-proxy baselines and
-the oracle floor, and writes the table (CSV, Markdown) and the figure (PNG).
+the hidden-truth regression ("oracle", not a floor), and writes the table (CSV, Markdown) and the figure (PNG).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from models.crossval import CVResult, cross_validate
 from models.data import ClusterArrays
 from models.errors import DataError
 from models.folds import make_folds
-from models.oracle import oracle_predictions
+from models.oracle import oracle_label, oracle_predictions
 from models.registry import NetworkName
 from models.runio import run_dir_name, run_metrics, write_fold, write_run
 from models.training import TrainProgress
@@ -151,8 +151,15 @@ def run_benchmark(
         oracle = oracle_predictions(arrays, folds, columns=oracle_columns)
     except DataError as exc:
         log.warning("benchmark: no oracle row: %s", exc)
+    label = oracle_label(arrays, oracle_columns)
     rows = benchmark_table(
-        arrays, predictions, oracle=oracle, n_boot=n_boot, level=level, seed=seed
+        arrays,
+        predictions,
+        oracle=oracle,
+        oracle_label=label,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
     )
     csv_path = write_table_csv(rows, out / "benchmark.csv")
     md_path = out / "benchmark.md"
@@ -162,7 +169,7 @@ def run_benchmark(
     )
     figure_preds = dict(predictions)
     if oracle is not None:
-        figure_preds["Oracle (hidden truth)"] = oracle
+        figure_preds[label] = oracle
     fig = benchmark_figure(
         arrays.require_labels(), figure_preds, arrays.redshift, out / "benchmark.png"
     )

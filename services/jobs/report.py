@@ -2,8 +2,8 @@
 
 Reads everything from the database: truth and observables (the scalar-proxy baselines), the
 out-of-fold predictions of the catalogue's finished runs (the newest run per network kind unless
-runs are named), and the hidden truth (the oracle floor). Stores the bootstrap intervals of the
-scatter per bin and the proxy mass estimates, refreshes the results summary, and writes CSV,
+runs are named), and the hidden-truth regression (the "oracle": a regression on chosen hidden
+truth, not a floor). Stores the bootstrap intervals of the scatter per bin and the proxy mass estimates, refreshes the results summary, and writes CSV,
 Markdown and PNG files into ``<data_dir>/reports/catalogue-<id>/``.
 """
 
@@ -31,7 +31,7 @@ from models.comparison import (
     write_table_csv,
 )
 from models.folds import make_folds
-from models.oracle import oracle_predictions
+from models.oracle import oracle_label, oracle_predictions
 from models.pipeline import CNN_LABELS
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
@@ -91,7 +91,10 @@ def report_job(
         oracle = oracle_predictions(arrays, make_folds(arrays, "octants", box))
     except Exception as exc:  # noqa: BLE001 - the oracle row is optional
         log.warning("no oracle row: %s", exc)
-    rows = benchmark_table(arrays, predictions, oracle=oracle, n_boot=n_boot, seed=seed)
+    label = oracle_label(arrays)
+    rows = benchmark_table(
+        arrays, predictions, oracle=oracle, oracle_label=label, n_boot=n_boot, seed=seed
+    )
     rows = [{k: _clean(v) for k, v in r.items()} for r in rows]
 
     out = Path(settings.data_dir) / "reports" / f"catalogue-{catalogue_id}"
@@ -100,7 +103,7 @@ def report_job(
     (out / "benchmark.md").write_text(table_markdown(rows))
     figure_preds = {**predictions}
     if oracle is not None:
-        figure_preds["Oracle (hidden truth)"] = oracle
+        figure_preds[label] = oracle
     figure = benchmark_figure(
         arrays.require_labels(), figure_preds, arrays.redshift, out / "benchmark.png"
     )

@@ -13,6 +13,7 @@ from models.config import RunConfig
 from models.data import ClusterArrays
 from models.errors import CheckpointError
 from models.inference import predict
+from models.oracle import ORACLE_LABEL
 from models.pipeline import run_training
 from models.runio import load_fold
 from tests.models.conftest import tiny_config
@@ -49,12 +50,13 @@ def test_benchmark_table_rows(arrays32: ClusterArrays, tmp_path) -> None:
     preds = {"Single-band CNN": true + 0.05 * rng.standard_normal(true.size)}
     rows = benchmark_table(arrays32, preds, oracle=true + 0.01, n_boot=30)
     labels = [r["observable"] for r in rows]
-    assert labels[0] == "T" and labels[-2:] == ["Single-band CNN", "Oracle (hidden truth)"]
+    assert labels[0] == "T" and labels[-2:] == ["Single-band CNN", ORACLE_LABEL]
     by = {r["observable"]: r for r in rows}
     # Synthetic truth: M_gas has 0.1 ln scatter at slope 1.1 -> sigma_lnM ~ 0.09
     assert by["M_gas"]["sigma_lnM"] == pytest.approx(0.1 / 1.1, rel=0.35)
     assert by["Single-band CNN"]["sigma_lnM"] == pytest.approx(0.05 * np.log(10), rel=0.2)
-    assert by["Oracle (hidden truth)"]["bias_dex"] == pytest.approx(0.01)
+    assert by[ORACLE_LABEL]["bias_dex"] == pytest.approx(0.01)
+    assert by[ORACLE_LABEL]["kind"] == "oracle" and by["Single-band CNN"]["kind"] == "cnn"
     assert by["N_gal + N_phot,500c"]["kind"] == "combination" and by["T"]["bias_dex"] is None
     assert by["Single-band CNN"]["paper_sigma_lnM"] == pytest.approx(0.178)
     md = table_markdown(rows)

@@ -1,4 +1,4 @@
-"""Calibration metrics, ensemble combination and the oracle floor."""
+"""Calibration metrics, ensemble combination and the hidden-truth regression ("oracle")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 from models.data import ClusterArrays
 from models.errors import DataError
 from models.folds import make_folds
-from models.oracle import oracle_features, oracle_predictions
+from models.oracle import (
+    DEFAULT_ORACLE_FEATURES,
+    FIRST_RUN_ORACLE_FEATURES,
+    ORACLE_LABEL,
+    oracle_features,
+    oracle_label,
+    oracle_predictions,
+)
 from models.uncertainty import calibration_report, combine_ensemble, coverage
 
 
@@ -61,3 +68,50 @@ def test_oracle_on_synthetic_truth(arrays32: ClusterArrays) -> None:
     assert 0.1 < sig < 0.3
     with pytest.raises(DataError, match="scalars present"):
         oracle_features(arrays32, ["nope"])
+
+
+def test_structural_truth_is_used_when_the_mock_carries_it(arrays32: ClusterArrays) -> None:
+    """The mock-v2 columns (c200c, L_X_ce, f_gas) enter the regression and its label.
+
+    Synthetic truth in which the core-excised luminosity and the gas fraction fix the mass
+    (L_ce ~ f_gas^2 M^1.3 at fixed T, Pratt+09-like slope): the first run's columns leave
+    the f_gas scatter in, the extended set recovers the mass exactly.
+    """
+    rng = np.random.default_rng(7)
+    logm = arrays32.log10_m500c
+    n = logm.size
+    f_gas = 0.12 * 10 ** (0.08 * rng.standard_normal(n))
+    l_ce = 10 ** (44.0 + 1.3 * (logm - 14.0)) * (f_gas / 0.12) ** 2
+    scalars = dict(
+        arrays32.scalars,
+        c200c=4.0 * 10 ** (0.16 * rng.standard_normal(n)),
+        L_X_ce=l_ce,
+        f_gas=f_gas,
+    )
+    arrays = ClusterArrays(
+        arrays32.images,
+        arrays32.redshift,
+        logm,
+        arrays32.positions,
+        arrays32.snapshot,
+        scalars=scalars,
+    )
+    _, names = oracle_features(arrays)
+    assert names == [
+        "log10_L_X_500c_true",
+        "log10_T",
+        "cool_core",
+        "log10_c200c",
+        "log10_L_X_ce",
+        "log10_f_gas",
+        "redshift",
+    ]
+    label = oracle_label(arrays)
+    assert label.startswith(ORACLE_LABEL) and all(c in label for c in DEFAULT_ORACLE_FEATURES)
+    assert oracle_label(arrays32) == f"{ORACLE_LABEL} (L_X_500c_true, T, cool_core)"
+    folds = make_folds(arrays)
+    first = oracle_predictions(arrays, folds, columns=FIRST_RUN_ORACLE_FEATURES)
+    full = oracle_predictions(arrays, folds)
+    only = oracle_predictions(arrays, folds, columns=["L_X_ce", "f_gas"])
+    assert np.std(only - logm) < 1e-3
+    assert np.std(full - logm) < 0.5 * np.std(first - logm)
