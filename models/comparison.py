@@ -35,6 +35,7 @@ __all__ = [
     "benchmark_figure",
     "shape_checks",
     "OBSERVED_PROXIES",
+    "CNN_LABELS",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,14 @@ PAPER_SIGMA_PERCENT: dict[str, float] = {
     "Single-band CNN": 17.80,
     "Multiband CNN": 16.18,
     "Multimodal CNN": 15.90,
+}
+
+#: Table labels of the three networks, keyed by model kind (the estimator names of
+#: ``docs/benchmark_results.csv``).
+CNN_LABELS: dict[str, str] = {
+    "single": "Single-band CNN",
+    "multi": "Multiband CNN",
+    "multimodal": "Multimodal CNN",
 }
 
 RowKind = Literal["proxy", "combination", "cnn", "oracle"]

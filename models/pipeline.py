@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.comparison import benchmark_figure, benchmark_table, table_markdown, write_table_csv
+from models.comparison import (
+    CNN_LABELS,
+    benchmark_figure,
+    benchmark_table,
+    table_markdown,
+    write_table_csv,
+)
 from models.config import RunConfig
 from models.crossval import CVResult, cross_validate
 from models.data import ClusterArrays
@@ -31,13 +37,6 @@ from models.training import TrainProgress
 __all__ = ["CNN_LABELS", "run_training", "run_benchmark", "BenchmarkResult"]
 
 log = logging.getLogger(__name__)
-
-#: Table labels of the three networks.
-CNN_LABELS: dict[str, str] = {
-    "single": "Single-band CNN",
-    "multi": "Multiband CNN",
-    "multimodal": "Multimodal CNN",
-}
 
 
 def run_training(

@@ -1,0 +1,111 @@
+"""docs/benchmark_results.csv: one row per (preset, estimator), read back exactly and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.comparison import benchmark_table
+from models.data import ClusterArrays
+from models.errors import DataError
+from models.oracle import ORACLE_LABEL
+from models.results_table import (
+    ENSEMBLE_SUFFIX,
+    RESULTS_COLUMNS,
+    estimator_name,
+    read_results_csv,
+    results_rows,
+    write_results_csv,
+)
+
+
+def _table(arrays: ClusterArrays) -> list[dict]:
+    true = arrays.log10_m500c
+    rng = np.random.default_rng(1)
+    preds = {
+        "Single-band CNN": true + 0.08 * rng.standard_normal(true.size),
+        "Single-band CNN" + ENSEMBLE_SUFFIX: true + 0.06 * rng.standard_normal(true.size),
+        "Multiband CNN": true + 0.07 * rng.standard_normal(true.size),
+    }
+    return benchmark_table(arrays, preds, oracle=true + 0.02, n_boot=40)
+
+
+def test_rows_round_trip_with_names_and_paper_values(arrays32: ClusterArrays, tmp_path) -> None:
+    rows = results_rows("paper", _table(arrays32)) + results_rows("erass", _table(arrays32))
+    path = write_results_csv(rows, tmp_path / "benchmark_results.csv")
+    assert path.read_text().splitlines()[0] == ",".join(RESULTS_COLUMNS)
+    back = read_results_csv(path)
+    assert back == rows  # floats written with repr: exact
+    names = [r.estimator for r in back if r.preset == "paper"]
+    assert names[-4:] == ["single", "single_ensemble", "multi", "oracle"]
+    assert "L_X" in names and "N_gal + N_phot,500c" in names
+    by = {r.estimator: r for r in back if r.preset == "paper"}
+    assert by["single"].paper_sigma_lnM == pytest.approx(0.178)
+    assert by["multi"].paper_sigma_lnM == pytest.approx(0.1618)
+    assert by["oracle"].paper_sigma_lnM is None and by["oracle"].kind == "oracle"
+    assert by["L_X"].bias_dex is None and by["single"].bias_dex is not None
+    # 0.08 dex of Gaussian noise is 0.184 in ln M
+    assert by["single"].sigma_lnM == pytest.approx(0.08 * np.log(10), rel=0.25)
+    assert all(r.n == len(arrays32) for r in back)
+
+
+def test_estimator_names() -> None:
+    assert estimator_name("Multimodal CNN", "cnn") == "multimodal"
+    assert estimator_name("Multiband CNN" + ENSEMBLE_SUFFIX, "cnn") == "multi_ensemble"
+    assert estimator_name(f"{ORACLE_LABEL} (T, c200c)", "oracle") == "oracle"
+    assert estimator_name("M_gas", "proxy") == "M_gas"
+    with pytest.raises(DataError, match="name the row after its network"):
+        estimator_name("Some CNN", "cnn")
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join([",".join(RESULTS_COLUMNS), *lines]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("paper,single,cnn,3300,0.2,0.19,0.21,0.0,-0.01,0.01,0.178", None),
+        ("paper,single,cnn,3300,0.25,0.19,0.21,0.0,-0.01,0.01,0.178", "outside its interval"),
+        ("paper,single,cnn,3300,0.2,0.19,0.21,0.02,-0.01,0.01,", "bias_dex 0.02 is outside"),
+        ("paper,single,cnn,3300,abc,0.19,0.21,,,,", "sigma_lnM = 'abc' is not a number"),
+        ("paper,single,cnn,,0.2,0.19,0.21,,,,", "n is empty"),
+        ("paper,single,net,3300,0.2,0.19,0.21,,,,", "kind 'net'"),
+        ("paper,single,cnn,3300,nan,0.19,0.21,,,,", "is not finite"),
+    ],
+)
+def test_the_reader_names_the_line_and_field(tmp_path, line: str, message: str | None) -> None:
+    path = _write(tmp_path / "r.csv", "erass,L_X,proxy,3300,0.3,0.29,0.31,,,,0.2633", line)
+    if message is None:
+        assert [r.estimator for r in read_results_csv(path)] == ["L_X", "single"]
+        return
+    with pytest.raises(DataError, match=message) as err:
+        read_results_csv(path)
+    assert "line 3" in str(err.value)
+
+
+def test_repeated_rows_and_a_wrong_header_are_refused(tmp_path) -> None:
+    row = "paper,L_X,proxy,3300,0.3,0.29,0.31,,,,"
+    with pytest.raises(DataError, match=r"line 3: \(paper, L_X\) appears twice"):
+        read_results_csv(_write(tmp_path / "a.csv", row, row))
+    (tmp_path / "b.csv").write_text("preset,estimator\npaper,L_X\n")
+    with pytest.raises(DataError, match="header"):
+        read_results_csv(tmp_path / "b.csv")
+    with pytest.raises(DataError, match="appears twice"):
+        results_rows(
+            "paper",
+            [
+                {
+                    "observable": "L_X",
+                    "kind": "proxy",
+                    "n": 1,
+                    "sigma_lnM": 1,
+                    "sigma_lnM_lo": 0,
+                    "sigma_lnM_hi": 2,
+                }
+            ]
+            * 2,
+        )
