@@ -9,7 +9,12 @@ side by side with the paper, the shape checks, calibration, timings, run keys, s
 Usage::
 
     python benchmarks/run_full_benchmark.py --data MOCK_DIR --out OUT [--device auto] [--cpu]
-        [--models single,multi,multimodal] [--max-epochs N] [--uncertainty] [--n-boot 1000]
+        [--models single,multi,multimodal,single_ensemble] [--ensemble 3] [--max-epochs N]
+        [--uncertainty] [--n-boot 1000] [--preset paper --results-csv docs/benchmark_results.csv]
+
+``<kind>_ensemble`` in ``--models`` adds a fold ensemble of that network (``--ensemble`` seeds
+per fold, their mean) as its own row. ``--results-csv`` merges this run's rows, under
+``--preset``, into the machine-readable results file (rows of other presets are kept).
 """
 
 from __future__ import annotations
@@ -27,10 +32,22 @@ sys.path.insert(0, str(ROOT))
 
 from models.comparison import shape_checks, table_markdown  # noqa: E402
 from models.config import RunConfig  # noqa: E402
-from models.pipeline import run_benchmark, run_training  # noqa: E402
+from models.pipeline import run_benchmark, run_training, split_estimator  # noqa: E402
+from models.results_table import (  # noqa: E402
+    ResultRow,
+    read_results_csv,
+    results_rows,
+    write_results_csv,
+)
 from services.jobs.data import mock_directory_arrays  # noqa: E402
 
 CONFIGS = {"single": "single.yaml", "multi": "multi.yaml", "multimodal": "multimodal.yaml"}
+
+
+def merge_results_csv(path: Path, preset: str, rows: list[ResultRow]) -> Path:
+    """Replace ``preset``'s rows of the results CSV at ``path`` (created if absent)."""
+    kept = [r for r in read_results_csv(path) if r.preset != preset] if path.exists() else []
+    return write_results_csv([*kept, *rows], path)
 
 
 def main() -> None:
@@ -43,7 +60,12 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="cap every network's epochs")
     ap.add_argument("--uncertainty", action="store_true", help="also run single_gaussian.yaml")
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--ensemble", type=int, default=3, help="members per fold of *_ensemble")
+    ap.add_argument("--preset", default=None, help="preset name of the rows in --results-csv")
+    ap.add_argument("--results-csv", type=Path, default=None, help="merge rows into this CSV")
     args = ap.parse_args()
+    if args.results_csv is not None and not args.preset:
+        ap.error("--results-csv needs --preset (the mock preset these rows belong to)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     over: dict = {"training": {"device": args.device}}
@@ -52,8 +74,10 @@ def main() -> None:
     kinds = [k for k in args.models.split(",") if k]
     configs = {}
     for k in kinds:
-        name = "multimodal_cpu.yaml" if (k == "multimodal" and args.cpu) else CONFIGS[k]
-        configs[k] = RunConfig.from_config(ROOT / "configs" / name, **over)
+        kind, ensemble = split_estimator(k)
+        name = "multimodal_cpu.yaml" if (kind == "multimodal" and args.cpu) else CONFIGS[kind]
+        extra = {"ensemble": args.ensemble} if ensemble else {}
+        configs[k] = RunConfig.from_config(ROOT / "configs" / name, **over, **extra)
     arrays = mock_directory_arrays(args.data)
     t0 = time.perf_counter()
     res = run_benchmark(arrays, args.out, configs=configs, models=kinds, n_boot=args.n_boot)
@@ -91,6 +115,9 @@ def main() -> None:
             f"{cal.get('coverage_95', float('nan')):.3f}, median sigma "
             f"{cal.get('median_sigma_dex', float('nan')):.4f} dex.",
         ]
+    if args.results_csv is not None:
+        merge_results_csv(args.results_csv, args.preset, results_rows(args.preset, res.rows))
+        lines += ["", f"Rows merged into `{args.results_csv}` as preset `{args.preset}`."]
     report = args.out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     (args.out / "shape_checks.json").write_text(json.dumps(checks, indent=2))

@@ -36,6 +36,7 @@ __all__ = [
     "shape_checks",
     "OBSERVED_PROXIES",
     "CNN_LABELS",
+    "ENSEMBLE_SUFFIX",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ CNN_LABELS: dict[str, str] = {
     "multi": "Multiband CNN",
     "multimodal": "Multimodal CNN",
 }
+
+#: A CNN row label ending with this names a fold ensemble of that network.
+ENSEMBLE_SUFFIX = " (fold ensemble)"
 
 RowKind = Literal["proxy", "combination", "cnn", "oracle"]
 

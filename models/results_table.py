@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.comparison import CNN_LABELS
+from models.comparison import CNN_LABELS, ENSEMBLE_SUFFIX
 from models.errors import DataError
 
 __all__ = [
@@ -49,8 +49,6 @@ RESULTS_COLUMNS: tuple[str, ...] = (
     "bias_ci68_hi",
     "paper_sigma_lnM",
 )
-#: A table label ending with this names a fold ensemble of that network.
-ENSEMBLE_SUFFIX = " (fold ensemble)"
 _KINDS = frozenset({"proxy", "combination", "cnn", "oracle"})
 _REQUIRED = ("preset", "estimator", "kind", "n", "sigma_lnM", "ci68_lo", "ci68_hi")
 

@@ -109,3 +109,18 @@ def test_repeated_rows_and_a_wrong_header_are_refused(tmp_path) -> None:
             ]
             * 2,
         )
+
+
+def test_a_presets_rows_replace_only_that_preset(arrays32: ClusterArrays, tmp_path) -> None:
+    from benchmarks.run_full_benchmark import merge_results_csv
+
+    path = tmp_path / "benchmark_results.csv"
+    paper = results_rows("paper", _table(arrays32))
+    erass = results_rows("erass", _table(arrays32))
+    merge_results_csv(path, "paper", paper)
+    merge_results_csv(path, "erass", erass)
+    again = [r for r in results_rows("paper", _table(arrays32)) if r.kind != "proxy"]
+    merge_results_csv(path, "paper", again)
+    back = read_results_csv(path)
+    assert [r for r in back if r.preset == "erass"] == erass
+    assert [r for r in back if r.preset == "paper"] == again

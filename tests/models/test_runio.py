@@ -104,3 +104,40 @@ def test_every_benchmark_value_lies_inside_its_interval(arrays32: ClusterArrays)
         r["sigma_lnM"] != r["sigma_lnM_plain"] for r in rows
     )
     assert f"bias-corrected; full sample {100 * four['sigma_lnM_plain']:.2f}" in md
+
+
+def test_benchmark_with_a_fold_ensemble_row(arrays32: ClusterArrays, tmp_path) -> None:
+    """``single_ensemble`` trains several seeds per fold and is its own row and run."""
+    from models.comparison import ENSEMBLE_SUFFIX
+    from models.errors import DataError
+    from models.pipeline import run_benchmark, split_estimator
+    from models.results_table import results_rows
+
+    configs = {
+        "single": tiny_config("single"),
+        "single_ensemble": tiny_config("single", ensemble=2),
+    }
+    res = run_benchmark(
+        arrays32, tmp_path, configs=configs, models=["single", "single_ensemble"], n_boot=20
+    )
+    ens_label = "Single-band CNN" + ENSEMBLE_SUFFIX
+    assert set(res.predictions) == {"Single-band CNN", ens_label}
+    assert set(res.run_dirs) == {"single", "single_ensemble"}
+    assert res.run_dirs["single"] != res.run_dirs["single_ensemble"]
+    assert RunConfig.from_config(res.run_dirs["single_ensemble"] / "config.yaml").ensemble == 2
+    # fold 0 only: the same clusters predicted by both, differently (other seeds, a mean of two)
+    a, b = res.predictions["Single-band CNN"], res.predictions[ens_label]
+    assert np.array_equal(np.isfinite(a), np.isfinite(b)) and np.isfinite(a).any()
+    assert not np.allclose(a[np.isfinite(a)], b[np.isfinite(b)])
+    names = [r.estimator for r in results_rows("paper", res.rows)]
+    assert names[-3:] == ["single", "single_ensemble", "oracle"]
+    assert split_estimator("multimodal_ensemble") == ("multimodal", True)
+    with pytest.raises(DataError, match="expected one of"):
+        split_estimator("resnet")
+    with pytest.raises(DataError, match="at least 2 members"):
+        run_benchmark(
+            arrays32,
+            tmp_path / "x",
+            configs={"single_ensemble": tiny_config("single")},
+            models=["single_ensemble"],
+        )
