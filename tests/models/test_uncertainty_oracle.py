@@ -41,18 +41,22 @@ def test_combine_ensemble() -> None:
     assert s1 is None and m1[0] == 1.0
 
 
+def _with_scalars(arrays: ClusterArrays, **columns: np.ndarray) -> ClusterArrays:
+    """The same clusters with hidden-truth columns added to (or replacing) ``scalars``."""
+    return ClusterArrays(
+        arrays.images,
+        arrays.redshift,
+        arrays.log10_m500c,
+        arrays.positions,
+        arrays.snapshot,
+        scalars=dict(arrays.scalars, **columns),
+    )
+
+
 def test_oracle_recovers_deterministic_mass(arrays32: ClusterArrays) -> None:
     logm = arrays32.log10_m500c
     lx = 10 ** (44 + 1.5 * (logm - 14) + 0.1 * (logm - 14) ** 2)
-    scalars = dict(arrays32.scalars, L_X_500c_true=lx)
-    arrays = ClusterArrays(
-        arrays32.images,
-        arrays32.redshift,
-        logm,
-        arrays32.positions,
-        arrays32.snapshot,
-        scalars=scalars,
-    )
+    arrays = _with_scalars(arrays32, L_X_500c_true=lx)
     folds = make_folds(arrays)
     pred = oracle_predictions(arrays, folds, columns=["L_X_500c_true"])
     assert np.all(np.isfinite(pred))
@@ -82,19 +86,8 @@ def test_structural_truth_is_used_when_the_mock_carries_it(arrays32: ClusterArra
     n = logm.size
     f_gas = 0.12 * 10 ** (0.08 * rng.standard_normal(n))
     l_ce = 10 ** (44.0 + 1.3 * (logm - 14.0)) * (f_gas / 0.12) ** 2
-    scalars = dict(
-        arrays32.scalars,
-        c200c=4.0 * 10 ** (0.16 * rng.standard_normal(n)),
-        L_X_ce=l_ce,
-        f_gas=f_gas,
-    )
-    arrays = ClusterArrays(
-        arrays32.images,
-        arrays32.redshift,
-        logm,
-        arrays32.positions,
-        arrays32.snapshot,
-        scalars=scalars,
+    arrays = _with_scalars(
+        arrays32, c200c=4.0 * 10 ** (0.16 * rng.standard_normal(n)), L_X_ce=l_ce, f_gas=f_gas
     )
     _, names = oracle_features(arrays)
     assert names == [
