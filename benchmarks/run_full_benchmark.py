@@ -33,21 +33,10 @@ sys.path.insert(0, str(ROOT))
 from models.comparison import shape_checks, table_markdown  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.pipeline import run_benchmark, run_training, split_estimator  # noqa: E402
-from models.results_table import (  # noqa: E402
-    ResultRow,
-    read_results_csv,
-    results_rows,
-    write_results_csv,
-)
+from models.results_table import merge_results_csv, results_rows  # noqa: E402
 from services.jobs.data import mock_directory_arrays  # noqa: E402
 
 CONFIGS = {"single": "single.yaml", "multi": "multi.yaml", "multimodal": "multimodal.yaml"}
-
-
-def merge_results_csv(path: Path, preset: str, rows: list[ResultRow]) -> Path:
-    """Replace ``preset``'s rows of the results CSV at ``path`` (created if absent)."""
-    kept = [r for r in read_results_csv(path) if r.preset != preset] if path.exists() else []
-    return write_results_csv([*kept, *rows], path)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Writes are upserts on natural keys (``model_runs.run_key``, ``(run_id, fold)``,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -192,22 +192,30 @@ def run_predictions(session: Session, run_id: int) -> dict[int, float]:
 
 
 def catalogue_runs(
-    session: Session, catalogue_id: int, run_ids: Sequence[int] | None
+    session: Session,
+    catalogue_id: int,
+    run_ids: Sequence[int] | None,
+    *,
+    key: Callable[[ModelRun], Hashable] | None = None,
 ) -> list[ModelRun]:
-    """Return the named runs, or the newest finished run of each kind on the catalogue."""
+    """Return the named runs, or the newest finished run of each kind on the catalogue.
+
+    ``key(run)`` groups runs when "each kind" is finer than ``ModelRun.kind`` (e.g. a fold
+    ensemble of single-band networks is not the newest single-band network); default the kind.
+    """
     if run_ids:
         runs = [session.get(ModelRun, r) for r in run_ids]
         missing = [r for r, run in zip(run_ids, runs, strict=True) if run is None]
         if missing:
             raise RunNotFoundError(f"no model runs with ids {missing}")
         return runs  # type: ignore[return-value]
-    newest: dict[str, ModelRun] = {}
+    newest: dict[Hashable, ModelRun] = {}
     for run in session.scalars(
         select(ModelRun)
         .where(ModelRun.catalogue_id == catalogue_id, ModelRun.status == "done")
         .order_by(ModelRun.id)
     ):
-        newest[run.kind] = run
+        newest[run.kind if key is None else key(run)] = run
     return list(newest.values())
 
 

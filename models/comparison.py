@@ -37,6 +37,9 @@ __all__ = [
     "OBSERVED_PROXIES",
     "CNN_LABELS",
     "ENSEMBLE_SUFFIX",
+    "GAUSSIAN_SUFFIX",
+    "estimator_of",
+    "estimator_label",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,39 @@ CNN_LABELS: dict[str, str] = {
 
 #: A CNN row label ending with this names a fold ensemble of that network.
 ENSEMBLE_SUFFIX = " (fold ensemble)"
+#: A CNN row label with this (before any ENSEMBLE_SUFFIX) names the Gaussian-head variant.
+GAUSSIAN_SUFFIX = " (Gaussian head)"
+
+
+def estimator_of(kind: str, config: Mapping[str, Any]) -> str:
+    """Estimator name of a run: ``kind`` [+ ``_gaussian``] [+ ``_ensemble``].
+
+    ``config`` is the run's config as a mapping (``RunConfig.model_dump()`` or the stored
+    ``model_runs.config``): ``ensemble`` > 1 makes a fold ensemble, ``model.args.head ==
+    "gaussian"`` the Gaussian-head variant.
+    """
+    model = config.get("model") or {}
+    head = (model.get("args") or {}).get("head")
+    ensemble = int(config.get("ensemble") or 1) > 1
+    return kind + ("_gaussian" if head == "gaussian" else "") + ("_ensemble" if ensemble else "")
+
+
+def estimator_label(name: str) -> str:
+    """Table label of an estimator name (the inverse of :func:`estimator_of`'s naming)."""
+    base, ensemble = (
+        (name[: -len("_ensemble")], True) if name.endswith("_ensemble") else (name, False)
+    )
+    base, gaussian = (
+        (base[: -len("_gaussian")], True) if base.endswith("_gaussian") else (base, False)
+    )
+    if base not in CNN_LABELS:
+        raise ValueError(f"estimator {name!r}: no network {base!r} in {sorted(CNN_LABELS)}")
+    return (
+        CNN_LABELS[base]
+        + (GAUSSIAN_SUFFIX if gaussian else "")
+        + (ENSEMBLE_SUFFIX if ensemble else "")
+    )
+
 
 RowKind = Literal["proxy", "combination", "cnn", "oracle"]
 

@@ -19,9 +19,9 @@ import torch
 
 from models.comparison import (
     CNN_LABELS,
-    ENSEMBLE_SUFFIX,
     benchmark_figure,
     benchmark_table,
+    estimator_label,
     table_markdown,
     write_table_csv,
 )
@@ -176,7 +176,7 @@ def run_benchmark(
         run_dir, result, _ = run_training(
             arrays, cfg, out, progress=cb, device=device, n_boot=n_boot
         )
-        predictions[CNN_LABELS[kind] + (ENSEMBLE_SUFFIX if ensemble else "")] = result.prediction
+        predictions[estimator_label(name)] = result.prediction
         run_dirs[name] = run_dir
         folds = result.folds
     if folds is None:

@@ -8,7 +8,8 @@ with its interval, the number of clusters and the paper's value where the paper 
 al. 2023, Table 2).
 
 Estimator names: ``single``, ``multi``, ``multimodal`` (the CNNs), ``single_ensemble`` (a fold
-ensemble of single-band networks), ``oracle`` (the hidden-truth regression, ``models.oracle``),
+ensemble of single-band networks; likewise ``multi_ensemble``, and ``single_gaussian_ensemble``
+for the Gaussian-head deep ensemble), ``oracle`` (the hidden-truth regression, ``models.oracle``),
 and for proxies and combinations the row label of the benchmark table (``L_X``, ``N_gal +
 N_phot,500c``, ...).
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.comparison import CNN_LABELS, ENSEMBLE_SUFFIX
+from models.comparison import CNN_LABELS, ENSEMBLE_SUFFIX, GAUSSIAN_SUFFIX, estimator_label
 from models.errors import DataError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "results_rows",
     "write_results_csv",
     "read_results_csv",
+    "merge_results_csv",
 ]
 
 #: Columns of ``docs/benchmark_results.csv``, in order.
@@ -75,15 +77,14 @@ def estimator_name(label: str, kind: str) -> str:
     if kind == "oracle":
         return "oracle"
     if kind == "cnn":
-        base, ensemble = label, False
-        if label.endswith(ENSEMBLE_SUFFIX):
-            base, ensemble = label[: -len(ENSEMBLE_SUFFIX)], True
-        for name, cnn_label in CNN_LABELS.items():
-            if base == cnn_label:
-                return f"{name}_ensemble" if ensemble else name
+        for name in CNN_LABELS:
+            for variant in ("", "_gaussian"):
+                for suffix in ("", "_ensemble"):
+                    if label == estimator_label(name + variant + suffix):
+                        return name + variant + suffix
         raise DataError(
             f"CNN row {label!r} is not one of {sorted(CNN_LABELS.values())} (optionally with "
-            f"{ENSEMBLE_SUFFIX!r}): name the row after its network"
+            f"{GAUSSIAN_SUFFIX!r} and/or {ENSEMBLE_SUFFIX!r}): name the row after its network"
         )
     return label
 
@@ -197,3 +198,10 @@ def read_results_csv(path: str | Path) -> list[ResultRow]:
             keys.add(key)
             rows.append(row)
     return rows
+
+
+def merge_results_csv(path: str | Path, preset: str, rows: Sequence[ResultRow]) -> Path:
+    """Replace ``preset``'s rows of the results CSV at ``path`` (created if absent)."""
+    path = Path(path)
+    kept = [r for r in read_results_csv(path) if r.preset != preset] if path.exists() else []
+    return write_results_csv([*kept, *rows], path)

@@ -260,8 +260,19 @@ def report(
         str | None, typer.Option(help="Comma-separated run ids (default newest per kind)")
     ] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
+    results_csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Merge the table's rows into this results CSV (docs/benchmark_results.csv)"
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Mock preset the rows belong to (with --results-csv)")
+    ] = None,
 ) -> None:
     """Benchmark table and scatter by mass and redshift bin (flow report)."""
+    if results_csv is not None and not preset:
+        raise typer.BadParameter("--results-csv needs --preset", param_hint="--preset")
     prefect_runs.prepare()
     # lazy: start-up (torch/Prefect load only for the command that runs)
     from flows.report import report as flow
@@ -269,6 +280,11 @@ def report(
     run_ids = [int(r) for r in _split(runs) or []] or None
     out = prefect_runs.announced(flow)(catalogue, run_ids, n_boot)
     _print_report(out)
+    if results_csv is not None:
+        from models.results_table import merge_results_csv, results_rows
+
+        path = merge_results_csv(results_csv, preset, results_rows(preset, out["benchmark"]))
+        console.print(plain(f"rows of preset {preset!r} merged into {path}"))
 
 
 def _print_report(out: dict[str, Any]) -> None:

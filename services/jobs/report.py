@@ -27,12 +27,13 @@ from models.comparison import (
     DEFAULT_PROXIES,
     benchmark_figure,
     benchmark_table,
+    estimator_label,
+    estimator_of,
     table_markdown,
     write_table_csv,
 )
 from models.folds import make_folds
 from models.oracle import oracle_label, oracle_predictions
-from models.pipeline import CNN_LABELS
 from services.database import ready_engine
 from services.jobs.data import load_catalogue_data
 from services.settings import Settings, get_settings
@@ -74,12 +75,16 @@ def report_job(
     run_info = []
     with session_scope(engine) as session:
         cat = catalogues.get_catalogue(session, catalogue_id)
-        for run in db_runs.catalogue_runs(session, catalogue_id, run_ids):
+        # Newest run per estimator: a fold ensemble or the Gaussian-head variant of a network
+        # is its own row, not the newest run of that network.
+        for run in db_runs.catalogue_runs(
+            session, catalogue_id, run_ids, key=lambda r: estimator_of(r.kind, r.config or {})
+        ):
             pred = np.full(len(arrays), np.nan)
             for cid, value in db_runs.run_predictions(session, run.id).items():
                 if cid in pos:
                     pred[pos[cid]] = value
-            label = CNN_LABELS[run.kind]
+            label = estimator_label(estimator_of(run.kind, run.config or {}))
             if label in predictions:
                 label = f"{label} (run {run.id})"
             predictions[label] = pred

@@ -39,3 +39,14 @@ def test_help_shows_the_groups_in_order() -> None:
     for (panel, names), box in zip(EXPECTED.items(), boxes, strict=True):
         listed = set(re.findall(r"^│ ([a-z]+) +\S", box, flags=re.M))
         assert listed == names, panel
+
+
+def test_report_refuses_a_results_csv_without_its_preset(tmp_path) -> None:
+    out = CliRunner().invoke(
+        app,
+        ["report", "--catalogue", "x", "--results-csv", str(tmp_path / "r.csv")],
+        terminal_width=120,
+    )
+    assert out.exit_code == 2
+    assert "--results-csv needs --preset" in out.output
+    assert not (tmp_path / "r.csv").exists()

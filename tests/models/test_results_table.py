@@ -15,6 +15,7 @@ from models.results_table import (
     ENSEMBLE_SUFFIX,
     RESULTS_COLUMNS,
     estimator_name,
+    merge_results_csv,
     read_results_csv,
     results_rows,
     write_results_csv,
@@ -112,8 +113,6 @@ def test_repeated_rows_and_a_wrong_header_are_refused(tmp_path) -> None:
 
 
 def test_a_presets_rows_replace_only_that_preset(arrays32: ClusterArrays, tmp_path) -> None:
-    from benchmarks.run_full_benchmark import merge_results_csv
-
     path = tmp_path / "benchmark_results.csv"
     paper = results_rows("paper", _table(arrays32))
     erass = results_rows("erass", _table(arrays32))
@@ -124,3 +123,10 @@ def test_a_presets_rows_replace_only_that_preset(arrays32: ClusterArrays, tmp_pa
     back = read_results_csv(path)
     assert [r for r in back if r.preset == "erass"] == erass
     assert [r for r in back if r.preset == "paper"] == again
+
+
+def test_gaussian_and_ensemble_variants_have_their_own_names() -> None:
+    from models.comparison import estimator_label
+
+    for name in ("single_gaussian_ensemble", "multi_gaussian", "multimodal_ensemble"):
+        assert estimator_name(estimator_label(name), "cnn") == name
