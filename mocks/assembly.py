@@ -157,14 +157,12 @@ def merger_ratio_pdf(xi: NDArray, cfg: MockConfig) -> NDArray:
     grid, cdf = _ratio_cdf(cfg)
     a = cfg.assembly
     x = np.asarray(xi, float)
-    norm = cdf[-1]
-    shape = np.where(
-        (x >= grid[0]) & (x <= 1.0),
-        np.clip(x, grid[0], 1.0) ** a.fmbk_beta
-        * np.exp((np.clip(x, grid[0], 1.0) / a.fmbk_xi_tilde) ** a.fmbk_gamma),
-        0.0,
-    )
-    return shape / norm
+    inside = (x >= grid[0]) & (x <= 1.0)
+    pdf = np.zeros(x.shape)
+    pdf[inside] = (
+        x[inside] ** a.fmbk_beta * np.exp((x[inside] / a.fmbk_xi_tilde) ** a.fmbk_gamma)
+    ) / cdf[-1]
+    return pdf
 
 
 def _ratio_cdf(cfg: MockConfig, n: int = 512) -> tuple[NDArray, NDArray]:

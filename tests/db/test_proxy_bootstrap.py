@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db import bootstrap, cluster_info, proxy_masses, results, tables
-from db.errors import ClusterNotFoundError, ProxyFitError, ProxyNotFoundError
+from db.errors import BinEdgesError, ClusterNotFoundError, ProxyFitError, ProxyNotFoundError
 from tests.results_data import (
     EMPTY_MASS_BIN,
     PROXIES,
@@ -182,3 +182,61 @@ def test_cluster_report_has_everything(session: Session, seeded: Seeded) -> None
 def test_cluster_not_found_suggests_names(session: Session, seeded: Seeded) -> None:
     with pytest.raises(ClusterNotFoundError, match="similar names: Abell 3158"):
         cluster_info.cluster_report(session, "abell")
+
+
+def test_proxy_scatter_on_every_axis_with_the_callers_edges(
+    session: Session, seeded: Seeded
+) -> None:
+    """by='z' and by='mass_z' use the edges given (not the defaults) and say which bin is which."""
+    proxy_masses.fit_proxy_estimates(session, catalogue_id=seeded.catalogue_id, proxies=["L_X"])
+    est = dict(
+        session.execute(
+            sa.select(tables.ProxyEstimate.cluster_id, tables.ProxyEstimate.log10_m500c_est).where(
+                tables.ProxyEstimate.proxy == "L_X"
+            )
+        ).all()
+    )
+    resid = np.array([est[int(c)] for c in seeded.cluster_ids]) - seeded.log10_m
+    mass_edges, z_edges = [13.6, 14.0, 14.9], [0.02, 0.12, 0.35]
+    kw = {"catalogue_id": seeded.catalogue_id, "proxy": "L_X"}
+
+    by_z = results.proxy_scatter(session, by="z", z_edges=z_edges, **kw)
+    assert [(s.axis, s.mass_lo, s.z_lo, s.z_hi) for s in by_z] == [
+        ("z", None, 0.02, 0.12),
+        ("z", None, 0.12, 0.35),
+    ]
+    for s, r in zip(by_z, numpy_bins(seeded.redshift, resid, z_edges), strict=True):
+        assert s.n == r["n"] > 1
+        assert s.sigma_lnm == pytest.approx(r["sigma_lnm"], abs=1e-9)
+
+    by_mz = results.proxy_scatter(
+        session, by="mass_z", mass_edges=mass_edges, z_edges=z_edges, **kw
+    )
+    assert len(by_mz) == 4 and {s.axis for s in by_mz} == {"mass_z"}
+    for s in by_mz:
+        sel = (seeded.log10_m >= s.mass_lo) & (seeded.log10_m < s.mass_hi)
+        sel &= (seeded.redshift >= s.z_lo) & (seeded.redshift < s.z_hi)
+        assert s.n == int(sel.sum())
+        if s.n > 1:
+            assert s.sigma_lnm == pytest.approx(np.std(resid[sel], ddof=1) * np.log(10), abs=1e-9)
+    assert [(s.mass_lo, s.z_lo) for s in by_mz] == [
+        (13.6, 0.02),
+        (13.6, 0.12),
+        (14.0, 0.02),
+        (14.0, 0.12),
+    ]
+
+    by_mass = results.proxy_scatter(session, by="mass", mass_edges=mass_edges, **kw)
+    assert [(s.axis, s.mass_lo, s.mass_hi, s.z_lo) for s in by_mass] == [
+        ("mass", 13.6, 14.0, None),
+        ("mass", 14.0, 14.9, None),
+    ]
+
+    with pytest.raises(
+        BinEdgesError, match=r"unknown axis 'massz'; choose one of mass, z, mass_z, all"
+    ):
+        results.proxy_scatter(session, by="massz", **kw)  # type: ignore[arg-type]
+    with pytest.raises(BinEdgesError, match=r"^mass_edges"):
+        results.proxy_scatter(session, by="mass", mass_edges=[14.0, 13.0], **kw)
+    with pytest.raises(BinEdgesError, match=r"^z_edges"):
+        results.proxy_scatter(session, by="z", z_edges=[0.3], **kw)

@@ -347,3 +347,92 @@ def test_stored_bootstrap_intervals_use_the_training_catalogue_too(
     (live,) = results.scatter(session, run_id=two.run_id, by="all")
     assert boot.n == live.n == two.n_training
     assert boot.sigma_lnm == pytest.approx(live.sigma_lnm, rel=1e-12)
+
+
+def test_outliers_default_to_three_sigma_and_any_domain_when_asked(
+    session: Session, seeded: Seeded
+) -> None:
+    """Pulls of 3.5 and 2.5 sigma: the default threshold is 3 (the docstring's and the CLI's)."""
+    run = tables.ModelRun(
+        run_key="outlier-threshold", kind="single", config={}, seed=0, fold_scheme="none",
+        status="done",
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    ids = [int(c) for c in seeded.cluster_ids[:3]]
+    truth = dict(
+        session.execute(
+            sa.select(tables.Cluster.id, tables.Cluster.log10_m500c).where(
+                tables.Cluster.id.in_(ids)
+            )
+        ).all()
+    )
+    err = 0.1
+    for cid, pull, domain in zip(ids, (3.5, 2.5, -3.5), ("mock", "mock", "observed"), strict=True):
+        session.add(
+            tables.Prediction(
+                run_id=run.id, cluster_id=cid, log10_m500c_pred=truth[cid] + pull * err,
+                log10_m500c_pred_err=err, input_domain=domain,
+            )
+        )  # fmt: skip
+    session.flush()
+    pulls = dict(
+        session.execute(
+            sa.text("SELECT cluster_id, pull FROM v_residuals WHERE run_id = :r"), {"r": run.id}
+        ).all()
+    )
+    # the catalogue errors (if any) only lower the pulls: 3.5 stays above 3, 2.5 below
+    assert pulls[ids[0]] > 3 > pulls[ids[1]] and pulls[ids[2]] < -3
+    assert [r["cluster_id"] for r in results.outliers(session, run_id=run.id)] == [ids[0]]
+    assert results.outliers(session, run_id=run.id, n_sigma=pulls[ids[0]] + 0.01) == []
+    both = results.outliers(session, run_id=run.id, input_domain=None)
+    assert sorted(r["cluster_id"] for r in both) == sorted([ids[0], ids[2]])
+    assert [
+        r["cluster_id"] for r in results.outliers(session, run_id=run.id, input_domain="observed")
+    ] == [ids[2]]
+
+
+def test_bin_stats_as_dict_keeps_every_field_in_order(session: Session, seeded: Seeded) -> None:
+    stats = results.scatter(session, run_id=seeded.run_ids["multi"], by="mass")[0]
+    d = stats.as_dict()
+    assert list(d) == [
+        "axis", "mass_lo", "mass_hi", "z_lo", "z_hi", "n", "bias_dex", "sigma_lnm",
+        "p16_dex", "p50_dex", "p84_dex",
+    ]  # fmt: skip
+    assert d["n"] == stats.n > 0 and d["sigma_lnm"] == stats.sigma_lnm and d["axis"] == "mass"
+
+
+def test_a_run_without_predictions_says_it_predicted_no_catalogue(
+    session: Session, seeded: Seeded
+) -> None:
+    run = tables.ModelRun(
+        run_key="no-predictions", kind="single", config={}, seed=0, fold_scheme="none",
+        status="done",
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    with pytest.raises(CatalogueNotFoundError, match=r"it predicted catalogue\(s\) none$"):
+        results.scatter(session, run_id=run.id, catalogue_id=seeded.catalogue_id)
+
+
+def test_summary_by_redshift_matches_scatter_by_z_and_names_a_wrong_axis(
+    session: Session, seeded: Seeded
+) -> None:
+    results.refresh(session)
+    run_id = seeded.run_ids["multi"]
+    rows = [r for r in results.summary(session, axis="z", source="run") if r["run_id"] == run_id]
+    rows = [r for r in rows if r["input_domain"] == "mock"]
+    live = results.scatter(session, run_id=run_id, by="z")
+    assert [r["axis"] for r in rows] == ["z"] * len(live)
+    assert [(r["bin_lo"], r["bin_hi"], r["n"]) for r in rows] == [
+        (s.z_lo, s.z_hi, s.n) for s in live
+    ]
+    with pytest.raises(BinEdgesError, match=r"unknown summary axis 'mass_z'; choose one of all"):
+        results.summary(session, axis="mass_z")  # type: ignore[arg-type]
+
+
+def test_scatter_names_a_wrong_axis_and_the_right_ones(session: Session, seeded: Seeded) -> None:
+    with pytest.raises(
+        BinEdgesError, match=r"^unknown axis 'redshift'; choose one of mass, z, mass_z, all$"
+    ):
+        results.scatter(session, run_id=seeded.run_ids["multi"], by="redshift")  # type: ignore[arg-type]

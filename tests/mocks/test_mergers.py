@@ -75,6 +75,24 @@ def test_merger_ratio_pdf_is_the_normalised_fakhouri_kernel() -> None:
     assert merger_ratio_pdf(np.array([0.05]), cfg)[0] == 0.0  # minor mergers are not major
 
 
+def test_merger_ratio_pdf_at_and_beyond_the_ends_of_its_range() -> None:
+    """Both ends belong to the range (xi = 1 is an equal-mass merger); nothing lies outside."""
+    cfg = MockConfig()
+    a = cfg.assembly
+    lo = a.merger_min_ratio
+    just_inside = lo * (1.0 + 1e-6)  # between the first two grid points of the CDF
+    xi = np.array([lo, just_inside, 1.0])
+    kernel = xi**a.fmbk_beta * np.exp((xi / a.fmbk_xi_tilde) ** a.fmbk_gamma)
+    p = merger_ratio_pdf(xi, cfg)
+    assert np.all(p > 0)
+    np.testing.assert_allclose(p / p[2], kernel / kernel[2], rtol=1e-12)
+    outside = merger_ratio_pdf(np.array([0.0, lo * (1 - 1e-9), 1.0 + 1e-9, 1.5, 2.0]), cfg)
+    assert np.all(outside == 0.0)
+    # a list of plain numbers and a 2-D array are read the same way
+    assert merger_ratio_pdf([1], cfg)[0] == p[2]
+    assert merger_ratio_pdf(xi.reshape(3, 1), cfg).ravel().tolist() == p.tolist()
+
+
 def test_merger_ratios_follow_the_kernel(pop) -> None:  # noqa: ANN001
     cfg = MockConfig()
     m = pop.merger

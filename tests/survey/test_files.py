@@ -69,3 +69,149 @@ def test_an_unknown_suffix_names_the_file_and_the_known_suffixes() -> None:
         "use one of the suffixes ['.fits', '.fit', '.fts', '.fits.gz', '.fit.gz', '.fz', "
         "'.csv', '.ecsv', '.vot', '.xml'] or set 'format' in the spec"
     )
+
+
+# ------------------------------------------------------------------ read_table and the columns
+from astropy.io import fits  # noqa: E402
+from astropy.table import MaskedColumn, Table  # noqa: E402
+
+from survey.delimited import TextOptions  # noqa: E402
+from survey.errors import CatalogueColumnError  # noqa: E402
+from survey.files import float_column, read_table, row_lines, str_column  # noqa: E402
+
+
+def _csv(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_read_table_refuses_a_missing_file_and_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueReadError, match=r"nope\.csv: no such file"):
+        read_table(tmp_path / "nope.csv")
+    path = _csv(tmp_path, "a,b\n1,2\n")
+    with pytest.raises(CatalogueReadError, match=r"unknown format 'parquet'; choose one of \["):
+        read_table(path, "parquet")
+
+
+def test_read_table_guesses_csv_from_the_name_and_records_each_rows_file_line(
+    tmp_path: Path,
+) -> None:
+    # a quoted cell spanning two lines: the third row starts on line 5, not 4
+    path = _csv(tmp_path, 'name,z\nA,0.1\n"B\nsecond line",0.2\nC,0.3\n')
+    table = read_table(path)
+    assert table.colnames == ["name", "z"] and len(table) == 3
+    assert list(table["z"]) == [0.1, 0.2, 0.3]
+    lines = row_lines(table)
+    assert lines is not None and lines.dtype == np.int64
+    assert lines.tolist() == [2, 3, 5]
+    assert read_table(path, "csv")["name"][2] == "C"
+
+
+def test_read_table_names_the_file_when_the_content_is_unreadable_or_empty(
+    tmp_path: Path,
+) -> None:
+    empty = _csv(tmp_path, "a,b\n", "empty.csv")
+    with pytest.raises(CatalogueReadError, match=r"empty\.csv: the table has no rows"):
+        read_table(empty)
+    ragged = _csv(tmp_path, "a,b\n1,2,3,4\n5\n", "ragged.csv")
+    with pytest.raises(CatalogueReadError, match=r"ragged\.csv: cannot read as csv: "):
+        read_table(ragged)
+
+
+def test_read_table_bounds_csv_cells_before_astropy_reads_them(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "name,z\n" + "x" * 300 + ",0.1\n")
+    assert len(read_table(path)) == 1
+    with pytest.raises(
+        CatalogueReadError, match=r"line 2 \(row 1\), column 'name': a cell longer than 100"
+    ):
+        read_table(path, max_cell_bytes=100)
+    with pytest.raises(CatalogueReadError, match="more than max_text_bytes"):
+        read_table(path, max_text_bytes=100)
+
+
+def test_read_table_reads_delimited_text_with_its_options(tmp_path: Path) -> None:
+    path = tmp_path / "ned.txt"
+    path.write_text("# NED output\nname|z\nA|0.1\nB|0.2\n")
+    table = read_table(path, "text", text=TextOptions(delimiter="|", comment="#"))
+    assert table.colnames == ["name", "z"] and len(table) == 2
+    assert row_lines(table).tolist() == [3, 4]
+    # the default options (NED's "|", no comments) read a file without a preamble
+    plain = tmp_path / "plain.txt"
+    plain.write_text("name|z\nA|0.1\n")
+    assert read_table(plain, "text")["name"][0] == "A"
+    with pytest.raises(CatalogueReadError, match="header\\) has no '\\|'"):
+        read_table(path, "text")  # the comment line is taken as the header
+    # the limits reach the text reader
+    with pytest.raises(CatalogueReadError, match="max_cell_bytes"):
+        read_table(path, "text", text=TextOptions(comment="#"), max_cell_bytes=1)
+
+
+def test_read_table_reads_the_fits_extension_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "cat.fits"
+    one = fits.BinTableHDU(Table({"z": [0.1, 0.2]}), name="FIRST")
+    two = fits.BinTableHDU(Table({"z": [0.3, 0.4, 0.5]}), name="SECOND")
+    fits.HDUList([fits.PrimaryHDU(), one, two]).writeto(path)
+    assert list(read_table(path)["z"]) == [0.1, 0.2]  # HDU 1 by default
+    assert len(read_table(path, hdu=2)) == 3
+    assert len(read_table(path, "fits", hdu="SECOND")) == 3
+    assert row_lines(read_table(path)) is None  # FITS rows have no file lines
+    with pytest.raises(CatalogueReadError, match=r"has 3 HDUs, the spec asks for HDU 3"):
+        read_table(path, hdu=3)
+
+
+def test_row_lines_only_when_there_is_one_per_row() -> None:
+    table = Table({"a": [1, 2]})
+    assert row_lines(table) is None
+    table.meta["row_lines"] = [3]
+    assert row_lines(table) is None
+    table.meta["row_lines"] = [3, 7]
+    assert row_lines(table).tolist() == [3, 7]
+
+
+def test_float_column_masks_blanks_and_text_and_refuses_what_is_not_numbers() -> None:
+    path = Path("cat.csv")
+    table = Table()
+    table["i"] = MaskedColumn([1, 2, 3], mask=[False, True, False])
+    table["s"] = ["1.5", " ", "x"]
+    table["b"] = np.array([b"2.5", b"\xff", b""], dtype="S3")
+    table["words"] = ["a", "b", "c"]
+    table["v"] = np.ones((3, 2))
+    table["o"] = np.array([{"a": 1}, None, 3], dtype=object)
+    out = float_column(table, "i", path=path)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [1.0, np.nan, 3.0])
+    out[0] = 99.0  # a copy: the table keeps its value
+    assert table["i"][0] == 1
+    np.testing.assert_array_equal(float_column(table, "s", path=path), [1.5, np.nan, np.nan])
+    np.testing.assert_array_equal(float_column(table, "b", path=path), [2.5, np.nan, np.nan])
+    with pytest.raises(
+        CatalogueColumnError, match=r"cat\.csv: column 'words' is text, not numbers"
+    ):
+        float_column(table, "words", path=path)
+    with pytest.raises(
+        CatalogueColumnError, match=r"column 'v' is not a scalar column \(\(3, 2\)\)"
+    ):
+        float_column(table, "v", path=path)
+    with pytest.raises(CatalogueColumnError, match="column 'o' has non-numeric type object"):
+        float_column(table, "o", path=path)
+
+
+def test_float_column_of_a_masked_text_column() -> None:
+    table = Table()
+    table["s"] = MaskedColumn(["1", "2", "3"], mask=[False, True, False])
+    np.testing.assert_array_equal(float_column(table, "s", path=Path("x")), [1.0, np.nan, 3.0])
+
+
+def test_str_column_decodes_utf8_strips_and_lists_what_is_not_utf8() -> None:
+    table = Table()
+    table["b"] = MaskedColumn(
+        np.array([b" Caf\xc3\xa9 ", b"Caf\xe9", b"x", b"A1656"], dtype="S8"),
+        mask=[False, False, True, False],
+    )
+    table["u"] = [" Coma ", "A2029", "", "  "]
+    col = str_column(table, "b")
+    assert col.values == ["Café", "", "", "A1656"]
+    assert col.undecodable == {1: "Caf\\xe9"}
+    col = str_column(table, "u")
+    assert col.values == ["Coma", "A2029", "", ""] and col.undecodable == {}
