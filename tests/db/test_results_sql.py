@@ -436,3 +436,12 @@ def test_scatter_names_a_wrong_axis_and_the_right_ones(session: Session, seeded:
         BinEdgesError, match=r"^unknown axis 'redshift'; choose one of mass, z, mass_z, all$"
     ):
         results.scatter(session, run_id=seeded.run_ids["multi"], by="redshift")  # type: ignore[arg-type]
+
+
+def test_bad_edges_are_refused_with_the_defaults_as_an_example() -> None:
+    with pytest.raises(
+        BinEdgesError, match=r"^z_edges must hold .* got \[0\.3\]\. Example: 0\.0,0\.15,0\.3,0\.5$"
+    ):
+        results.check_edges([0.3], "z_edges", results.Z_EDGES)
+    assert results.check_edges(None, "z_edges", results.Z_EDGES) == [0.0, 0.15, 0.3, 0.5]
+    assert results.check_edges([1, "2", float("inf")], "x", (0, 1)) == [1.0, 2.0, float("inf")]

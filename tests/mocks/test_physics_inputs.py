@@ -164,3 +164,99 @@ def test_nfw_inverse_cdf() -> None:
     c = np.full(5, 5.0)
     u = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
     np.testing.assert_allclose(nfw_mu(nfw_radius(u, c)) / nfw_mu(c), u, atol=1e-10)
+
+
+# ------------------------------------------------------------------ ICM components (mocks.icm)
+from scipy import stats  # noqa: E402
+
+from mocks import icm as icm_mod  # noqa: E402
+
+
+def _components(n: int, seed: int, *, cool_core, merger, beta=None, rc=None):  # noqa: ANN001, ANN202
+    rng = np.random.default_rng(seed)
+    r500 = np.linspace(0.8, 1.2, n)
+    return icm_mod.build_components(
+        rng, MockConfig().icm, r500, np.full(n, 1e44), np.full(n, 5.0), cool_core, merger,
+        np.where(cool_core, 0.4, 0.0), np.full(n, 1e43), np.full(n, 3.0), 0.6 * r500,
+        sub_offset=(np.full(n, 0.5), np.zeros(n)), rc_r500=rc, beta=beta,
+    ), r500  # fmt: skip
+
+
+def test_centroid_offsets_are_isotropic_rayleigh_with_the_configured_scale() -> None:
+    """X-ray centroid offsets: Rayleigh in radius (scale sigma), uniform in angle."""
+    rng = np.random.default_rng(5)
+    sigma = np.full(40_000, 0.03)
+    sigma[:5] = 0.0
+    dx, dy = icm_mod._rayleigh(rng, sigma)
+    assert dx.shape == dy.shape == sigma.shape
+    assert np.all(dx[:5] == 0) and np.all(dy[:5] == 0)
+    r = np.hypot(dx, dy)[5:]
+    assert stats.kstest(r, stats.rayleigh(scale=0.03).cdf).pvalue > 1e-3
+    phi = np.arctan2(dy, dx)[5:]
+    assert stats.kstest(phi, stats.uniform(-np.pi, 2 * np.pi).cdf).pvalue > 1e-3
+    # each cluster its own scale
+    dx2, dy2 = icm_mod._rayleigh(np.random.default_rng(6), np.array([0.01, 1.0] * 5000))
+    r2 = np.hypot(dx2, dy2)
+    assert np.median(r2[1::2]) / np.median(r2[0::2]) == pytest.approx(100, rel=0.1)
+
+
+def test_non_cool_core_clusters_have_the_disturbed_centroid_offsets() -> None:
+    """Relaxed (cool-core) clusters: offsets 0.01 R500; the others 0.05 R500 (config)."""
+    n = 6000
+    cool = np.arange(n) % 2 == 0
+    comps, r500 = _components(n, 11, cool_core=cool, merger=np.zeros(n, bool))
+    ic = MockConfig().icm
+    amb = comps.kind == icm_mod.AMBIENT
+    r = np.hypot(comps.x0[amb], comps.y0[amb]) / r500
+    mean = np.sqrt(np.pi / 2)  # Rayleigh mean / scale
+    assert r[cool].mean() == pytest.approx(mean * ic.offset_relaxed_r500, rel=0.05)
+    assert r[~cool].mean() == pytest.approx(mean * ic.offset_disturbed_r500, rel=0.05)
+
+
+def test_ambient_beta_is_drawn_from_the_config_when_the_halo_gives_none() -> None:
+    n = 20_000
+    comps, _ = _components(n, 3, cool_core=np.zeros(n, bool), merger=np.zeros(n, bool))
+    ic = MockConfig().icm
+    beta = comps.beta[comps.kind == icm_mod.AMBIENT]
+    assert beta.shape == (n,) and beta.min() >= 0.56 and beta.max() <= 1.1
+    assert np.median(beta) == pytest.approx(ic.beta_mean, abs=0.003)
+    assert np.std(beta) == pytest.approx(ic.beta_sd, rel=0.05)
+    # values the halo sets are clipped to the same range
+    given, _ = _components(3, 3, cool_core=np.zeros(3, bool), merger=np.zeros(3, bool),
+                           beta=np.array([0.5, 0.7, 1.3]), rc=np.array([0.01, 0.2, 0.9]))  # fmt: skip
+    assert given.beta[:3].tolist() == [0.56, 0.7, 1.1]
+
+
+def test_the_component_stream_of_a_seed_is_pinned() -> None:
+    """The same seed gives the same components across versions of the code.
+
+    A mock catalogue is named by its seed and config hash; if a change of the code moved the
+    random stream (an extra draw, a draw of another size), the same name would hold other
+    clusters. The shape draws are made whether or not the halo sets beta and r_c, so both
+    calls below see one stream. Values from the code of 2026-11-29 (numpy's PCG64 is the
+    same on every platform); change them only with a deliberate, documented change of the mock.
+    """
+    n = 4
+    cool = np.array([True, False, True, False])
+    merger = np.array([False, False, False, True])
+    expected = {
+        "x0": [0.003554015036, 0.050662560529, 0.004924014172, 0.02201963044],
+        "y0": [0.012877191716, -0.016495169283, -0.029017394898, -0.047724444095],
+        "q": [0.75481522823, 0.884013164289, 0.785466147776, 0.840554678284],
+        "theta": [1.692389168997, 1.379859355086, 1.021322535221, 2.963828336177],
+    }
+    rng = np.random.default_rng(2023)
+    r500 = np.array([0.8, 1.0, 1.2, 0.9])
+    for beta, rc in ((None, None), (np.full(n, 0.7), np.full(n, 0.2))):
+        comps = icm_mod.build_components(
+            rng if beta is None else np.random.default_rng(2023), MockConfig().icm, r500,
+            np.full(n, 1e44), np.full(n, 5.0), cool, merger, np.array([0.5, 0.0, 0.3, 0.0]),
+            np.full(n, 1e43), np.full(n, 3.0), r500 * 0.6,
+            sub_offset=(np.full(n, 0.5), np.zeros(n)), rc_r500=rc, beta=beta,
+        )  # fmt: skip
+        amb = comps.kind == icm_mod.AMBIENT
+        for field, values in expected.items():
+            np.testing.assert_allclose(getattr(comps, field)[amb], values, rtol=1e-9)
+        assert comps.kind.tolist() == [0, 1, 0, 0, 1, 0, 2]
+        assert comps.cluster.tolist() == [0, 0, 1, 2, 2, 3, 3]
+    np.testing.assert_allclose(comps.rc[comps.kind == icm_mod.AMBIENT], 0.2 * r500, rtol=1e-12)
