@@ -18,3 +18,13 @@ def test_score_counts_timeouts_as_killed_and_unreached_mutants_as_survivors(tmp_
     table = score_table(counts)
     assert "| `models/folds.py` | 5 | 2 | 1 | 1 | 1 | 0 | 60.0% |" in table
     assert table.splitlines()[-1].startswith("| **all** | 5 |")
+
+
+def test_jobs_must_be_positive() -> None:
+    import pytest
+
+    from benchmarks.mutation import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--jobs", "0", "--report"])
+    assert exc.value.code == 2

@@ -232,31 +232,64 @@ def test_the_component_stream_of_a_seed_is_pinned() -> None:
 
     A mock catalogue is named by its seed and config hash; if a change of the code moved the
     random stream (an extra draw, a draw of another size), the same name would hold other
-    clusters. The shape draws are made whether or not the halo sets beta and r_c, so both
-    calls below see one stream. Values from the code of 2026-11-29 (numpy's PCG64 is the
-    same on every platform); change them only with a deliberate, documented change of the mock.
+    clusters. Every field of every component is pinned: a relaxed cool core (0), a disturbed
+    cluster (1), a second cool core (2) and a merger with a subcluster and a merger core (3).
+    The shape draws are made whether or not the halo sets beta and r_c, so a second call with
+    them set sees the same stream. Values from the code of 2026-11-29 (numpy's PCG64 is the same
+    on every platform); change them only with a deliberate, documented change of the mock.
     """
-    n = 4
-    cool = np.array([True, False, True, False])
-    merger = np.array([False, False, False, True])
     expected = {
-        "x0": [0.003554015036, 0.050662560529, 0.004924014172, 0.02201963044],
-        "y0": [0.012877191716, -0.016495169283, -0.029017394898, -0.047724444095],
-        "q": [0.75481522823, 0.884013164289, 0.785466147776, 0.840554678284],
-        "theta": [1.692389168997, 1.379859355086, 1.021322535221, 2.963828336177],
-    }
-    rng = np.random.default_rng(2023)
+        "cluster": [0, 0, 1, 2, 2, 3, 3, 3],
+        "kind": [0, 1, 0, 0, 1, 0, 2, 3],
+        "x0": [0.0035540150363, 0.0035540150363, 0.0506625605289, 0.00492401417209,
+               0.00492401417209, 0.0220196304403, 0.52201963044, 0.0220196304403],
+        "y0": [0.0128771917162, 0.0128771917162, -0.0164951692829, -0.0290173948983,
+               -0.0290173948983, -0.0477244440947, -0.0477244440947, -0.0477244440947],
+        "rc": [0.118610665781, 0.0319899988124, 0.220331515751, 0.205536028966,
+               0.0633257367748, 0.109171808828, 0.0972, 0.045],
+        "beta": [0.700086064687, 0.7, 0.727580948489, 0.602026882216, 0.7, 0.681102766736,
+                 0.734678221583, 0.681102766736],
+        "q": [0.75481522823, 0.868801029138, 0.884013164289, 0.785466147776, 0.886265280701,
+              0.840554678284, 0.729707913957, 0.840554678284],
+        "theta": [1.692389169, 1.692389169, 1.37985935509, 1.02132253522, 1.02132253522,
+                  2.96382833618, 0.888747872626, 2.96382833618],
+        "lum500": [1e44, 5e43, 1e44, 1e44, 3e43, 1e44, 1e43, 2e43],
+        "r_norm": [0.8, 0.8, 1.0, 1.2, 1.2, 0.9, 0.54, 0.9],
+        "kt": [5.0, 3.0, 5.0, 5.0, 3.0, 5.0, 3.0, 5.0],
+    }  # fmt: skip
+    n = 4
     r500 = np.array([0.8, 1.0, 1.2, 0.9])
-    for beta, rc in ((None, None), (np.full(n, 0.7), np.full(n, 0.2))):
-        comps = icm_mod.build_components(
-            rng if beta is None else np.random.default_rng(2023), MockConfig().icm, r500,
-            np.full(n, 1e44), np.full(n, 5.0), cool, merger, np.array([0.5, 0.0, 0.3, 0.0]),
+
+    def build(**halo: np.ndarray) -> icm_mod.Components:
+        return icm_mod.build_components(
+            np.random.default_rng(2023), MockConfig().icm, r500, np.full(n, 1e44),
+            np.full(n, 5.0), np.array([True, False, True, False]),
+            np.array([False, False, False, True]), np.array([0.5, 0.0, 0.3, 0.0]),
             np.full(n, 1e43), np.full(n, 3.0), r500 * 0.6,
-            sub_offset=(np.full(n, 0.5), np.zeros(n)), rc_r500=rc, beta=beta,
+            sub_offset=(np.full(n, 0.5), np.zeros(n)),
+            merger_core_lum=np.array([0.0, 0.0, 0.0, 2e43]), **halo,
         )  # fmt: skip
-        amb = comps.kind == icm_mod.AMBIENT
-        for field, values in expected.items():
-            np.testing.assert_allclose(getattr(comps, field)[amb], values, rtol=1e-9)
-        assert comps.kind.tolist() == [0, 1, 0, 0, 1, 0, 2]
-        assert comps.cluster.tolist() == [0, 0, 1, 2, 2, 3, 3]
-    np.testing.assert_allclose(comps.rc[comps.kind == icm_mod.AMBIENT], 0.2 * r500, rtol=1e-12)
+
+    comps = build()
+    for field, values in expected.items():
+        got = getattr(comps, field)
+        if field in ("cluster", "kind"):
+            assert got.tolist() == values, field
+        else:
+            np.testing.assert_allclose(got, values, rtol=1e-9, err_msg=field)
+    halo = build(rc_r500=np.full(n, 0.2), beta=np.full(n, 0.7))
+    amb = halo.kind == icm_mod.AMBIENT
+    for field in ("x0", "y0", "q", "theta", "lum500", "kt"):
+        np.testing.assert_array_equal(getattr(halo, field), getattr(comps, field), err_msg=field)
+    np.testing.assert_allclose(halo.rc[amb], 0.2 * r500, rtol=1e-12)
+    assert np.all(halo.beta[amb] == 0.7)
+    # the components' physics, as the docstring of mocks.icm states it
+    ic = MockConfig().icm
+    cc = comps.kind == icm_mod.COOL_CORE
+    np.testing.assert_allclose(comps.q[cc] ** 2, comps.q[amb][[0, 2]], rtol=1e-12)  # rounder
+    np.testing.assert_allclose(comps.kt[cc], ic.cc_temperature_ratio * 5.0)  # cooler
+    sub = comps.kind == icm_mod.SUBCLUSTER
+    assert comps.x0[sub][0] - comps.x0[amb][3] == pytest.approx(0.5)  # at its orbit's offset
+    np.testing.assert_allclose(comps.rc[sub], ic.rc_median_r500 * 0.6 * r500[3])
+    mc = comps.kind == icm_mod.MERGER_CORE
+    np.testing.assert_allclose(comps.rc[mc], ic.merger_core_rc_r500 * r500[3])
