@@ -293,3 +293,62 @@ def test_the_component_stream_of_a_seed_is_pinned() -> None:
     np.testing.assert_allclose(comps.rc[sub], ic.rc_median_r500 * 0.6 * r500[3])
     mc = comps.kind == icm_mod.MERGER_CORE
     np.testing.assert_allclose(comps.rc[mc], ic.merger_core_rc_r500 * r500[3])
+
+
+def test_subcluster_positions_follow_the_orbit_and_the_projection() -> None:
+    """r = r_apo sin(pi t) R500c after the core passage, projected by sin(i), at angle PA."""
+    ic = MockConfig().icm
+    apo = ic.sub_apocentre_r500
+    phase = np.array([0.5, 0.25, np.nan, 0.5, 1.5, -0.2, 0.5, 0.5])
+    orient = np.array(
+        [[0.0, 0.0], [0.6, np.pi / 2], [0.0, 0.0], [np.nan, np.nan], [0.0, 0.0], [0.0, 0.0],
+         [1.0 + 1e-12, 0.0], [-0.6, np.pi]]
+    )  # fmt: skip
+    r500 = np.array([2.0, 0.5, 1.0, 0.8, 1.0, 1.0, 1.0, 1.5])
+    dx, dy = icm_mod.subcluster_offset(phase, orient, r500, ic)
+    expected_x = [apo * 2.0, 0.0, 0.0, apo * 0.8, 0.0, 0.0, 0.0, -apo * 1.5 * 0.8]
+    expected_y = [0.0, apo * np.sin(np.pi / 4) * 0.5 * 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    np.testing.assert_allclose(dx, expected_x, atol=1e-12)
+    np.testing.assert_allclose(dy, expected_y, atol=1e-12)
+    # integer inputs read as numbers
+    ix, iy = icm_mod.subcluster_offset(np.array([1]), np.array([[0, 0]]), np.array([1]), ic)
+    assert abs(ix[0]) < 1e-12 and iy[0] == 0.0
+
+
+def test_virial_overdensity_is_bryan_and_norman() -> None:
+    """Delta_vir = 18 pi^2 + 82 x - 39 x^2, x = Omega_m(z) - 1 (Bryan & Norman 1998)."""
+    from astropy.cosmology import FlatLambdaCDM
+
+    from mocks.assembly import _delta_vir
+
+    assert _delta_vir(FlatLambdaCDM(H0=70, Om0=1.0), 0.0) == pytest.approx(18 * np.pi**2)
+    x = 0.3 - 1.0
+    assert _delta_vir(FlatLambdaCDM(H0=70, Om0=0.3), 0.0) == pytest.approx(
+        18 * np.pi**2 + 82 * x - 39 * x**2, rel=1e-12
+    )
+    assert _delta_vir(FlatLambdaCDM(H0=70, Om0=0.3), 0.0) == pytest.approx(101.1, abs=0.1)
+
+
+def test_m200c_from_m500c_and_the_concentration_is_the_nfw_profile() -> None:
+    """Mean density 500 rho_c inside r500 and 200 rho_c inside r200 of one NFW profile.
+
+    Independent of the code's root finder: for each c200c, solve
+    200 (mu(x) / mu(c)) (c / x)^3 = 500 for x = r500 / r_s with brentq, then
+    M500 / M200 = mu(x) / mu(c).
+    """
+    from scipy.optimize import brentq
+
+    from mocks.assembly import m200c_given_c
+
+    c = np.array([2.0, 4.0, 7.0, 12.0])
+    m500 = np.array([1e14, 3e14, 5e14, 2e15])
+    m200 = m200c_given_c(m500, c)
+    for ci, m5, m2 in zip(c, m500, m200, strict=True):
+        x = brentq(lambda x, c_=ci: 200 * nfw_mu(x) / nfw_mu(c_) * (c_ / x) ** 3 - 500, 1e-3, ci)
+        assert m5 / m2 == pytest.approx(nfw_mu(x) / nfw_mu(ci), rel=1e-6)
+    # Hu & Kravtsov (2003): M200c / M500c ~ 1.4 at c200c ~ 4-5
+    assert 1.3 < m200[1] / m500[1] < 1.5
+    assert np.all(np.diff(m200 / m500) < 0)  # more concentrated: less mass beyond r500
+    np.testing.assert_allclose(
+        m200c_given_c([1, 3], [4, 4]), m200c_given_c(np.array([1.0, 3.0]), np.array([4.0, 4.0]))
+    )
