@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db import results, tables
-from db.errors import BinEdgesError, CatalogueNotFoundError, RunNotFoundError
+from db.errors import BinEdgesError, CatalogueNotFoundError, ProxyNotFoundError, RunNotFoundError
 from tests.results_data import (
     EMPTY_MASS_BIN,
     RUNS,
@@ -445,3 +445,30 @@ def test_bad_edges_are_refused_with_the_defaults_as_an_example() -> None:
         results.check_edges([0.3], "z_edges", results.Z_EDGES)
     assert results.check_edges(None, "z_edges", results.Z_EDGES) == [0.0, 0.15, 0.3, 0.5]
     assert results.check_edges([1, "2", float("inf")], "x", (0, 1)) == [1.0, 2.0, float("inf")]
+
+
+def test_an_unknown_run_or_proxy_lists_what_there_is(session: Session, seeded: Seeded) -> None:
+    newest = max(seeded.run_ids.values())
+    with pytest.raises(
+        RunNotFoundError,
+        match=rf"no model run with id 999999; latest run ids: \[{newest}, .*\] \(`clustermass query runs` lists them\)",
+    ):
+        results.scatter(session, run_id=999999)
+    with pytest.raises(BinEdgesError, match=r"^mass_edges must hold"):
+        results.scatter(session, run_id=newest, by="mass", mass_edges=[14.0])
+    with pytest.raises(BinEdgesError, match=r"^z_edges must hold"):
+        results.scatter(session, run_id=newest, by="z", z_edges=[0.5, 0.1])
+    from db import proxy_masses
+
+    proxy_masses.fit_proxy_estimates(session, catalogue_id=seeded.catalogue_id, proxies=["T"])
+    with pytest.raises(ProxyNotFoundError, match=r"\['T'\]$"):
+        results.proxy_scatter(session, catalogue_id=seeded.catalogue_id, proxy="Y_SZ")
+    # with nothing stored (inside this test's transaction), the messages say so
+    session.execute(sa.text("DELETE FROM proxy_estimates"))
+    with pytest.raises(
+        ProxyNotFoundError, match=r"none \(fill them with db\.proxy_masses\.fit_proxy_estimates\)$"
+    ):
+        results.proxy_scatter(session, catalogue_id=seeded.catalogue_id, proxy="T")
+    session.execute(sa.text("DELETE FROM model_runs"))
+    with pytest.raises(RunNotFoundError, match=r"latest run ids: none \(`clustermass query runs`"):
+        results.scatter(session, run_id=newest)

@@ -215,3 +215,16 @@ def test_str_column_decodes_utf8_strips_and_lists_what_is_not_utf8() -> None:
     assert col.undecodable == {1: "Caf\\xe9"}
     col = str_column(table, "u")
     assert col.values == ["Coma", "A2029", "", ""] and col.undecodable == {}
+
+
+def test_read_table_checks_ecsv_with_its_own_delimiter(tmp_path: Path) -> None:
+    """ECSV (space-delimited by default) gets the same row lines and cell bounds as CSV."""
+    path = tmp_path / "cat.ecsv"
+    Table({"name": ["A", "x" * 300], "z": [0.1, 0.2]}).write(path)
+    table = read_table(path)
+    assert list(table["z"]) == [0.1, 0.2]
+    assert row_lines(table).tolist() == [8, 9]  # after the 6-line YAML header and the names
+    with pytest.raises(
+        CatalogueReadError, match=r"line 9 \(row 2\), column 'name': a cell longer than 100"
+    ):
+        read_table(path, max_cell_bytes=100)
