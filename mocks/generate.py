@@ -15,11 +15,11 @@ from numpy.typing import NDArray
 
 from mocks import icm as icm_mod
 from mocks import scaling
-from mocks.assembly import Population, sample_population
 from mocks.catalogue import MockCatalogue, build_truth
 from mocks.config import HALF_WIDTH_MPC_H, NPIX, PIXEL_MPC_H, MockConfig
 from mocks.galaxies import GALAXY_DTYPE, sample_galaxies
 from mocks.halos import get_cosmology, r_delta_proper, use_colossus
+from mocks.population import Population, sample_population
 from mocks.snapshot import Snapshot
 from mocks.spectra import powerlaw_band_rates, thermal_band_rates, thermal_observed_flux
 from mocks.xray import (

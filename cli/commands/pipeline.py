@@ -281,6 +281,7 @@ def report(
     out = prefect_runs.announced(flow)(catalogue, run_ids, n_boot)
     _print_report(out)
     if results_csv is not None:
+        # lazy: start-up (models.comparison loads matplotlib; only this option needs it)
         from models.results_table import merge_results_csv, results_rows
 
         path = merge_results_csv(results_csv, preset, results_rows(preset, out["benchmark"]))

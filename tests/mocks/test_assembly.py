@@ -11,11 +11,12 @@ import pytest
 from scipy import integrate
 
 from mocks import MockConfig, generate
-from mocks.assembly import fakhouri_rate_per_dz, sample_population
+from mocks.assembly import fakhouri_rate_per_dz
 from mocks.catalogue import MockCatalogue
 from mocks.config import PAPER_REDSHIFTS
 from mocks.halos import HaloMassFunction, _cm_table
 from mocks.icm import emission_shape
+from mocks.population import sample_population
 from models.folds import octant_folds
 
 N = 700

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from mocks import MockConfig, MockParameterError, generate, morphology
-from mocks.assembly import merger_ratio_pdf, merger_ratio_quantile, sample_population
+from mocks.assembly import merger_ratio_pdf, merger_ratio_quantile
 from mocks.catalogue import MockCatalogue
 from mocks.icm import (
     AMBIENT,
@@ -26,6 +26,7 @@ from mocks.icm import (
     merger_boosts,
     subcluster_offset,
 )
+from mocks.population import sample_population
 
 H = Planck18.h
 #: the transient boosts as read/recalled from Ricker & Sarazin 2001 (off in the presets,
