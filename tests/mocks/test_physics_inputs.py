@@ -352,3 +352,23 @@ def test_m200c_from_m500c_and_the_concentration_is_the_nfw_profile() -> None:
     np.testing.assert_allclose(
         m200c_given_c([1, 3], [4, 4]), m200c_given_c(np.array([1.0, 3.0]), np.array([4.0, 4.0]))
     )
+
+
+def test_a_halos_concentration_is_diemer19_at_its_m200c_times_its_assembly_deviate() -> None:
+    """c200c = c_DJ19(M200c, z) 10^(sigma_c delta), with M200c the NFW mass of (M500c, c200c)."""
+    from colossus.halo import concentration
+
+    from mocks.assembly import m200c_given_c, mass_and_concentration
+    from mocks.halos import use_colossus
+
+    cfg = MockConfig()
+    m500 = np.array([3e13, 1e14, 1e14, 1e14, 8e14])
+    delta = np.array([0.0, -1.5, 0.0, 1.5, 0.7])
+    m200, c = mass_and_concentration(m500, 0.3, cfg, delta)
+    np.testing.assert_allclose(m200, m200c_given_c(m500, c), rtol=1e-6)  # converged fixed point
+    use_colossus(cfg.cosmology)
+    mean = concentration.concentration(m200, "200c", 0.3, model=cfg.concentration_model)
+    sigma = cfg.assembly.concentration_scatter_dex
+    np.testing.assert_allclose(c / mean, 10 ** (sigma * delta), rtol=2e-3)  # table interpolation
+    # early formers (delta > 0) are concentrated: less of their mass lies beyond r500
+    assert c[3] > c[2] > c[1] and m200[3] / m500[3] < m200[2] / m500[2] < m200[1] / m500[1]
