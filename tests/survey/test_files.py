@@ -228,3 +228,102 @@ def test_read_table_checks_ecsv_with_its_own_delimiter(tmp_path: Path) -> None:
         CatalogueReadError, match=r"line 9 \(row 2\), column 'name': a cell longer than 100"
     ):
         read_table(path, max_cell_bytes=100)
+
+
+# ------------------------------------------------------------------ FITS completeness
+import gzip  # noqa: E402
+
+from survey.files import _data_size, check_fits_complete  # noqa: E402
+
+
+def _fits(path: Path, *hdus: fits.hdu.base.ExtensionHDU, primary=None) -> Path:  # noqa: ANN001
+    fits.HDUList([primary or fits.PrimaryHDU(), *hdus]).writeto(path)
+    return path
+
+
+def test_a_gzipped_fits_file_is_read_through_and_a_corrupt_stream_is_named(tmp_path: Path) -> None:
+    plain = _fits(tmp_path / "a.fits", fits.BinTableHDU(Table({"z": [0.1, 0.2]})))
+    gz = tmp_path / "a.fits.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    assert check_fits_complete(gz) == check_fits_complete(plain) == 2
+    bad = tmp_path / "b.fits.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"not a deflate stream" * 10)
+    with pytest.raises(
+        CatalogueReadError, match=r"b\.fits\.gz: gzip stream is corrupt or truncated \("
+    ):
+        check_fits_complete(bad)
+
+
+def test_truncated_or_corrupt_headers_are_named_by_hdu(tmp_path: Path) -> None:
+    full = _fits(tmp_path / "full.fits", fits.BinTableHDU(Table({"z": [0.1, 0.2]}))).read_bytes()
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(full[:100])  # inside the primary header
+    with pytest.raises(
+        CatalogueReadError,
+        match=r"cut\.fits: primary header is corrupt \(no END card before the end of the file\)",
+    ):
+        check_fits_complete(cut)
+    cut.write_bytes(full[: 2880 + 100])  # inside the extension's header
+    with pytest.raises(
+        CatalogueReadError, match=r"HDU 1 header is corrupt or truncated \(no END card"
+    ):
+        check_fits_complete(cut)
+    data_start = 2 * 2880
+    cut.write_bytes(full[: data_start + 10])  # the table's 16 data bytes, 10 present
+    with pytest.raises(
+        CatalogueReadError,
+        match=r"truncated FITS file: HDU 1 declares 16 data bytes but only 10 are present",
+    ):
+        check_fits_complete(cut)
+    header = fits.Header([("SIMPLE", True), ("BITPIX", 8), ("NAXIS", 1)])
+    bad_size = tmp_path / "size.fits"
+    bad_size.write_bytes(header.tostring().encode())
+    with pytest.raises(
+        CatalogueReadError, match=r"HDU 0 header has an invalid or missing size keyword \("
+    ):
+        check_fits_complete(bad_size)
+
+
+def test_the_data_size_follows_the_fits_standard() -> None:
+    """|BITPIX|/8 GCOUNT (PCOUNT + prod NAXISn) bytes (Pence et al. 2010, eqs. 1-2)."""
+    assert _data_size(fits.Header()) == 0  # no NAXIS: no data
+    assert _data_size(fits.Header([("BITPIX", 16), ("NAXIS", 1), ("NAXIS1", 7)])) == 14
+    assert (
+        _data_size(fits.Header([("BITPIX", -32), ("NAXIS", 2), ("NAXIS1", 3), ("NAXIS2", 0)])) == 0
+    )
+    groups = fits.Header(
+        [("BITPIX", 8), ("NAXIS", 2), ("NAXIS1", 4), ("NAXIS2", 5), ("PCOUNT", 6), ("GCOUNT", 2)]
+    )
+    assert _data_size(groups) == 1 * 2 * (6 + 20)
+    with pytest.raises(ValueError, match=r"negative axis length \[-1\]"):
+        _data_size(fits.Header([("BITPIX", 8), ("NAXIS", 1), ("NAXIS1", -1)]))
+
+
+def test_one_dimensional_images_heaps_and_big_data_blocks_are_stepped_over(tmp_path: Path) -> None:
+    """HDUs after a 1-D image, a table with a heap (PCOUNT > 0) and > 8 MB of data are found."""
+    one_d = fits.PrimaryHDU(np.arange(10, dtype=np.int16))
+    vla = fits.BinTableHDU.from_columns(
+        [fits.Column(name="v", format="PJ()", array=np.array([[1, 2, 3], [4]], dtype=object))]
+    )
+    path = _fits(tmp_path / "mixed.fits", vla, fits.BinTableHDU(Table({"z": [1.0]})), primary=one_d)
+    assert fits.getheader(path, 1)["PCOUNT"] > 0  # the heap
+    assert check_fits_complete(path) == 3
+    # 2880 x 2881 bytes of data: a padding to any other block length lands inside the data
+    big = fits.ImageHDU(np.zeros(2880 * 2881, dtype=np.uint8))
+    path = _fits(tmp_path / "big.fits", big, fits.BinTableHDU(Table({"z": [1.0]})))
+    assert check_fits_complete(path) == 3
+
+
+def test_a_header_spanning_blocks_ends_only_at_its_end_card(tmp_path: Path) -> None:
+    """A blank card, or a card ending in 'END', before the END card does not end the header."""
+    primary = fits.PrimaryHDU()
+    primary.header["HISTORY"] = "the pipeline came to its END"
+    primary.header.append(fits.Card("", "", ""), bottom=True)  # a blank card
+    for i in range(40):  # the header now spans two 2880-byte blocks
+        primary.header[f"KEY{i}"] = i
+    primary.header["COMMENT"] = "cafe"
+    path = tmp_path / "long.fits"
+    fits.HDUList([primary, fits.BinTableHDU(Table({"z": [1.0]}))]).writeto(path)
+    # a byte that is not ASCII in a comment: replaced when parsed, not taken as corruption
+    path.write_bytes(path.read_bytes().replace(b"cafe", b"caf\xe9"))
+    assert check_fits_complete(path) == 2
