@@ -349,16 +349,21 @@ def test_stored_bootstrap_intervals_use_the_training_catalogue_too(
     assert boot.sigma_lnm == pytest.approx(live.sigma_lnm, rel=1e-12)
 
 
+def _finished_run(session: Session, key: str) -> tables.ModelRun:
+    """A finished single-band run with no predictions yet."""
+    run = tables.ModelRun(
+        run_key=key, kind="single", config={}, seed=0, fold_scheme="none", status="done"
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
 def test_outliers_default_to_three_sigma_and_any_domain_when_asked(
     session: Session, seeded: Seeded
 ) -> None:
     """Pulls of 3.5 and 2.5 sigma: the default threshold is 3 (the docstring's and the CLI's)."""
-    run = tables.ModelRun(
-        run_key="outlier-threshold", kind="single", config={}, seed=0, fold_scheme="none",
-        status="done",
-    )  # fmt: skip
-    session.add(run)
-    session.flush()
+    run = _finished_run(session, "outlier-threshold")
     ids = [int(c) for c in seeded.cluster_ids[:3]]
     truth = dict(
         session.execute(
@@ -405,12 +410,7 @@ def test_bin_stats_as_dict_keeps_every_field_in_order(session: Session, seeded: 
 def test_a_run_without_predictions_says_it_predicted_no_catalogue(
     session: Session, seeded: Seeded
 ) -> None:
-    run = tables.ModelRun(
-        run_key="no-predictions", kind="single", config={}, seed=0, fold_scheme="none",
-        status="done",
-    )  # fmt: skip
-    session.add(run)
-    session.flush()
+    run = _finished_run(session, "no-predictions")
     with pytest.raises(CatalogueNotFoundError, match=r"it predicted catalogue\(s\) none$"):
         results.scatter(session, run_id=run.id, catalogue_id=seeded.catalogue_id)
 
