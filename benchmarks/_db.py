@@ -2,7 +2,8 @@
 
 Shared by ``bench_scatter_query.py`` and ``bench_ingest.py``: create a uniquely named database on
 the server of an admin URL, migrate it, drop it afterwards (``WITH (FORCE)``), and ``COPY``
-numpy columns into a table with psycopg2.
+numpy columns into a table with psycopg2. SQLAlchemy is imported inside the functions: the GPU
+benchmarks (``--device cuda --only train,inference``) run on hosts without the database stack.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import time
 import uuid
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 __all__ = [
     "LOCAL_ADMIN_URL",
@@ -38,11 +37,16 @@ def default_admin_url() -> str:
 
 def dsn(url: str) -> str:
     """A libpq connection string (for psycopg2) from a SQLAlchemy URL of any driver."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def create_database(admin_url: str, prefix: str = "cmbench") -> str:
     """Create an empty, uniquely named database on the server of ``admin_url``; return its URL."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
     name = f"{prefix}_{os.getpid()}_{int(time.time())}_{uuid.uuid4().hex[:6]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -55,6 +59,9 @@ def create_database(admin_url: str, prefix: str = "cmbench") -> str:
 
 def drop_database(admin_url: str, url: str) -> None:
     """Drop the database of ``url`` (terminating its connections)."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -80,6 +87,8 @@ def copy_columns(
 
 def server_description(url: str) -> dict[str, object]:
     """``version()`` and a few settings of the server of ``url``; ``{"error": ...}`` if it fails."""
+    import sqlalchemy as sa
+
     engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
     try:
         with engine.connect() as conn:

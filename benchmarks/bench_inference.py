@@ -33,6 +33,7 @@ from models.data import ClusterArrays  # noqa: E402
 from models.inference import ModelState, predict  # noqa: E402
 from models.preprocessing import Preprocessing  # noqa: E402
 from models.registry import build_network  # noqa: E402
+from models.runtime import autocast, to_memory_format  # noqa: E402
 
 
 def _arrays(n: int, with_kde: bool, cube: int) -> ClusterArrays:
@@ -70,6 +71,41 @@ def rate(kind: str, arrays: ClusterArrays, batch: int, channels_last: bool, devi
     return best
 
 
+def resident_rate(kind: str, batch: int, device: str, precision: str, repeats: int = 20) -> float:
+    """Maps/s of the network alone on inputs already on ``device`` (the in-memory rate).
+
+    channels_last, ``torch.inference_mode``, autocast to ``precision`` ("fp32" or "bf16"); the
+    clock stops after ``torch.cuda.synchronize`` (CUDA kernels are asynchronous). Best of 3
+    timings of ``repeats`` forward passes each, after 3 warm-up passes.
+    """
+    dev = torch.device(device)
+    net = to_memory_format(build_network({"kind": kind}).to(dev).eval(), True)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randn((batch, 3 if kind != "single" else 1, 128, 128), generator=gen, device=dev)
+    x = to_memory_format(x, True)
+    kde = None
+    if getattr(net, "needs_kde", False):
+        kde = torch.rand((batch, 1, 64, 64, 64), generator=gen, device=dev)
+        kde = to_memory_format(kde, True)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    best = 0.0
+    with torch.inference_mode(), autocast(dev, precision):  # type: ignore[arg-type]
+        for _ in range(3):
+            net(x, kde)
+        sync()
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                net(x, kde)
+            sync()
+            best = max(best, batch * repeats / (time.perf_counter() - t0))
+    return best
+
+
 def measure(
     n: int = 512,
     threads: int | None = None,
@@ -89,7 +125,7 @@ def measure(
     results = []
     for kind in models:
         with_kde = kind == "multimodal"
-        n_kind = min(n, 64) if with_kde else n
+        n_kind = min(n, 64 if device == "cpu" else 1024) if with_kde else n
         arrays = _arrays(n_kind, with_kde, 64)
         n_base = min(n_kind, 64)
         base = rate(kind, arrays.subset(np.arange(n_base)), 1, False, device)
@@ -118,7 +154,24 @@ def measure(
                     f"{kind:10s} batch {batch:3d} {fmt:14s} {r:8.1f} maps/s  x{r / base:.2f}",
                     flush=True,
                 )
+    resident = []
+    if device == "cuda":
+        for kind in models:
+            for batch in batches:
+                if kind == "multimodal" and batch > 1024:
+                    continue  # 1024 x 64^3 cubes already fill the card's caches many times
+                for prec in ("fp32", "bf16"):
+                    r = resident_rate(kind, batch, device, prec)
+                    resident.append(
+                        {"model": kind, "batch": batch, "precision": prec, "maps_per_s": r}
+                    )
+                    print(
+                        f"{kind:10s} batch {batch:4d} {prec} on the device: {r:10.0f} maps/s",
+                        flush=True,
+                    )
     return {
+        "resident": resident,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
         "params": {
             "n": n,
             "threads": threads,

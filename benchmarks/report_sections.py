@@ -269,7 +269,7 @@ def inference_results(d: Data, run: Data) -> list[str]:
                 ratio(r["ratio"]),
             ]
         )
-    return [
+    out = [
         f"**Results** (`{d['device']}`, {d['threads']} thread(s)):",
         "",
         *table(
@@ -278,6 +278,34 @@ def inference_results(d: Data, run: Data) -> list[str]:
             rows,
         ),
     ]
+    resident = d.get("resident") or []
+    if resident:
+        fp32 = {(r["model"], r["batch"]): r["maps_per_s"] for r in resident
+                if r["precision"] == "fp32"}  # fmt: skip
+        out += [
+            "",
+            f"**On the device** ({d.get('gpu') or d['device']}): the network alone on inputs "
+            "already in GPU memory (channels_last, inference mode; the clock stops after a "
+            "CUDA synchronise), fp32 and bf16 autocast; ratio: bf16 over fp32 of the same batch.",
+            "",
+            *table(
+                ["network", "batch", "precision", "maps/s", "ratio vs fp32"],
+                ["---", "---:", "---", "---:", "---:"],
+                [
+                    [
+                        MODEL_TEXT.get(r["model"], r["model"]),
+                        str(r["batch"]),
+                        r["precision"],
+                        num(r["maps_per_s"]),
+                        ratio(r["maps_per_s"] / fp32[(r["model"], r["batch"])])
+                        if (r["model"], r["batch"]) in fp32
+                        else "",
+                    ]
+                    for r in resident
+                ],
+            ),  # fmt: skip
+        ]
+    return out
 
 
 def inference_row(d: Data) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ Usage::
     python benchmarks/run_full_benchmark.py --data MOCK_DIR --out OUT [--device auto] [--cpu]
         [--models single,multi,multimodal,single_ensemble] [--ensemble 3] [--max-epochs N]
         [--uncertainty] [--n-boot 1000] [--preset paper --results-csv docs/benchmark_results.csv]
+        [--resume]
 
 ``<kind>_ensemble`` in ``--models`` adds a fold ensemble of that network (``--ensemble`` seeds
 per fold, their mean) as its own row. ``--results-csv`` merges this run's rows, under
@@ -52,6 +53,7 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=3, help="members per fold of *_ensemble")
     ap.add_argument("--preset", default=None, help="preset name of the rows in --results-csv")
     ap.add_argument("--results-csv", type=Path, default=None, help="merge rows into this CSV")
+    ap.add_argument("--resume", action="store_true", help="read back finished folds in --out")
     args = ap.parse_args()
     if args.results_csv is not None and not args.preset:
         ap.error("--results-csv needs --preset (the mock preset these rows belong to)")
@@ -69,7 +71,9 @@ def main() -> None:
         configs[k] = RunConfig.from_config(ROOT / "configs" / name, **over, **extra)
     arrays = mock_directory_arrays(args.data)
     t0 = time.perf_counter()
-    res = run_benchmark(arrays, args.out, configs=configs, models=kinds, n_boot=args.n_boot)
+    res = run_benchmark(
+        arrays, args.out, configs=configs, models=kinds, n_boot=args.n_boot, resume=args.resume
+    )
     seconds = time.perf_counter() - t0
     checks = shape_checks(res.rows)
     lines = [
@@ -93,7 +97,9 @@ def main() -> None:
     ]
     if args.uncertainty:
         cfg = RunConfig.from_config(ROOT / "configs" / "single_gaussian.yaml", **over)
-        run_dir, _, metrics = run_training(arrays, cfg, args.out, n_boot=args.n_boot)
+        run_dir, _, metrics = run_training(
+            arrays, cfg, args.out, n_boot=args.n_boot, resume=args.resume
+        )
         cal = metrics.get("calibration", {})
         lines += [
             "",

@@ -113,6 +113,8 @@ def benchmark_args(bench: Benchmark, options: RunOptions) -> list[str]:
         args += ["--keras-python", options.keras_python]
     if bench.key == "inference":
         args += ["--threads", str(threads)]
+        if options.device == "cuda" and not options.quick:  # GPU batch sizes (issue 19 item 6)
+            args += ["--n", "4096", "--batches", "256,1024,4096"]
     if bench.uses_device:
         args += ["--device", options.device]
     if bench.uses_database and options.admin_url != default_admin_url():
@@ -190,8 +192,17 @@ def check_target(out: Path, *, quick: bool, complete: bool, force: bool) -> None
         )
 
 
-def run_benchmarks(options: RunOptions, progress: Progress | None = None) -> dict[str, Any]:
-    """Describe the machine, run the selected benchmarks, return this run's record."""
+def run_benchmarks(
+    options: RunOptions,
+    progress: Progress | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Describe the machine, run the selected benchmarks, return this run's record.
+
+    ``checkpoint(record)`` is called after each benchmark with the record so far (the results
+    JSON is saved then, so a run stopped from outside, e.g. at the end of a GPU lease, keeps
+    what it measured).
+    """
     if options.device not in ("cpu", "cuda"):
         raise BenchmarkError(f"--device {options.device!r}: choose 'cpu' or 'cuda'")
     if options.device == "cuda" and machine.gpu_description() is None:
@@ -207,8 +218,16 @@ def run_benchmarks(options: RunOptions, progress: Progress | None = None) -> dic
             if progress is not None:
                 progress(key, i, len(options.only))
             results[key] = run_one(BENCHMARKS[key], options, Path(tmp))
+            if checkpoint is not None:
+                checkpoint(_record(desc, options, t0, results))
     if progress is not None:
         progress("done", len(options.only), len(options.only))
+    return _record(desc, options, t0, results)
+
+
+def _record(
+    desc: dict[str, Any], options: RunOptions, t0: float, results: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "machine": machine.finish(desc),
         "options": {
@@ -219,7 +238,7 @@ def run_benchmarks(options: RunOptions, progress: Progress | None = None) -> dic
             "command": options.command_line(),
         },
         "elapsed_s": time.perf_counter() - t0,
-        "results": results,
+        "results": dict(results),
     }
 
 
@@ -243,7 +262,18 @@ def execute(options: RunOptions, progress: Progress | None = None) -> list[dict[
         check_target(
             options.out, quick=options.quick, complete=is_complete(planned), force=options.force
         )
-    runs = previous if options.render_only else [*previous, run_benchmarks(options, progress)]
+
+    def save_partial(record: dict[str, Any]) -> None:
+        options.json_path.parent.mkdir(parents=True, exist_ok=True)
+        options.json_path.write_text(
+            json.dumps({"format": JSON_FORMAT, "runs": [*previous, record]}, indent=1)
+        )
+
+    runs = (
+        previous
+        if options.render_only
+        else [*previous, run_benchmarks(options, progress, checkpoint=save_partial)]
+    )
     write_outputs(runs, options)
     return runs
 

@@ -129,6 +129,7 @@ def cross_validate(
     progress: ProgressCallback | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
     device: str | torch.device | None = None,
+    done: Callable[[int, int], FoldResult | None] | None = None,
 ) -> CVResult:
     """Train every fold (``config.cv.folds`` or all) and every ensemble member.
 
@@ -145,9 +146,13 @@ def cross_validate(
         write it to the run directory).
     device : str or torch.device, optional
         Overrides ``config.training.device``.
+    done : callable, optional
+        ``done(fold, member)`` returns a finished fold (e.g. read back from the run directory:
+        :func:`models.runio.read_fold_result`) or None; a fold it returns is not trained again,
+        provided its test clusters are exactly the fold's (else :class:`ModelConfigError`: the
+        catalogue changed under the run).
     """
-    if network_class(config.model.kind).needs_kde:
-        arrays = ensure_kde(arrays, config.data.kde)
+    needs_kde = network_class(config.model.kind).needs_kde
     folds = make_folds(arrays, config.cv.scheme, config.cv.box_size)
     present = sorted(set(folds.tolist()))
     wanted = present if config.cv.folds is None else list(config.cv.folds)
@@ -157,6 +162,20 @@ def cross_validate(
     results = []
     for fold in wanted:
         for member in range(config.ensemble):
+            r = None if done is None else done(fold, member)
+            if r is not None:
+                expected = np.flatnonzero(folds == fold)
+                if not np.array_equal(np.sort(r.split.test), expected):
+                    raise ModelConfigError(
+                        f"fold {fold} member {member} on disk tested {r.split.test.size} clusters "
+                        f"that are not this catalogue's fold {fold} ({expected.size} clusters): "
+                        "the run directory belongs to another catalogue"
+                    )
+                log.info("fold %d member %d: already trained, read back", fold, member)
+                results.append(r)
+                continue
+            if needs_kde:  # only when a fold is trained: a run read back needs no cubes
+                arrays, needs_kde = ensure_kde(arrays, config.data.kde), False
             r = train_fold(
                 arrays, config, fold, folds=folds, member=member, progress=progress, device=device
             )

@@ -32,7 +32,7 @@ from models.errors import DataError
 from models.folds import make_folds
 from models.oracle import oracle_label, oracle_predictions
 from models.registry import NetworkName
-from models.runio import run_dir_name, run_metrics, write_fold, write_run
+from models.runio import read_fold_result, run_dir_name, run_metrics, write_fold, write_run
 from models.training import TrainProgress
 
 __all__ = [
@@ -76,11 +76,15 @@ def run_training(
     progress: Callable[[TrainProgress], None] | None = None,
     device: str | torch.device | None = None,
     n_boot: int = 1000,
+    resume: bool = False,
 ) -> tuple[Path, CVResult, dict[str, Any]]:
     """Cross-validate ``config`` on ``arrays`` and write the run under ``out_dir``.
 
     Each fold is written as soon as it finishes; the run record (config, provenance, split,
-    predictions, metrics) at the end.
+    predictions, metrics) at the end. With ``resume=True`` the folds already complete in the
+    run directory (same config key, so same settings) are read back instead of trained: a long
+    run (the paper-size multimodal network on a CPU) can be completed over several sittings, or
+    its folds trained on another machine (a GPU host) and assembled here.
 
     Returns
     -------
@@ -99,6 +103,7 @@ def run_training(
         progress=progress,
         on_fold=lambda r: write_fold(run_dir, r),
         device=device,
+        done=(lambda fold, member: read_fold_result(run_dir, fold, member)) if resume else None,
     )
     metrics = run_metrics(result, arrays, n_boot=n_boot, seed=config.training.seed)
     write_run(out_dir, result, arrays, metrics=metrics, write_folds=False)
@@ -129,6 +134,7 @@ def run_benchmark(
     seed: int = 0,
     progress: Callable[[str, TrainProgress], None] | None = None,
     device: str | torch.device | None = None,
+    resume: bool = False,
 ) -> BenchmarkResult:
     """Train the networks, fit the baselines and the oracle, and write the table and figure.
 
@@ -154,6 +160,8 @@ def run_benchmark(
         ``progress(kind, TrainProgress)``.
     device : str or torch.device, optional
         Overrides every config's ``training.device``.
+    resume : bool
+        Read back the folds already complete under ``out_dir`` (:func:`run_training`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +182,7 @@ def run_benchmark(
             )
         cb = None if progress is None else (lambda p, k=name: progress(k, p))
         run_dir, result, _ = run_training(
-            arrays, cfg, out, progress=cb, device=device, n_boot=n_boot
+            arrays, cfg, out, progress=cb, device=device, n_boot=n_boot, resume=resume
         )
         predictions[estimator_label(name)] = result.prediction
         run_dirs[name] = run_dir

@@ -33,6 +33,7 @@ from models.config import RunConfig
 from models.crossval import CVResult
 from models.data import ClusterArrays
 from models.errors import CheckpointError
+from models.folds import FoldSplit
 from models.inference import ModelState
 from models.metrics import mass_metrics, residual_summary
 from models.preprocessing import Preprocessing
@@ -45,6 +46,7 @@ __all__ = [
     "write_run",
     "load_fold",
     "LoadedFold",
+    "read_fold_result",
     "run_metrics",
 ]
 
@@ -140,6 +142,44 @@ def load_fold(run_dir: str | Path, fold: int, member: int = 0) -> LoadedFold:
         member,
         ModelState.load(d / "weights.pt"),
         Preprocessing.load(d / "preprocessing.json"),
+    )
+
+
+_FOLD_FILES = ("weights.pt", "preprocessing.json", "history.json", "split.npz")
+
+
+def read_fold_result(run_dir: str | Path, fold: int, member: int = 0) -> FoldResult | None:
+    """Read back the :class:`FoldResult` that :func:`write_fold` wrote (None: incomplete).
+
+    A fold folder counts only when all four files are there (``split.npz`` is written last, so
+    a fold interrupted while being written is trained again). This is what makes a run
+    resumable fold by fold (:func:`models.pipeline.run_training` with ``resume=True``).
+    """
+    d = _fold_dir(Path(run_dir), fold, member)
+    if not all((d / name).is_file() for name in _FOLD_FILES):
+        return None
+    hist = json.loads((d / "history.json").read_text())
+    seconds = float(hist.pop("seconds", 0.0))
+    device = str(hist.pop("device", "cpu"))
+    precision = str(hist.pop("precision", "fp32"))
+    for key in ("fold", "member"):
+        hist.pop(key, None)
+    with np.load(d / "split.npz", allow_pickle=False) as z:
+        sigma = z["test_sigma"]
+        split = FoldSplit(fold, z["train"], z["val"], z["test"])
+        prediction = z["test_prediction"]
+    return FoldResult(
+        fold=fold,
+        member=member,
+        split=split,
+        preprocessing=Preprocessing.load(d / "preprocessing.json"),
+        model_state=ModelState.load(d / "weights.pt"),
+        test_prediction=prediction,
+        test_sigma=None if np.all(np.isnan(sigma)) else sigma,
+        history=hist,
+        seconds=seconds,
+        device=device,
+        precision=precision,
     )
 
 

@@ -222,9 +222,17 @@ def test_keras_missing_failed_and_partial_runs() -> None:
 def test_merged_cpu_and_gpu_runs() -> None:
     gpu_machine = {**MACHINE, "gpu": {"name": "NVIDIA H100", "memory_gib": 79.6,
                                       "capability": "9.0", "cuda": "12.8", "count": 1}}  # fmt: skip
-    gpu = _run(device="cuda", inference=_entry("inference", _inference("cuda")))
+    on_gpu = _inference("cuda")
+    on_gpu["gpu"] = "NVIDIA H100"
+    on_gpu["resident"] = [
+        {"model": "single", "batch": 4096, "precision": p, "maps_per_s": r}
+        for p, r in (("fp32", 50_000.0), ("bf16", 125_000.0))
+    ]
+    gpu = _run(device="cuda", inference=_entry("inference", on_gpu))
     gpu["machine"] = gpu_machine
     text = report.render([_run(), gpu])
+    assert "**On the device** (NVIDIA H100)" in text
+    assert "| single-band CNN | 4096 | bf16 | 125,000 | 2.50 |" in text
     assert "No GPU measured" not in text
     assert "NVIDIA H100 (79.6 GiB" in text
     assert "### run 1: cpu, 2026-11-25, Test CPU 9000" in text
@@ -293,6 +301,30 @@ def test_execute_writes_report_and_json_then_merges(
         runner.load_runs([tmp_path / "bad.json"])
 
 
+def test_results_json_is_saved_after_each_benchmark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after its first benchmark (a GPU lease ending, a timeout) keeps it."""
+    fake = {"mocks": _mocks()}
+
+    def run_one(bench: runner.Benchmark, options: runner.RunOptions, workdir: Path) -> dict:
+        if bench.key == "sql":
+            raise KeyboardInterrupt  # the process is stopped during the second benchmark
+        return _entry(bench.key, fake[bench.key])
+
+    monkeypatch.setattr(runner, "run_one", run_one)
+    options = runner.RunOptions(only=["mocks", "sql"], out=tmp_path / "a.md")
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(options)
+    saved = json.loads((tmp_path / "a.json").read_text())
+    assert list(saved["runs"][0]["results"]) == ["mocks"]
+    assert saved["runs"][0]["results"]["mocks"]["status"] == "ok"
+    assert not (tmp_path / "a.md").exists()  # the report is rendered from complete runs only
+    # and the partial JSON renders with --merge
+    again = runner.RunOptions(out=tmp_path / "b.md", merge=[tmp_path / "a.json"], render_only=True)
+    assert len(runner.execute(again)) == 1
+
+
 def test_machine_description(admin_url: str) -> None:
     desc = machine.finish(machine.describe(admin_url))
     assert desc["cpu_model"] and desc["logical_cores"] >= 1 and desc["ram_gib"] > 0
@@ -357,3 +389,19 @@ def test_train_benchmark_measures_bf16_where_the_cpu_has_it(
     assert "channels_last+micro10+bf16" not in bench.default_variants("cuda")
     monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: False)
     assert bench.default_variants("cpu") == list(bench.DEFAULT_VARIANTS)
+
+
+def test_device_fold_runs_land_in_the_full_benchmarks_run_directories() -> None:
+    """Folds trained on a GPU host (run_device_folds.py) are resumed by run_full_benchmark.py
+    only if both build the same RunConfig: same key, same run directory name."""
+    from benchmarks.run_device_folds import job_config
+    from benchmarks.run_full_benchmark import CONFIGS, ROOT
+    from models.config import RunConfig
+    from models.runio import run_dir_name
+
+    for kind, name in CONFIGS.items():
+        full = RunConfig.from_config(ROOT / "configs" / name, training={"device": "auto"})
+        assert run_dir_name(job_config(kind)) == run_dir_name(full)
+    ens = job_config("single_ensemble", ensemble=3)
+    assert ens.ensemble == 3 and ens.model.kind == "single"
+    assert job_config("single_gaussian").model.args["head"] == "gaussian"

@@ -141,3 +141,86 @@ def test_benchmark_with_a_fold_ensemble_row(arrays32: ClusterArrays, tmp_path) -
             configs={"single_ensemble": tiny_config("single")},
             models=["single_ensemble"],
         )
+
+
+def test_resume_reads_back_finished_folds_and_trains_only_the_rest(
+    arrays32: ClusterArrays, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run interrupted after some folds (here: folds 0 and 3 trained "elsewhere", in a run of
+    only those folds written into the full run's directory) is completed by resume=True: the
+    finished folds are read back bit for bit, only the missing ones are trained, and the result
+    equals a run trained in one sitting."""
+    import models.crossval as crossval
+    from models.crossval import cross_validate
+    from models.runio import read_fold_result, run_dir_name, write_fold
+
+    cfg = tiny_config("single", cv={"folds": [0, 3, 5]})
+    run_dir = tmp_path / "resumed" / run_dir_name(cfg)
+    run_dir.mkdir(parents=True)
+    part = cfg.model_copy(update={"cv": cfg.cv.model_copy(update={"folds": [0, 3]})})
+    first = cross_validate(arrays32, part, on_fold=lambda r: write_fold(run_dir, r))
+    # A fold whose folder lacks split.npz (interrupted while written) is trained again.
+    (run_dir / "fold_5_m0").mkdir()
+    (run_dir / "fold_5_m0" / "history.json").write_text("{}")
+    assert read_fold_result(run_dir, 5) is None
+    back = read_fold_result(run_dir, 3)
+    assert back is not None and back.fold == 3 and back.device == "cpu"
+    assert np.array_equal(back.test_prediction, first.fold_results[1].test_prediction)
+    assert back.history["best_epoch"] == first.fold_results[1].history["best_epoch"]
+
+    trained: list[int] = []
+    real = crossval.train_fold
+
+    def counting(arrays, config, fold, **kw):  # noqa: ANN001, ANN202
+        trained.append(fold)
+        return real(arrays, config, fold, **kw)
+
+    monkeypatch.setattr(crossval, "train_fold", counting)
+    _, resumed, _ = run_training(arrays32, cfg, tmp_path / "resumed", n_boot=10, resume=True)
+    assert trained == [5]
+    monkeypatch.setattr(crossval, "train_fold", real)
+    _, whole, _ = run_training(arrays32, cfg, tmp_path / "whole", n_boot=10)
+    np.testing.assert_array_equal(resumed.prediction, whole.prediction)
+    assert (tmp_path / "resumed" / run_dir_name(cfg) / "metrics.json").is_file()
+
+
+def test_resume_refuses_folds_of_another_catalogue(arrays32: ClusterArrays, tmp_path) -> None:
+    """Fold folders whose test clusters are not this catalogue's fold (the run directory was
+    written for another catalogue with the same config) are refused, not silently mixed in."""
+    from models.errors import ModelConfigError
+
+    cfg = tiny_config("single", cv={"folds": [3]})
+    run_training(arrays32, cfg, tmp_path, n_boot=10)
+    other = arrays32.subset(np.arange(1, len(arrays32)))  # every index shifts by one
+    with pytest.raises(ModelConfigError, match="another catalogue"):
+        run_training(other, cfg, tmp_path, n_boot=10, resume=True)
+
+
+def test_cluster_arrays_npz_round_trip(arrays32: ClusterArrays, tmp_path) -> None:
+    """save_npz/load_npz: every array back exactly (counts stored narrow, read as they were)."""
+    from dataclasses import replace
+
+    from models.errors import DataError
+
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(3.0, arrays32.images.shape).astype(np.int32)
+    a = replace(arrays32, images=counts, cluster_id=np.arange(len(arrays32)) + 100)
+    path = a.save_npz(tmp_path / "a.npz")
+    with np.load(path) as z:
+        assert z["images"].dtype == np.uint8  # 3-count Poisson maps fit in a byte
+    b = ClusterArrays.load_npz(path)
+    assert b.images.dtype == np.int32 and np.array_equal(a.images, b.images)
+    for name in ("redshift", "log10_m500c", "positions", "snapshot", "cluster_id"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert set(a.scalars) == set(b.scalars)
+    assert all(np.array_equal(a.scalars[k], b.scalars[k]) for k in a.scalars)
+    if a.galaxies is not None:
+        assert np.array_equal(a.galaxies.offsets, b.galaxies.offsets)
+        assert np.array_equal(a.galaxies.v, b.galaxies.v)
+    # Non-integer images are kept as they are; KDE cubes travel too.
+    c = replace(a, images=a.images + 0.5, kde_cubes=rng.random((len(a), 4, 4, 4)))
+    d = ClusterArrays.load_npz(c.save_npz(tmp_path / "c.npz", compress=False))
+    assert np.array_equal(c.images, d.images) and np.array_equal(c.kde_cubes, d.kde_cubes)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="bad.npz"):
+        ClusterArrays.load_npz(tmp_path / "bad.npz")
