@@ -28,3 +28,16 @@ def test_jobs_must_be_positive() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--jobs", "0", "--report"])
     assert exc.value.code == 2
+
+
+def test_mutation_check_finds_mutants_by_glob_in_mutant_order(tmp_path: Path) -> None:
+    from benchmarks.mutation_check import mutant_names
+
+    (tmp_path / "pkg").mkdir()
+    keys = {f"pkg.mod.x_f__mutmut_{i}": 0 for i in (10, 2, 1)}
+    keys |= {"pkg.mod.x_g__mutmut_1": 1}
+    (tmp_path / "pkg" / "mod.py.meta").write_text(json.dumps({"exit_code_by_key": keys}))
+    assert mutant_names(tmp_path, ["pkg.mod.x_f__*"]) == [
+        "pkg.mod.x_f__mutmut_1", "pkg.mod.x_f__mutmut_2", "pkg.mod.x_f__mutmut_10",
+    ]  # fmt: skip
+    assert mutant_names(tmp_path, ["*x_g*", "nothing"]) == ["pkg.mod.x_g__mutmut_1"]

@@ -15,7 +15,7 @@ from mocks.assembly import fakhouri_rate_per_dz
 from mocks.catalogue import MockCatalogue
 from mocks.config import PAPER_REDSHIFTS
 from mocks.halos import HaloMassFunction, _cm_table
-from mocks.icm import emission_shape
+from mocks.icm import Components, emission_shape, enclosed_fraction
 from mocks.population import sample_population
 from models.folds import octant_folds
 
@@ -177,6 +177,44 @@ def test_emission_shape_matches_a_numerical_projection() -> None:
         )
 
 
+def test_enclosed_fraction_is_the_projected_beta_model_integral() -> None:
+    """f(<R) = int_0^R S 2 pi r dr / int_0^inf, S = (1 + r^2 / r_c^2)^(1/2 - 3 beta), from a
+    numerical integral; scalars, ints and broadcast arrays alike."""
+    for radius, rc, beta in ((0.3, 0.1, 0.7), (1.0, 0.18, 0.6), (0.05, 0.2, 1.05), (2.0, 0.5, 0.9)):
+
+        def sb(r: float, rc: float = rc, beta: float = beta) -> float:
+            return 2 * np.pi * r * (1 + (r / rc) ** 2) ** (0.5 - 3 * beta)
+
+        inner = integrate.quad(sb, 0, radius, epsabs=0, epsrel=1e-12)[0]
+        total = inner + integrate.quad(sb, radius, np.inf, epsabs=0, epsrel=1e-12)[0]
+        assert enclosed_fraction(radius, rc, beta) == pytest.approx(inner / total, rel=1e-8)
+    assert enclosed_fraction(2, 1, 1) == enclosed_fraction(2.0, 1.0, 1.0) == 1 - 5.0**-1.5
+    grid = enclosed_fraction(np.array([[0.1], [1.0]]), np.array([0.1, 0.2]), 0.7)
+    assert grid.shape == (2, 2) and np.all(np.diff(grid, axis=0) > 0)  # grows with radius
+    assert np.all(np.diff(grid, axis=1) < 0)  # a wider core holds less inside a radius
+
+
+def test_component_luminosity_within_scales_by_the_enclosed_fractions() -> None:
+    """L(<r) = lum500 f(<r) / f(<r_norm): lum500 at r_norm itself, the total at infinity."""
+    one = np.ones(2)
+    comps = Components(
+        cluster=np.arange(2), kind=np.zeros(2, np.int64), x0=0 * one, y0=0 * one,
+        rc=np.array([0.1, 0.3]), beta=np.array([0.67, 0.8]), q=one, theta=0 * one,
+        lum500=np.array([1e44, 3e43]), r_norm=np.array([1.0, 0.8]), kt=5 * one,
+    )  # fmt: skip
+    np.testing.assert_allclose(comps.luminosity_within(comps.r_norm), comps.lum500, rtol=1e-14)
+    total = comps.lum500 / enclosed_fraction(comps.r_norm, comps.rc, comps.beta)
+    np.testing.assert_allclose(comps.luminosity_within(np.full(2, 1e9)), total, rtol=1e-9)
+    half = comps.luminosity_within(np.array([0.2, 0.2]))
+    expected = (
+        comps.lum500
+        * enclosed_fraction(0.2, comps.rc, comps.beta)
+        / enclosed_fraction(comps.r_norm, comps.rc, comps.beta)
+    )
+    np.testing.assert_allclose(half, expected, rtol=1e-14)
+    assert np.all(half < comps.lum500)
+
+
 @pytest.mark.parametrize("preset", ["paper", "erass"])
 def test_presets(preset: str) -> None:
     cfg = MockConfig.from_preset(preset, n_clusters=40, seed=5)
@@ -190,3 +228,89 @@ def test_presets(preset: str) -> None:
         assert bkg.sum() > 0 and np.all(_col(cat.truth, "bkg_per_pixel") > 0)
     again = generate(MockConfig.from_preset(preset, n_clusters=40, seed=5))
     np.testing.assert_array_equal(again.counts_total, cat.counts_total)
+
+
+# ------------------------------------------------- relations of mocks.assembly, at their precision
+from astropy.cosmology import Planck18  # noqa: E402
+from scipy.optimize import brentq  # noqa: E402
+
+from mocks import assembly  # noqa: E402
+from mocks.halos import nfw_mu  # noqa: E402
+
+
+def test_c_vir_over_c200c_solves_the_nfw_overdensity_ratio() -> None:
+    """r_vir / r_200c of an NFW halo: the mean density inside r_vir is Delta_vir (Bryan & Norman
+    1998, relative to critical) and inside r_200c 200, so mu(c x) / mu(c) / x^3 = Delta_vir / 200
+    at x = c_vir / c200c; checked against a root solve, at z where Delta_vir < 200 (x > 1)."""
+    for z in (0.0, 0.3, 1.0):
+        om = float(Planck18.Om(z)) - 1
+        dvir = 18 * np.pi**2 + 82 * om - 39 * om**2
+        assert dvir == pytest.approx(assembly._delta_vir(Planck18, z), rel=1e-14)
+        c = np.array([2.0, 4.0, 7.0, 12.0])
+        got = assembly.c_vir_over_c200c(c, Planck18, z)
+        for ci, xi in zip(c, got, strict=True):
+            x = brentq(
+                lambda x, ci=ci, d=dvir: nfw_mu(ci * x) / nfw_mu(ci) / x**3 - d / 200, 0.5, 3
+            )
+            assert xi == pytest.approx(x, rel=1e-7)
+        assert np.all(got > 1) and np.all(np.diff(got) < 0)  # larger c: profile steeper
+    assert assembly._delta_vir(Planck18, 0.0) == pytest.approx(102.4, abs=0.5)  # Planck18
+
+
+def test_fakhouri_rate_is_the_fmbk10_integral_to_its_grid_precision() -> None:
+    """dN/dz = A (M / 1e12 Msun)^alpha (1 + z)^eta int_{xi_min}^1 xi^beta exp((xi/xi_t)^gamma)
+    dxi (FMBK10 eq. 1 integrated over the ratios); the 200-point log grid is good to 4e-5."""
+    cfg = MockConfig.from_preset("paper")
+    a = cfg.assembly
+
+    def kernel(x: float) -> float:
+        return x**a.fmbk_beta * np.exp((x / a.fmbk_xi_tilde) ** a.fmbk_gamma)
+
+    exact = integrate.quad(kernel, a.merger_min_ratio, 1.0, epsrel=1e-13, limit=200)[0]
+    m, z = np.array([1e13, 3e14, 2e15]), 0.37
+    expected = a.fmbk_a * (m / 1e12) ** a.fmbk_alpha * (1 + z) ** a.fmbk_eta * exact
+    np.testing.assert_allclose(fakhouri_rate_per_dz(m, z, cfg), expected, rtol=1e-4)
+
+
+def test_merger_ratio_quantiles_invert_the_kernels_cdf() -> None:
+    """u -> xi with int_{xi_min}^xi p = u, to 1e-5 (a 512-point grid); xi_min at u = 0 and
+    exactly 1 at u = 1; monotonic."""
+    cfg = MockConfig.from_preset("paper")
+    a = cfg.assembly
+
+    def kernel(x: float) -> float:
+        return x**a.fmbk_beta * np.exp((x / a.fmbk_xi_tilde) ** a.fmbk_gamma)
+
+    total = integrate.quad(kernel, a.merger_min_ratio, 1.0, epsrel=1e-13)[0]
+    u = np.array([0.02, 0.1, 0.3, 0.5, 0.8, 0.95, 0.999])
+    exact = [
+        brentq(
+            lambda x, uu=uu: (
+                integrate.quad(kernel, a.merger_min_ratio, x, epsrel=1e-12)[0] / total - uu
+            ),
+            a.merger_min_ratio,
+            1.0,
+            xtol=1e-14,
+        )
+        for uu in u
+    ]
+    np.testing.assert_allclose(assembly.merger_ratio_quantile(u, cfg), exact, rtol=1e-5)
+    ends = assembly.merger_ratio_quantile(np.array([0.0, 1.0]), cfg)
+    assert ends[0] == pytest.approx(a.merger_min_ratio, rel=1e-12) and ends[1] == 1.0
+    fine = assembly.merger_ratio_quantile(np.linspace(0, 1, 2001), cfg)
+    assert np.all(np.diff(fine) > 0)
+
+
+def test_mass_and_concentration_is_the_converged_fixed_point() -> None:
+    """(M200c, c200c) from M500c: six fixed-point steps from M200c = 1.4 M500c reach the
+    self-consistent halo (M200c of an NFW halo of that M500c and c(M200c)) to < 4e-10."""
+    cfg = MockConfig.from_preset("paper")
+    m500 = np.geomspace(3e13, 6e15, 7)
+    delta = np.linspace(-2, 2, 7)
+    m200, c = assembly.mass_and_concentration(m500, 0.2, cfg, delta)
+    ref = 1.4 * m500
+    for _ in range(60):  # iterate to machine precision
+        ref = assembly.m200c_given_c(m500, assembly._concentration(ref, 0.2, cfg, delta))
+    np.testing.assert_allclose(m200, ref, rtol=4e-10)
+    np.testing.assert_allclose(c, assembly._concentration(ref, 0.2, cfg, delta), rtol=1e-9)
+    np.testing.assert_allclose(assembly.m200c_given_c(m500, c), m200, rtol=4e-10)

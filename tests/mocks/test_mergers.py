@@ -183,6 +183,49 @@ def test_boost_peaks_are_ricker_sarazin_and_decay_with_time() -> None:
     assert (bt[4] - 1) / (bt[0] - 1) > (bl[4] - 1) / (bl[0] - 1)
 
 
+def test_boosts_are_exactly_the_documented_formula_with_its_clips() -> None:
+    """B(xi, t) = 1 + (B1^(xi^p) - 1) exp(-t / tau), p from the 1:1 and 1:3 jumps; xi clipped
+    to [1e-6, 1], t < 0 read as the core passage; no boost without a ratio > 0 and a finite
+    time (docstring of merger_boosts)."""
+    icm = MockConfig(icm={**RS01, "merger_lx_decay_gyr": 0.4, "merger_t_decay_gyr": 1.3}).icm
+    p = np.log(np.log(4.0) / np.log(10.0)) / np.log(1.0 / 3.0)
+    xi = np.array([1.0, 1 / 3, 0.1, 0.5, 0.5, 0.7])
+    t = np.array([0.0, 0.25, 1.0, 3.0, 0.4, 1.3])
+    bl, bt = merger_boosts(xi, t, icm)
+    np.testing.assert_allclose(bl, 1 + (10.0 ** (xi**p) - 1) * np.exp(-t / 0.4), rtol=1e-12)
+    np.testing.assert_allclose(bt, 1 + (3.0 ** (xi**p) - 1) * np.exp(-t / 1.3), rtol=1e-12)
+    # one e-folding each: the excess falls to 1/e of the peak at t = tau
+    peak_l, peak_t = merger_boosts(np.array([0.5, 0.7]), np.zeros(2), icm)
+    assert (bl[4] - 1) == pytest.approx((peak_l[0] - 1) / np.e, rel=1e-12)
+    assert (bt[5] - 1) == pytest.approx((peak_t[1] - 1) / np.e, rel=1e-12)
+    # clips: a ratio above 1 is 1:1, below 1e-6 is 1e-6; a negative time is the passage itself
+    edge_l, edge_t = merger_boosts(
+        np.array([2.0, 1e-9, 1e-6, 0.5, 1e-3]), np.array([0.0, 0.0, 0.0, -0.3, 0.0]), icm
+    )
+    assert edge_l[0] == pytest.approx(10.0, rel=1e-12) and edge_t[0] == pytest.approx(3.0)
+    assert edge_l[1] == edge_l[2] and edge_t[1] == edge_t[2]
+    assert edge_l[2] == pytest.approx(10.0 ** (1e-6**p), rel=1e-12)
+    assert edge_l[3] == peak_l[0] and edge_t[3] == peak_t[0]
+    assert edge_l[4] == pytest.approx(10.0 ** (1e-3**p), rel=1e-12) and edge_l[4] > edge_l[2]
+    # no merger: ratio 0 or negative, time NaN or infinite -> exactly 1, whatever the other
+    none_l, none_t = merger_boosts(
+        np.array([0.0, -0.5, 0.5, 0.5]), np.array([0.0, 0.0, np.nan, np.inf]), icm
+    )
+    np.testing.assert_array_equal(none_l, 1.0)
+    np.testing.assert_array_equal(none_t, 1.0)
+    assert 0 < p < 1
+    # a mild 1:3 jump (1.5 with 3 at 1:1): still exactly the 1:3 value at xi = 1/3
+    mild = MockConfig(icm={**RS01, "merger_lx_boost_equal_mass": 3.0,
+                           "merger_lx_boost_one_third": 1.5}).icm  # fmt: skip
+    ml, _ = merger_boosts(np.array([1.0, 1 / 3]), np.zeros(2), mild)
+    np.testing.assert_allclose(ml, [3.0, 1.5], rtol=1e-12)
+    # luminosity jumps off (both 1) with the temperature boost on: T boost = B_T^xi (p = 1)
+    t_only = MockConfig(icm={"merger_t_boost_equal_mass": 2.0, "merger_t_decay_gyr": 1.0}).icm
+    tl, tt = merger_boosts(np.array([1.0, 0.5, 0.25]), np.array([0.0, 0.0, 1.0]), t_only)
+    np.testing.assert_array_equal(tl, 1.0)
+    np.testing.assert_allclose(tt, [2.0, 2.0**0.5, 1 + (2.0**0.25 - 1) / np.e], rtol=1e-12)
+
+
 def test_boost_parameters_are_checked_and_can_switch_the_boosts_off() -> None:
     with pytest.raises(MockParameterError, match="merger_lx_boost_one_third"):
         MockConfig(icm={**RS01, "merger_lx_boost_one_third": 12.0})

@@ -227,6 +227,64 @@ def test_ambient_beta_is_drawn_from_the_config_when_the_halo_gives_none() -> Non
     assert given.beta[:3].tolist() == [0.56, 0.7, 1.1]
 
 
+def test_shape_draws_are_clipped_to_their_physical_ranges() -> None:
+    """beta in [0.56, 1.1] (beta > 1/2 for a finite flux; Mohr+99 range), r_c / R500c in
+    [0.03, 0.6], the cool-core r_c / R500c in [0.01, 0.1]: with spreads wide enough to cross
+    every bound, every draw is inside and each bound itself is reached (a clip, not a cut)."""
+    n = 4000
+    r500 = np.full(n, 1.0)
+    zero = np.zeros(n)
+
+    def comps(**icm: float) -> icm_mod.Components:
+        return icm_mod.build_components(
+            np.random.default_rng(9), MockConfig(icm=icm).icm, r500, np.full(n, 1e44),
+            np.full(n, 5.0), np.ones(n, bool), np.ones(n, bool), np.full(n, 0.3),
+            np.full(n, 1e43), np.full(n, 3.0), r500 * 0.6, sub_offset=(zero, zero),
+        )  # fmt: skip
+
+    for beta_mean in (0.6, 1.15):  # the lower, then the upper bound crossed by ~40%
+        c = comps(beta_mean=beta_mean, beta_sd=0.19, rc_scatter_ln=1.9)
+        for kind in (icm_mod.AMBIENT, icm_mod.SUBCLUSTER):
+            b = c.beta[c.kind == kind]
+            assert b.min() >= 0.56 and b.max() <= 1.1
+            bound = 0.56 if beta_mean < 0.8 else 1.1
+            assert 0.2 < np.mean(b == bound) < 0.7, (kind, bound)
+        rc = c.rc[c.kind == icm_mod.AMBIENT]  # r500 = 1: in units of R500c
+        assert rc.min() == 0.03 and rc.max() == 0.6
+        assert 0.05 < np.mean(rc == 0.03) < 0.3 and 0.05 < np.mean(rc == 0.6) < 0.3
+    for median, bound in ((0.006, 0.01), (0.16, 0.1)):
+        c = comps(cc_rc_median_r500=median)
+        cc_rc = c.rc[c.kind == icm_mod.COOL_CORE]
+        assert cc_rc.min() >= 0.01 and cc_rc.max() <= 0.1
+        assert 0.8 < np.mean(cc_rc == bound) < 1.0  # 0.3 ln spread: most cross the bound
+    # the halo's own r_c (mock v2) is clipped to the same range as the draws
+    given, r = _components(3, 3, cool_core=np.zeros(3, bool), merger=np.zeros(3, bool),
+                           beta=np.full(3, 0.7), rc=np.array([0.01, 0.2, 0.9]))  # fmt: skip
+    amb = given.kind == icm_mod.AMBIENT
+    np.testing.assert_allclose(given.rc[amb] / r, [0.03, 0.2, 0.6], rtol=1e-12)
+
+
+def test_components_line_up_and_sit_where_their_offsets_put_them() -> None:
+    """Every field has one entry per component; a subcluster sits at the ambient centroid plus
+    its orbital offset on both axes; any positive merger-core luminosity makes a component."""
+    n = 3
+    r500 = np.array([0.9, 1.0, 1.1])
+    fields = ("cluster", "kind", "x0", "y0", "rc", "beta", "q", "theta", "lum500", "r_norm", "kt")
+    for core in (None, np.array([0.0, 1e-3, 2e43])):
+        c = icm_mod.build_components(
+            np.random.default_rng(4), MockConfig().icm, r500, np.full(n, 1e44), np.full(n, 5.0),
+            np.zeros(n, bool), np.ones(n, bool), np.zeros(n), np.full(n, 1e43), np.full(n, 3.0),
+            0.6 * r500, sub_offset=(np.array([0.3, -0.2, 0.1]), np.array([-0.4, 0.25, 0.0])),
+            merger_core_lum=core,
+        )  # fmt: skip
+        assert {getattr(c, f).shape for f in fields} == {(len(c),)}
+        amb, sub = c.kind == icm_mod.AMBIENT, c.kind == icm_mod.SUBCLUSTER
+        np.testing.assert_allclose(c.x0[sub] - c.x0[amb], [0.3, -0.2, 0.1], atol=1e-15)
+        np.testing.assert_allclose(c.y0[sub] - c.y0[amb], [-0.4, 0.25, 0.0], atol=1e-15)
+        mc = c.kind == icm_mod.MERGER_CORE
+        assert c.cluster[mc].tolist() == ([] if core is None else [1, 2])
+
+
 def test_the_component_stream_of_a_seed_is_pinned() -> None:
     """The same seed gives the same components across versions of the code.
 
@@ -310,6 +368,7 @@ def test_subcluster_positions_follow_the_orbit_and_the_projection() -> None:
     expected_y = [0.0, apo * np.sin(np.pi / 4) * 0.5 * 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     np.testing.assert_allclose(dx, expected_x, atol=1e-12)
     np.testing.assert_allclose(dy, expected_y, atol=1e-12)
+    assert dx[2] == 0.0 and dy[2] == 0.0  # no merger (NaN phase): exactly on the main halo
     # integer inputs read as numbers
     ix, iy = icm_mod.subcluster_offset(np.array([1]), np.array([[0, 0]]), np.array([1]), ic)
     assert abs(ix[0]) < 1e-12 and iy[0] == 0.0

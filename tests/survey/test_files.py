@@ -233,7 +233,7 @@ def test_read_table_checks_ecsv_with_its_own_delimiter(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ FITS completeness
 import gzip  # noqa: E402
 
-from survey.files import _data_size, check_fits_complete  # noqa: E402
+from survey.files import _data_size, _parse_header, check_fits_complete  # noqa: E402
 
 
 def _fits(path: Path, *hdus: fits.hdu.base.ExtensionHDU, primary=None) -> Path:  # noqa: ANN001
@@ -274,6 +274,9 @@ def test_truncated_or_corrupt_headers_are_named_by_hdu(tmp_path: Path) -> None:
         CatalogueReadError,
         match=r"truncated FITS file: HDU 1 declares 16 data bytes but only 10 are present",
     ):
+        check_fits_complete(cut)
+    cut.write_bytes(b"PK\x03\x04 a zip archive, not FITS")
+    with pytest.raises(CatalogueReadError, match=r"cut\.fits: not a FITS file \(a FITS file"):
         check_fits_complete(cut)
     header = fits.Header([("SIMPLE", True), ("BITPIX", 8), ("NAXIS", 1)])
     bad_size = tmp_path / "size.fits"
@@ -327,3 +330,47 @@ def test_a_header_spanning_blocks_ends_only_at_its_end_card(tmp_path: Path) -> N
     # a byte that is not ASCII in a comment: replaced when parsed, not taken as corruption
     path.write_bytes(path.read_bytes().replace(b"cafe", b"caf\xe9"))
     assert check_fits_complete(path) == 2
+
+
+def _block(*cards: str, fill: bytes = b" ") -> bytes:
+    """Header cards as the FITS Standard writes them: 80 ASCII bytes each, the last 2880-byte
+    block filled with ``fill`` (blanks; some writers leave NULs after END)."""
+    raw = b"".join(c.encode("ascii").ljust(80) for c in cards)
+    return raw + fill * (-len(raw) % 2880)
+
+
+def test_hand_written_headers_end_at_their_end_card_and_nowhere_else() -> None:
+    """astropy reorders HISTORY and drops blank cards when it writes, so these headers are
+    written by hand: in the first block, a HISTORY card ending in 'END' followed by a blank
+    card, and a commentary card 'ENDX'; the END card in the second block. The header is both
+    blocks; every key is read."""
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8",
+             "NAXIS   =                    1", "NAXIS1  =                   10",
+             "HISTORY the pipeline came to its END", "", "ENDX",
+             *[f"KEY{i:<5d}=                 {i:4d}" for i in range(40)], "END"]  # fmt: skip
+    raw = _block(*cards)
+    assert len(raw) == 2 * 2880 and raw[47 * 80 : 48 * 80] == b"END".ljust(80)  # block 2
+    assert raw.index(b"END" + b" " * 77) < 2880  # the HISTORY card + the blank card after it
+    header, length = _parse_header(raw + b"0123456789".ljust(2880, b"\0"), 0)
+    assert length == 2 * 2880
+    assert header["NAXIS1"] == 10 and header["KEY39"] == 39 and len(header["HISTORY"]) == 1
+    # END followed by NULs instead of blanks (not compliant; astropy reads it with a warning)
+    short = _block(*cards[:4], "END", fill=b"\0")
+    header, length = _parse_header(short + b"x" * 2880, 0)
+    assert length == 2880 and header["NAXIS1"] == 10
+
+
+def test_a_file_ending_with_a_big_padded_data_unit_and_a_bare_header(tmp_path: Path) -> None:
+    """The last HDU's padding is stepped over exactly (2880-byte blocks, nothing after it), and a
+    header whose data is wholly missing says 0 bytes are present."""
+    big = fits.ImageHDU(np.zeros(2880 * 2881, dtype=np.uint8))  # 8.3 MB: 2881 blocks
+    path = _fits(tmp_path / "last.fits", big)
+    assert path.stat().st_size % 2880 == 0
+    assert check_fits_complete(path) == 2
+    raw = _fits(tmp_path / "img.fits", fits.ImageHDU(np.arange(6, dtype=np.int16))).read_bytes()
+    bare = tmp_path / "bare.fits"
+    bare.write_bytes(raw[: 2 * 2880])  # primary header + extension header, no data
+    with pytest.raises(
+        CatalogueReadError, match=r"HDU 1 declares 12 data bytes but only 0 are present"
+    ):
+        check_fits_complete(bare)
