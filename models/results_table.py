@@ -35,6 +35,7 @@ __all__ = [
     "write_results_csv",
     "read_results_csv",
     "merge_results_csv",
+    "results_markdown",
 ]
 
 #: Columns of ``docs/benchmark_results.csv``, in order.
@@ -205,3 +206,38 @@ def merge_results_csv(path: str | Path, preset: str, rows: Sequence[ResultRow]) 
     path = Path(path)
     kept = [r for r in read_results_csv(path) if r.preset != preset] if path.exists() else []
     return write_results_csv([*kept, *rows], path)
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{100 * value:.{digits}f}"
+
+
+def results_markdown(rows: Sequence[ResultRow], preset: str) -> str:
+    """Render one preset's rows as the Markdown table of ``docs/benchmark.md``.
+
+    sigma_lnM in percent with its 68% interval, bias in dex with its interval, N, the paper's
+    value; the first column is the estimator name of the CSV, so the page and
+    ``docs/benchmark_results.csv`` can be checked against each other (the page embeds this
+    function's output between ``<!-- results:PRESET -->`` markers).
+    """
+    mine = [r for r in rows if r.preset == preset]
+    if not mine:
+        raise DataError(
+            f"no rows of preset {preset!r}; presets: {sorted({r.preset for r in rows})}"
+        )
+    lines = [
+        "| estimator | kind | sigma_lnM [%] (68% CI) | bias [dex] (68% CI) | N | Ho+23 [%] |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in mine:
+        sigma = f"{_pct(r.sigma_lnM)} [{_pct(r.ci68_lo)}, {_pct(r.ci68_hi)}]"
+        bias = (
+            ""
+            if r.bias_dex is None
+            else f"{r.bias_dex:+.4f} [{r.bias_ci68_lo:+.4f}, {r.bias_ci68_hi:+.4f}]"
+        )
+        lines.append(
+            f"| `{r.estimator}` | {r.kind} | {sigma} | {bias} | {r.n:,} | "
+            f"{_pct(r.paper_sigma_lnM)} |"
+        )
+    return "\n".join(lines)

@@ -130,3 +130,28 @@ def test_gaussian_and_ensemble_variants_have_their_own_names() -> None:
 
     for name in ("single_gaussian_ensemble", "multi_gaussian", "multimodal_ensemble"):
         assert estimator_name(estimator_label(name), "cnn") == name
+
+
+def test_results_markdown_shows_one_presets_rows_with_their_names() -> None:
+    from models.results_table import ResultRow, results_markdown
+
+    rows = [
+        ResultRow("paper", "single", "cnn", 3300, 0.1962, 0.1932, 0.1989, 0.0033, 0.0019,
+                  0.0049, 0.178),
+        ResultRow("paper", "L_X", "proxy", 3300, 0.1865, 0.1841, 0.1898, None, None, None,
+                  0.2633),
+        ResultRow("erass", "single", "cnn", 3300, 0.25, 0.24, 0.26),
+    ]  # fmt: skip
+    md = results_markdown(rows, "paper").splitlines()
+    assert len(md) == 4 and md[0].startswith("| estimator |")
+    assert md[2] == (
+        "| `single` | cnn | 19.62 [19.32, 19.89] | +0.0033 [+0.0019, +0.0049] | 3,300 | 17.80 |"
+    )
+    assert md[3] == "| `L_X` | proxy | 18.65 [18.41, 18.98] |  | 3,300 | 26.33 |"
+    assert "| `single` | cnn | 25.00 [24.00, 26.00] |  | 3,300 |  |" in results_markdown(
+        rows, "erass"
+    )
+    with pytest.raises(
+        DataError, match="no rows of preset 'other'; presets: \\['erass', 'paper'\\]"
+    ):
+        results_markdown(rows, "other")
