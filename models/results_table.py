@@ -36,6 +36,7 @@ __all__ = [
     "read_results_csv",
     "merge_results_csv",
     "results_markdown",
+    "embed_results",
 ]
 
 #: Columns of ``docs/benchmark_results.csv``, in order.
@@ -241,3 +242,33 @@ def results_markdown(rows: Sequence[ResultRow], preset: str) -> str:
             f"{_pct(r.paper_sigma_lnM)} |"
         )
     return "\n".join(lines)
+
+
+_MARKER = "<!-- results:{preset} -->"
+_END = "<!-- /results:{preset} -->"
+
+
+def embed_results(text: str, rows: Sequence[ResultRow]) -> str:
+    """Replace every ``<!-- results:P -->...<!-- /results:P -->`` block of ``text``.
+
+    Each block becomes :func:`results_markdown` of preset P (the page's tables regenerated from
+    the CSV).
+
+    Raises
+    ------
+    DataError
+        A start marker without its end marker.
+    """
+    out, pos = [], 0
+    while (start := text.find("<!-- results:", pos)) >= 0:
+        preset = text[start + len("<!-- results:") : text.find(" -->", start)]
+        head = _MARKER.format(preset=preset)
+        end = text.find(_END.format(preset=preset), start)
+        if end < 0:
+            raise DataError(f"{head} has no closing {_END.format(preset=preset)}")
+        out += [text[pos:start], head, "\n", results_markdown(rows, preset), "\n"]
+        pos = end
+        out.append(_END.format(preset=preset))
+        pos += len(_END.format(preset=preset))
+    out.append(text[pos:])
+    return "".join(out)

@@ -155,3 +155,21 @@ def test_results_markdown_shows_one_presets_rows_with_their_names() -> None:
         DataError, match="no rows of preset 'other'; presets: \\['erass', 'paper'\\]"
     ):
         results_markdown(rows, "other")
+
+
+def test_embed_results_regenerates_only_the_marked_tables() -> None:
+    from models.results_table import ResultRow, embed_results, results_markdown
+
+    rows = [ResultRow("paper", "single", "cnn", 10, 0.2, 0.19, 0.21),
+            ResultRow("erass", "multi", "cnn", 10, 0.3, 0.29, 0.31)]  # fmt: skip
+    page = (
+        "# Title\n\n<!-- results:paper -->\nold table\n<!-- /results:paper -->\n\ntext "
+        "<!-- results:erass -->stale<!-- /results:erass --> end\n"
+    )
+    new = embed_results(page, rows)
+    assert new.startswith("# Title\n\n<!-- results:paper -->\n| estimator |")
+    assert results_markdown(rows, "paper") in new and results_markdown(rows, "erass") in new
+    assert "old table" not in new and "stale" not in new and new.endswith(" end\n")
+    assert embed_results(new, rows) == new  # idempotent
+    with pytest.raises(DataError, match="no closing <!-- /results:paper -->"):
+        embed_results("<!-- results:paper -->\n", rows)
