@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from models.config import RunConfig
 from models.crossval import CVResult
@@ -107,6 +108,8 @@ def write_fold(run_dir: str | Path, result: FoldResult) -> Path:
     hist.update(
         seconds=result.seconds, device=result.device, fold=result.fold, member=result.member,
         precision=result.precision,
+        # where it ran: a resumed run's folds may come from several machines (a GPU host)
+        host=platform.node(), python=platform.python_version(), torch=torch.__version__,
     )  # fmt: skip
     (d / "history.json").write_text(json.dumps(hist, indent=2))
     np.savez(
@@ -162,7 +165,7 @@ def read_fold_result(run_dir: str | Path, fold: int, member: int = 0) -> FoldRes
     seconds = float(hist.pop("seconds", 0.0))
     device = str(hist.pop("device", "cpu"))
     precision = str(hist.pop("precision", "fp32"))
-    for key in ("fold", "member"):
+    for key in ("fold", "member", "host", "python", "torch"):
         hist.pop(key, None)
     with np.load(d / "split.npz", allow_pickle=False) as z:
         sigma = z["test_sigma"]

@@ -165,6 +165,8 @@ def test_resume_reads_back_finished_folds_and_trains_only_the_rest(
     assert read_fold_result(run_dir, 5) is None
     back = read_fold_result(run_dir, 3)
     assert back is not None and back.fold == 3 and back.device == "cpu"
+    hist = json.loads((run_dir / "fold_3_m0" / "history.json").read_text())
+    assert hist["torch"] and hist["python"] and "host" in hist  # where the fold ran
     assert np.array_equal(back.test_prediction, first.fold_results[1].test_prediction)
     assert back.history["best_epoch"] == first.fold_results[1].history["best_epoch"]
 
