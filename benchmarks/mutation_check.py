@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -45,6 +45,20 @@ def mutant_names(mutants_dir: Path, patterns: Sequence[str]) -> list[str]:
     return sorted(names, key=lambda n: (n.rsplit("_", 1)[0], int(n.rsplit("_", 1)[1])))
 
 
+def _load_test_file(path: Path) -> object:
+    """Execute a test file as the module pytest would name it (``tests.x.test_y``)."""
+    name = ".".join(path.with_suffix("").parts)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: not a Python test file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _call(test: Callable[..., object]) -> None:
     kwargs = {}
     if "tmp_path" in inspect.signature(test).parameters:
@@ -64,8 +78,7 @@ def check(names: Sequence[str], tests: Sequence[str], timeout_s: int = 20) -> di
     funcs = []
     for spec in tests:
         path, name = spec.split("::")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        funcs.append((name, getattr(module, name)))
+        funcs.append((name, getattr(_load_test_file(Path(path)), name)))
     os.environ["MUTANT_UNDER_TEST"] = ""
     for _, f in funcs:
         _call(f)  # they pass on the original code
