@@ -226,3 +226,28 @@ def test_cluster_arrays_npz_round_trip(arrays32: ClusterArrays, tmp_path) -> Non
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="bad.npz"):
         ClusterArrays.load_npz(tmp_path / "bad.npz")
+
+
+def test_a_proxy_rows_n_counts_the_clusters_it_could_use(arrays32: ClusterArrays) -> None:
+    """Background-subtracted counts <= 0 cannot enter a log: those clusters leave the row, and
+    its N says so (the other rows keep every cluster)."""
+    from dataclasses import replace
+
+    from models.comparison import shape_checks
+
+    true = arrays32.log10_m500c
+    rng = np.random.default_rng(3)
+    net = 10 ** (0.9 * (true - 13.5)) * 50 * np.exp(0.2 * rng.standard_normal(true.size)) - 20
+    net[:5] = [-3.0, 0.0, -1.0, np.nan, -7.0]
+    scalars = {**arrays32.scalars, "N_phot_500c_bkgsub": net}
+    rows = benchmark_table(replace(arrays32, scalars=scalars), {}, n_boot=20)
+    by = {r["observable"]: r for r in rows}
+    usable = int(np.sum(np.isfinite(net) & (net > 0)))
+    assert usable < len(true) - 4
+    assert by["N_phot within R500c, background subtracted"]["n"] == usable
+    assert by["M_gas"]["n"] == len(true)
+    cnn = {"observable": "Single-band CNN", "sigma_lnM": 1e-3, "bias_dex": 0.0}
+    beat = shape_checks([*rows, cnn])[0]
+    assert beat["holds"] is True  # and the subtracted row is among the rivals checked
+    worse = shape_checks([*rows, {**cnn, "sigma_lnM": 10.0}])[0]["detail"]
+    assert "N_phot within R500c, background subtracted" in worse
