@@ -39,11 +39,14 @@ JOBS=${JOBS:-paper:multimodal@0,1,2,3;paper:multimodal@4,5,6,7;paper:single;pape
 ARR="--arrays paper=.devcarry/paper.npz --arrays erass=.devcarry/erass.npz"
 # 0. The multimodal network's KDE cubes on the host's cores (numpy), beside the GPU benchmark.
 nice -n 19 python3 benchmarks/run_device_folds.py $ARR --jobs "$JOBS" --out /tmp/gs/runs \
-  --kde-only --kde-workers 12 > /tmp/gs/kde.log 2>&1 &
+  --kde-only --kde-workers 6 > /tmp/gs/kde.log 2>&1 &
 KDE_PID=$!
 
-# 1. GPU benchmark rows (nothing else runs on the card meanwhile).
-timeout 120 python3 -m benchmarks --device cuda --only train,inference \
+# 1. GPU benchmark rows (nothing else runs on the card meanwhile; the KDE job leaves 10 of the
+#    16 cores to the benchmark's host-side preprocessing). On 2026-11-30 a 120 s cap with 12 KDE
+#    workers beside it stopped the inference benchmark before it wrote anything; the runner now
+#    saves its JSON after each benchmark.
+timeout ${BENCH_SECONDS:-240} python3 -m benchmarks --device cuda --only train,inference \
   --out /tmp/gs/bench_cuda.md --json /tmp/gs/bench_cuda.json > /tmp/gs/bench.log 2>&1
 echo "bench rc=$? at $(( $(date +%s) - T0 )) s"; tail -n 30 /tmp/gs/bench.log
 

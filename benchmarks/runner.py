@@ -114,7 +114,7 @@ def benchmark_args(bench: Benchmark, options: RunOptions) -> list[str]:
     if bench.key == "inference":
         args += ["--threads", str(threads)]
         if options.device == "cuda" and not options.quick:  # GPU batch sizes (issue 19 item 6)
-            args += ["--n", "4096", "--batches", "256,1024,4096"]
+            args += ["--n", "2048", "--batches", "256,1024,2048"]
     if bench.uses_device:
         args += ["--device", options.device]
     if bench.uses_database and options.admin_url != default_admin_url():
