@@ -1,7 +1,10 @@
 """What reading a cluster catalogue returns: kept rows, their observables, and rejects.
 
 The dataclasses of :mod:`survey.catalogues` (pure, no database): the ingest job turns them into
-rows of ``clusters``, ``observables`` and ``ingest_rejects``.
+rows of ``clusters``, ``observables`` and ``ingest_rejects``. Also the bookkeeping the reading
+steps share (:class:`_Rows`: which rows are still valid, and the rejects so far) and the typed
+read of one mapped column (``_values``), used by :mod:`survey.catalogues` and
+:mod:`survey.catalogue_masses`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from survey.specs import CatalogueSpec
+import numpy as np
+from astropy.table import Table
+
+from survey.files import column_unit, float_column
+from survey.specs import CatalogueSpec, ColumnRef
+from survey.units import ParsedUnit
 
 __all__ = ["Reject", "ObservableValue", "ClusterRow", "ParsedCatalogue"]
 
@@ -103,3 +111,52 @@ class ParsedCatalogue:
     def n_skipped(self) -> int:
         """Rows skipped entirely."""
         return len({r.row for r in self.rejects if r.row_skipped})
+
+
+class _Rows:
+    """Row validity bookkeeping shared by the steps below.
+
+    ``lines``: per row, its file line (text tables), for :class:`Reject`.
+    """
+
+    def __init__(self, n: int, lines: np.ndarray | None = None) -> None:
+        self.ok = np.ones(n, dtype=bool)
+        self.rejects: list[Reject] = []
+        self.lines = lines
+
+    def label(self, i: int) -> str:
+        """How a message names row ``i`` (0-based): ``line 7 (row 4)`` or ``row 4``."""
+        return Reject(i + 1, None, None, "", line=self.line(i)).where()
+
+    def line(self, i: int) -> int | None:
+        """File line of row ``i`` (0-based), if known."""
+        return None if self.lines is None else int(self.lines[i])
+
+    def reject(
+        self,
+        bad: np.ndarray,
+        column: str | None,
+        values: np.ndarray,
+        reason: str,
+        *,
+        skip: bool = True,
+    ) -> None:
+        for i in np.flatnonzero(bad & self.ok):
+            self.rejects.append(
+                Reject(int(i) + 1, column, _fmt(values[i]), reason, skip, self.line(int(i)))
+            )
+        if skip:
+            self.ok &= ~bad
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float | np.floating):
+        return "nan" if np.isnan(v) else repr(float(v))
+    return str(v)
+
+
+def _values(
+    table: Table, spec: CatalogueSpec, ref: ColumnRef, physical: str | None, path: Path
+) -> tuple[np.ndarray, ParsedUnit]:
+    unit = spec.unit(ref, column_unit(table, ref.column), physical)
+    return float_column(table, ref.column, path=path), unit
