@@ -9,7 +9,7 @@
 # lacks it (wheels: see docs/benchmark.md, "Runs on a lent GPU"); the catalogues as
 # .devcarry/{paper,erass}.npz (models.data.ClusterArrays.save_npz). What comes back (at most 8
 # files): OUT/meta.tgz (benchmark JSON, logs, every fold's predictions and history, no weights)
-# and OUT/<preset>-<run>.tgz for each run with its weights (<= 16 MiB each).
+# and OUT/weights.tgz.part-N, the runs with their weights (60 MB at most; see step 3).
 set -u
 OUT=${1:?OUT}
 TOTAL=${2:-540}
@@ -59,16 +59,18 @@ python3 benchmarks/run_device_folds.py $ARR --out /tmp/gs/runs --deadline "$DEAD
   2>&1 | tee /tmp/gs/folds.log | tail -n 40
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> /tmp/gs/gpu.txt
 
-# 3. Pack: predictions and histories of every fold (no weights), then each run with weights.
+# 3. Pack: predictions and histories of every fold (no weights) in meta.tgz; then the runs with
+#    their weights, in the order of JOBS' first appearance, as one tar stream cut into parts of
+#    15 MB (a lease returns at most 8 files of 16 MiB, 64 MiB together): runs that would pass
+#    60 MB are left out whole and named. Here: `cat weights.tgz.part-* | tar xz`.
 cd /tmp/gs && tar czf "$OUT/meta.tgz" --exclude='*.pt' --exclude='*_kde.npz' gpu.txt bench* kde.log folds.log runs
-n=1
+keep=(); total=0
 for run in runs/*/*-*/; do
-  name=$(echo "$run" | cut -d/ -f2-3 | tr '/' '-')
-  tar czf "$OUT/$name.tgz" "$run"
-  if [ "$(stat -c %s "$OUT/$name.tgz")" -gt 16000000 ] || [ $n -ge 7 ]; then
-    rm "$OUT/$name.tgz"; echo "weights of $name not returned (size or file count)"
-  else
-    n=$((n + 1))
-  fi
+  size=$(du -sb "$run" | cut -f1)
+  if [ $((total + size)) -le 60000000 ]; then keep+=("$run"); total=$((total + size));
+  else echo "weights of $run not returned (the 60 MB budget is spent)"; fi
 done
+if [ ${#keep[@]} -gt 0 ]; then
+  tar czf - "${keep[@]}" | split -b 15000000 -d -a 1 - "$OUT/weights.tgz.part-"
+fi
 ls -la "$OUT"; echo "total $(( $(date +%s) - T0 )) s"
