@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.config import RunConfig  # noqa: E402
 from models.crossval import cross_validate  # noqa: E402
-from models.data import ClusterArrays  # noqa: E402
+from models.data import ClusterArrays, RaggedGalaxies  # noqa: E402
 from models.kde import kde_cubes  # noqa: E402
 from models.pipeline import run_training, split_estimator  # noqa: E402
 from models.runio import read_fold_result, run_dir_name, write_fold  # noqa: E402
@@ -104,11 +104,9 @@ def _plain(v: object) -> bool:
     return isinstance(v, int | float | str | bool) or v is None
 
 
-def _kde_chunk(args: tuple[str, list[int], dict]) -> tuple[list[int], np.ndarray]:
-
-    path, index, params = args
-    arrays = ClusterArrays.load_npz(path)
-    return index, kde_cubes(arrays.galaxies.subset(np.asarray(index)), **params)
+def _kde_chunk(args: tuple[list[int], RaggedGalaxies, dict]) -> tuple[list[int], np.ndarray]:
+    index, galaxies, params = args
+    return index, kde_cubes(galaxies, **params)
 
 
 def precompute_kde(src: Path, dst: Path, workers: int) -> Path:
@@ -127,7 +125,7 @@ def precompute_kde(src: Path, dst: Path, workers: int) -> Path:
     cubes = np.empty((len(arrays),) + (cfg.n_grid,) * 3, dtype=np.float32)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        jobs = [(str(src), c.tolist(), params) for c in chunks if c.size]
+        jobs = [(c.tolist(), arrays.galaxies.subset(c), params) for c in chunks if c.size]
         for index, part in pool.map(_kde_chunk, jobs):
             cubes[index] = part
     arrays.kde_cubes = cubes
