@@ -37,6 +37,7 @@ from db.tables.catalogues import Catalogue, Cluster, Observable, Product
 from db.tables.ingest import ClusterMatch, IngestFile, IngestReject
 from db.tables.masses import ClusterName, MassEstimate, MatchSet
 from db.tables.results import ProxyEstimate, ScatterBootstrap
+from db.tables.results_index import ResultsIndexBlock, ResultsIndexCell, ResultsIndexRun
 from db.tables.runs import Attribution, ModelRun, ModelRunFold, Prediction
 from db.tables.stores import Store
 
@@ -50,6 +51,9 @@ __all__ = [
     "ModelRunFold",
     "Prediction",
     "Attribution",
+    "ResultsIndexRun",
+    "ResultsIndexBlock",
+    "ResultsIndexCell",
     "ClusterMatch",
     "ClusterName",
     "MassEstimate",

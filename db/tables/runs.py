@@ -141,6 +141,20 @@ class Prediction(Base):
                 "cluster_id",
             ],
         ),
+        # The scatter index's percentile step (revision 0011): the predictions of one residual
+        # cell of a bin, read in residual order from the index alone.
+        Index(
+            "ix_predictions_run_residual",
+            "run_id",
+            "residual_dex",
+            postgresql_include=[
+                "input_domain",
+                "cluster_catalogue_id",
+                "cluster_log10_m500c",
+                "cluster_redshift",
+                "cluster_id",
+            ],
+        ),
         {"comment": "Mass estimates per run and cluster"},
     )
 

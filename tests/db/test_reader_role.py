@@ -85,6 +85,27 @@ def test_reader_reads_results(reader: sa.Connection, results_db: tuple[str, Seed
         assert sum(s.n for s in stats) > 100
 
 
+def test_reader_reads_through_the_scatter_index(
+    reader: sa.Connection, results_db: tuple[str, Seeded]
+) -> None:
+    """With a run's scatter index built (revision 0011), the reader's answers are the plain
+    query's: the index tables are readable, the functions need no other right."""
+    url, data = results_db
+    run_id = data.run_ids["single"]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        built = conn.scalar(sa.text("SELECT results_build_index(:r, 16, 0.002, 0)"), {"r": run_id})
+    engine.dispose()
+    assert built is True
+    for fn in ("scatter_by_mass", "scatter_by_z"):
+        got = reader.execute(sa.text(f"SELECT * FROM {fn}(:r)"), {"r": run_id}).all()
+        ref = reader.execute(sa.text(f"SELECT * FROM {fn}_exact(:r)"), {"r": run_id}).all()
+        assert [r[:4] + r[6:] for r in got] == [r[:4] + r[6:] for r in ref]
+        assert [r.bias_dex for r in got] == pytest.approx([r.bias_dex for r in ref], abs=1e-14)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        reader.execute(sa.text("SELECT results_build_index(:r)"), {"r": run_id})
+
+
 def test_reader_holds_no_execute_privilege_on_refresh_results(reader: sa.Connection) -> None:
     # Functions are executable by PUBLIC by default; refresh_results() rebuilds the summary
     # (a write), so the migration revokes that and grants the reader only the read functions.
