@@ -6,7 +6,7 @@ migrated to head, and then, into the same empty tables:
 
 1. ``services.jobs.simulation.ingest_mock_directory`` (what ``clustermass ingest-simulation`` and
    the Celery task run): read the truth table; copy every FITS file into the content-addressed
-   store (hashed as it is written), in a thread, while one transaction stages the catalogue's
+   store (copied, then hashed), in threads, while one transaction stages the catalogue's
    clusters and observables with ``COPY`` into temporary tables and merges them (one
    ``INSERT ... SELECT`` per table: plain for rows of clusters it just inserted, ``ON CONFLICT
    DO UPDATE`` otherwise); the products, which need the checksums, last.
@@ -14,7 +14,9 @@ migrated to head, and then, into the same empty tables:
    manifest's checksums let the store skip them): reading plus database writes, no hashing.
 3. The same call again into the first database: the idempotent re-run, every row existing
    (``ON CONFLICT DO UPDATE ... WHERE ... IS DISTINCT FROM``: nothing is rewritten).
-4. Baseline, the lower bound: the rows the project wrote are exported (``COPY ... TO STDOUT``),
+4. The file costs alone (no database): the maps stored into an empty store by the ingest's own
+   function, and the same bytes written as new files by a plain loop (the filesystem's floor).
+5. Baseline, the lower bound: the rows the project wrote are exported (``COPY ... TO STDOUT``),
    the tables truncated, and the same rows loaded back with ``COPY ... FROM STDIN`` (psycopg2
    ``copy_expert``) in one transaction: same tables, same indexes, constraints and triggers, no
    conflict handling, no client-side row building.
@@ -34,8 +36,10 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +58,7 @@ from benchmarks._db import (  # noqa: E402
 from db import migrate  # noqa: E402
 from mocks import MockConfig, generate  # noqa: E402
 from services.database import get_engine  # noqa: E402
-from services.jobs.simulation import ingest_mock_directory  # noqa: E402
+from services.jobs.simulation import ingest_mock_directory, store_mock_maps  # noqa: E402
 from services.settings import Settings  # noqa: E402
 
 TABLES = ("catalogues", "clusters", "observables", "products")
@@ -141,6 +145,35 @@ def raw_copy(url: str) -> dict[str, object]:
     return {"seconds": seconds, "counts": after, "bytes": sum(len(t) for _, t in dumps.values())}
 
 
+def file_costs(mock_dir: Path, scratch: Path) -> dict[str, float]:
+    """What the map files cost without the database, on the store's filesystem.
+
+    ``store_s``: every map stored into an empty store by the ingest's own function (its threads,
+    copy + sha256); ``write_s``: the same bytes written as new files by one plain loop (read
+    first, untimed; no hashing), the filesystem's floor for putting them in the store;
+    ``bytes``: their total size.
+    """
+    maps = sorted((mock_dir / "maps").glob("*.fits"))
+    manifest = json.loads((mock_dir / "manifest.json").read_text())
+    ids = [p.stem for p in maps]
+    stop = threading.Event()
+    store = scratch / "store-alone"
+    t0 = time.perf_counter()
+    store_mock_maps(store, mock_dir, ids, manifest, None, stop)
+    store_s = time.perf_counter() - t0
+    shutil.rmtree(store)
+    payloads = [p.read_bytes() for p in maps]
+    out = scratch / "write-floor"
+    out.mkdir()
+    t0 = time.perf_counter()
+    for k, payload in enumerate(payloads):
+        with open(out / f"{k}.fits", "wb") as fh:
+            fh.write(payload)
+    write_s = time.perf_counter() - t0
+    shutil.rmtree(out)
+    return {"store_s": store_s, "write_s": write_s, "bytes": float(sum(map(len, payloads)))}
+
+
 def measure(
     n: int = 3300, seed: int = 1, admin_url: str | None = None, keep: bool = False
 ) -> dict[str, object]:
@@ -185,6 +218,12 @@ def measure(
             print(f"ingest_mock_directory, maps already stored: {stored['total_s']:.1f} s")
             copy = raw_copy(url)
             print(f"raw COPY of the same rows: {copy['seconds']:.2f} s", flush=True)
+            files = file_costs(mock_dir, Path(tmp))
+            print(
+                f"file store alone: {files['store_s']:.2f} s; writing the same bytes as new "
+                f"files: {files['write_s']:.2f} s ({files['bytes'] / 2**30:.2f} GiB)",
+                flush=True,
+            )
             server = server_description(url)
         finally:
             get_engine(settings).dispose()
@@ -230,6 +269,7 @@ def measure(
         "write_s": t_write,
         "migrate_s": t_migrate,
         "store_s": {"first": first["store_s"], "rerun": second["store_s"]},
+        "files": files,
         "load_avg_start": load_start,
         "cases": cases,
         "server": server,

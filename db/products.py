@@ -13,11 +13,14 @@ stored files are read-only (mode 0444) and never share an inode with another nam
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
+import mmap
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -141,27 +144,69 @@ def _reflink(src_fd: int, dest_fd: int) -> bool:
     return True
 
 
+# Devices (st_dev of the destination) where a reflink failed: not tried again in this process
+# (ext4, tmpfs: one failing ioctl and its exception per stored file otherwise).
+_NO_REFLINK: set[int] = set()
+_NO_REFLINK_LOCK = threading.Lock()
+# copy_file_range errors that mean "not here" (old kernels, cross-device, some filesystems)
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
+
+
+def _kernel_copy(src_fd: int, dest_fd: int) -> bool:
+    """Copy all of ``src_fd`` to ``dest_fd`` inside the kernel; False where it cannot.
+
+    ``copy_file_range``: no pass through Python's buffers. On False nothing was written.
+    """
+    copied = 0
+    try:
+        while n := os.copy_file_range(src_fd, dest_fd, 1 << 30):
+            copied += n
+    except OSError as exc:
+        if copied or exc.errno not in _NO_KERNEL_COPY:
+            raise
+        return False
+    return True
+
+
+def _sha256_of_file(path: Path) -> tuple[str, int]:
+    """Return the sha256 and size of a file's bytes.
+
+    Hashed in one call over a read-only mapping: the GIL is released for the whole file and
+    nothing is copied into Python.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return hashlib.sha256().hexdigest(), 0
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest(), size
+
+
 def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dest`` (its own inode: a reflink or a byte copy); return sha256, size.
 
-    The checksum is of the bytes written to ``dest`` (read back after a reflink), so the name a
-    file gets in the store always matches its stored content, even if ``src`` changes meanwhile.
+    The checksum is of the bytes written to ``dest`` (read back from the page cache), so the name
+    a file gets in the store always matches its stored content, even if ``src`` changes
+    meanwhile. The copy is a reflink where the filesystem clones, else ``copy_file_range``, else
+    a read/write loop.
     """
-    h = hashlib.sha256()
-    size = 0
     with open(src, "rb") as fin, open(dest, "wb") as fout:
-        if _reflink(fin.fileno(), fout.fileno()):
-            fout.close()
-            with open(dest, "rb") as back:
-                while chunk := back.read(_CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
+        dev = os.fstat(fout.fileno()).st_dev
+        if dev not in _NO_REFLINK:
+            if _reflink(fin.fileno(), fout.fileno()):
+                fout.close()
+                return _sha256_of_file(dest)
+            with _NO_REFLINK_LOCK:
+                _NO_REFLINK.add(dev)
+        if not _kernel_copy(fin.fileno(), fout.fileno()):
+            h = hashlib.sha256()
+            size = 0
+            while chunk := fin.read(_CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
             return h.hexdigest(), size
-        while chunk := fin.read(_CHUNK):
-            h.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+    return _sha256_of_file(dest)
 
 
 def restore_copy(src: Path, dest: Path, sha256: str) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +30,13 @@ from mocks import MockConfig, generate, read_catalogue
 from services.database import ready_engine
 from services.settings import Settings, get_settings
 
-__all__ = ["IngestSummary", "generate_mock", "ingest_mock_directory", "catalogue_name_for"]
+__all__ = [
+    "IngestSummary",
+    "generate_mock",
+    "ingest_mock_directory",
+    "catalogue_name_for",
+    "store_mock_maps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +162,13 @@ def read_mock_directory(mock_dir: Path) -> tuple[dict[str, Any], QTable]:
     return manifest, cat.truth
 
 
+# Threads that copy and hash map files into the store during an ingest. Measured alone on the
+# quiet 2-core development machine (3,300 files, 2.0 GB, ext4): one thread with the former
+# read/write loop 8.7 s, two threads with the kernel copy 5.0 s. Writing 2 GB of new files is
+# the floor there (~8 s of system time in one thread: page-cache and ext4 block allocation).
+STORE_THREADS = 2
+
+
 def ingest_mock_directory(
     mock_dir: Path,
     *,
@@ -173,7 +186,7 @@ def ingest_mock_directory(
         Natural key of the catalogue; default from the seed, size and config hash.
     progress : callable, optional
         ``progress(done, total)`` after each cluster's map is in the store (called from the
-        storing thread).
+        storing threads, one call at a time).
 
     Raises
     ------
@@ -191,12 +204,18 @@ def ingest_mock_directory(
 
     # The store copies each map (never links it: rewriting the mock later must not change what
     # was ingested); the manifest's checksums let a re-run skip files the store already owns.
-    # Copying and hashing run in a thread while the catalogue, clusters and observables are
+    # Copying and hashing run in threads while the catalogue, clusters and observables are
     # written (hashlib and file I/O release the GIL); the products need the checksums and wait.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cm-store") as pool:
         stop = threading.Event()
         stored_future = pool.submit(
-            _store_maps, settings.data_dir, Path(mock_dir), truth, manifest, progress, stop
+            store_mock_maps,
+            settings.data_dir,
+            Path(mock_dir),
+            [str(c) for c in truth["cluster_id"]],
+            manifest,
+            progress,
+            stop,
         )
         try:
             with session_scope(engine) as session:
@@ -218,25 +237,38 @@ def ingest_mock_directory(
     return IngestSummary(cat_id, name, len(cluster_ids), n_obs, n_prod)
 
 
-def _store_maps(
+def store_mock_maps(
     data_dir: Path,
     mock_dir: Path,
-    truth: QTable,
+    cluster_ids: Sequence[str],
     manifest: dict[str, Any],
     progress: Callable[[int, int], None] | None,
     stop: threading.Event,
 ) -> list[products.StoredFile]:
-    """Copy every map file into the store (in the storing thread); ``progress`` is called there."""
+    """Copy the map file of every cluster id into the store; return them in that order.
+
+    ``STORE_THREADS`` threads copy and hash files side by side (the kernel copy and the hashing
+    release the GIL); ``progress(done, total)`` is called from them, one call at a time.
+    """
     sums = manifest.get("files", {})
-    stored = []
-    for i, cid in enumerate(truth["cluster_id"]):
+    ids = list(cluster_ids)
+    lock = threading.Lock()
+    done = 0
+
+    def store(cid: str) -> products.StoredFile:
+        nonlocal done
         if stop.is_set():
             raise RuntimeError("storing the maps was stopped: the ingest transaction failed")
         rel = f"maps/{cid}.fits"
-        stored.append(products.store_file(data_dir, mock_dir / rel, expected_sha256=sums.get(rel)))
+        out = products.store_file(data_dir, mock_dir / rel, expected_sha256=sums.get(rel))
         if progress is not None:
-            progress(i + 1, len(truth))
-    return stored
+            with lock:
+                done += 1
+                progress(done, len(ids))
+        return out
+
+    with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="cm-store-file") as pool:
+        return list(pool.map(store, ids))
 
 
 def _write_catalogue(

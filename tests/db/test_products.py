@@ -141,9 +141,76 @@ def test_store_file_reflink_path_names_the_copy_by_its_own_bytes(
         return True
 
     monkeypatch.setattr(products, "_reflink", fake_reflink)
+    monkeypatch.setattr(products, "_NO_REFLINK", set())  # earlier tests found no reflink here
     src = tmp_path / "img.fits"
     src.write_bytes(b"cloned bytes")
     stored = products.store_file(tmp_path / "store", src)
     assert stored.sha256 == hashlib.sha256(b"cloned bytes").hexdigest()
     assert stored.size_bytes == len(b"cloned bytes")
     assert (tmp_path / "store" / stored.path).read_bytes() == b"cloned bytes"
+
+
+def test_store_file_tries_a_reflink_once_per_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the filesystem cannot clone (ext4, tmpfs), the failed ioctl is not repeated."""
+    calls = []
+
+    def no_reflink(src_fd: int, dest_fd: int) -> bool:
+        calls.append(src_fd)
+        return False
+
+    monkeypatch.setattr(products, "_reflink", no_reflink)
+    monkeypatch.setattr(products, "_NO_REFLINK", set())
+    for k in range(3):
+        src = tmp_path / f"{k}.fits"
+        src.write_bytes(b"bytes %d" % k)
+        stored = products.store_file(tmp_path / "store", src)
+        assert stored.sha256 == hashlib.sha256(b"bytes %d" % k).hexdigest()
+        assert (tmp_path / "store" / stored.path).read_bytes() == b"bytes %d" % k
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * (1 << 20) + 17])
+def test_store_file_without_kernel_copy_falls_back_to_a_byte_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    import errno
+    import os
+
+    def unsupported(*args: object) -> int:
+        raise OSError(errno.EXDEV, "cross-device")
+
+    payload = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    src = tmp_path / "big.fits"
+    src.write_bytes(payload)
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(os, "copy_file_range", unsupported)
+        stored = products.store_file(tmp_path / f"store{patched}", src)
+        assert stored.sha256 == hashlib.sha256(payload).hexdigest()
+        assert stored.size_bytes == size
+        assert (tmp_path / f"store{patched}" / stored.path).read_bytes() == payload
+
+
+def test_a_kernel_copy_failing_midway_is_an_error_not_a_short_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    real = os.copy_file_range
+    state = {"calls": 0}
+
+    def fails_second_time(src: int, dst: int, count: int) -> int:
+        state["calls"] += 1
+        if state["calls"] > 1:
+            raise OSError(errno.EIO, "I/O error")
+        return real(src, dst, 5)
+
+    monkeypatch.setattr(os, "copy_file_range", fails_second_time)
+    src = tmp_path / "x.fits"
+    src.write_bytes(b"0123456789")
+    with pytest.raises(OSError, match="I/O error"):
+        products.store_file(tmp_path / "store", src)
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]  # no partial file
