@@ -33,7 +33,7 @@ from models.folds import make_folds
 from models.oracle import oracle_label, oracle_predictions
 from models.registry import NetworkName
 from models.runio import read_fold_result, run_dir_name, run_metrics, write_fold, write_run
-from models.training import TrainProgress
+from models.training import FoldResult, TrainProgress
 
 __all__ = [
     "CNN_LABELS",
@@ -66,6 +66,34 @@ def split_estimator(name: str) -> tuple[NetworkName, bool]:
             f"estimator {name!r}: expected one of {sorted(CNN_LABELS)} or <kind>_ensemble"
         )
     return kind, ensemble  # type: ignore[return-value]
+
+
+def _finished_folds(
+    run_dir: Path, config: RunConfig, out_dir: str | Path
+) -> Callable[[int, int], FoldResult | None]:
+    """Return ``done(fold, member)`` of a resumed run: the folds it finished.
+
+    For an ensemble (``config.ensemble > 1``) member 0 of a fold also comes from the single run
+    of the same settings in ``out_dir`` when the ensemble lacks it.
+
+    Member 0 has the single run's seed (:func:`models.runtime.member_seed` of the same seed,
+    fold and member), split and settings: the same network, trained once. It is copied into
+    the ensemble's directory so that the ensemble's record stands alone.
+    """
+    single = None
+    if config.ensemble > 1:
+        single = Path(out_dir) / run_dir_name(config.model_copy(update={"ensemble": 1}))
+
+    def done(fold: int, member: int) -> FoldResult | None:
+        found = read_fold_result(run_dir, fold, member)
+        if found is None and member == 0 and single is not None:
+            found = read_fold_result(single, fold, 0)
+            if found is not None:
+                log.info("fold %d member 0: taken from the single run %s", fold, single.name)
+                write_fold(run_dir, found)
+        return found
+
+    return done
 
 
 def run_training(
@@ -103,7 +131,7 @@ def run_training(
         progress=progress,
         on_fold=lambda r: write_fold(run_dir, r),
         device=device,
-        done=(lambda fold, member: read_fold_result(run_dir, fold, member)) if resume else None,
+        done=_finished_folds(run_dir, config, out_dir) if resume else None,
     )
     metrics = run_metrics(result, arrays, n_boot=n_boot, seed=config.training.seed)
     write_run(out_dir, result, arrays, metrics=metrics, write_folds=False)

@@ -186,6 +186,37 @@ def test_resume_reads_back_finished_folds_and_trains_only_the_rest(
     assert (tmp_path / "resumed" / run_dir_name(cfg) / "metrics.json").is_file()
 
 
+def test_a_resumed_ensemble_takes_member_0_from_the_single_run(
+    arrays32: ClusterArrays, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Member 0 of an ensemble has the single run's seed, split and settings: resuming the
+    ensemble next to the finished single run trains only members 1.., copies member 0 in, and
+    gives what training every member would."""
+    import models.crossval as crossval
+    from models.runio import read_fold_result, run_dir_name
+
+    single = tiny_config("single", cv={"folds": [2, 6]})
+    ensemble = single.model_copy(update={"ensemble": 2})
+    run_training(arrays32, single, tmp_path / "out", n_boot=10)
+    trained: list[tuple[int, int]] = []
+    real = crossval.train_fold
+
+    def counting(arrays, config, fold, **kw):  # noqa: ANN001, ANN202
+        trained.append((fold, kw.get("member", 0)))
+        return real(arrays, config, fold, **kw)
+
+    monkeypatch.setattr(crossval, "train_fold", counting)
+    run_dir, resumed, _ = run_training(arrays32, ensemble, tmp_path / "out", n_boot=10, resume=True)
+    assert trained == [(2, 1), (6, 1)]
+    copied = read_fold_result(run_dir, 6, 0)
+    original = read_fold_result(tmp_path / "out" / run_dir_name(single), 6, 0)
+    assert copied is not None and original is not None
+    np.testing.assert_array_equal(copied.test_prediction, original.test_prediction)
+    monkeypatch.setattr(crossval, "train_fold", real)
+    _, whole, _ = run_training(arrays32, ensemble, tmp_path / "whole", n_boot=10)
+    np.testing.assert_array_equal(resumed.prediction, whole.prediction)
+
+
 def test_resume_refuses_folds_of_another_catalogue(arrays32: ClusterArrays, tmp_path) -> None:
     """Fold folders whose test clusters are not this catalogue's fold (the run directory was
     written for another catalogue with the same config) are refused, not silently mixed in."""
