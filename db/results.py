@@ -48,6 +48,7 @@ __all__ = [
     "scatter",
     "proxy_scatter",
     "refresh",
+    "build_index",
     "summary",
     "outliers",
 ]
@@ -321,12 +322,31 @@ def proxy_scatter(
     return _rows_to_stats(by, _execute(session, sql, params))
 
 
+def build_index(session: Session, run_id: int, *, min_predictions: int | None = None) -> bool:
+    """Build the scatter index of a run (revision 0011; docs/sql.md, "Performance").
+
+    With it, :func:`scatter` by mass or redshift answers a run of 10^6 predictions in tens of ms
+    instead of hundreds, with the same numbers. Call it after a run's predictions are written
+    (any later write drops the index again). Returns False, building nothing, for a run with
+    fewer than ``min_predictions`` predictions (default: the database setting
+    ``clustermass.scatter_index_min_predictions``, else 50,000; the plain query is faster there)
+    or with a non-finite residual. Needs the owner's role.
+    """
+    return bool(
+        session.scalar(
+            sa.text("SELECT results_build_index(:run, min_predictions => :min)"),
+            {"run": run_id, "min": min_predictions},
+        )
+    )
+
+
 def refresh(session: Session) -> None:
     """Rebuild the materialised summary ``v_scatter_summary`` (call after predict/benchmark runs).
 
     Runs ``SELECT refresh_results()`` in the caller's transaction (``REFRESH MATERIALIZED VIEW
-    CONCURRENTLY``: readers keep the old summary until it commits). Needs the owner's role,
-    not the reader's.
+    CONCURRENTLY``: readers keep the old summary until it commits); it first builds the scatter
+    index of every run that lacks one (:func:`build_index`). Needs the owner's role, not the
+    reader's.
     """
     session.execute(sa.text("SELECT refresh_results()"))
 

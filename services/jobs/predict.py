@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from db import catalogues, runs
+from db import catalogues, results, runs
 from db.errors import RunNotFoundError
 from db.session import session_scope
 from db.tables import ModelRun
@@ -157,6 +157,8 @@ def _predict_simulated(
     ]
     with session_scope(engine) as session:
         runs.upsert_predictions(session, rows)
+        # a big run's binned scatter answers from its index (the write dropped any old one)
+        results.build_index(session, run.id)
     report.n_predicted = len(rows)
 
 

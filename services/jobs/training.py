@@ -25,6 +25,7 @@ import torch
 
 from db import catalogues, products, runs, stores
 from db.errors import RunNotFoundError
+from db.results import build_index as build_scatter_index
 from db.session import session_scope
 from models import ModelState, Preprocessing, RunConfig, train_fold
 from models.crossval import ensure_kde
@@ -267,6 +268,7 @@ def finalize_run(
         run.status = "done" if done else run.status
         if done:
             run.finished_at = dt.datetime.now(dt.UTC)
+            build_scatter_index(session, run_id)  # big runs: fast binned scatter (docs/sql.md)
     return {"run_id": run_id, "status": "done" if done else "running", **metrics}
 
 

@@ -260,6 +260,20 @@ def test_small_runs_keep_the_plain_query(session: Session, index_db: tuple[str, 
     assert session.scalar(sa.text("SELECT count(*) FROM results_index_runs")) == 0
 
 
+def test_the_library_call_builds_the_index(session: Session, index_db: tuple[str, Seeded]) -> None:
+    from db import results
+
+    run_id = index_db[1].run_ids["multi"]
+    assert results.build_index(session, run_id, min_predictions=10**9) is False
+    assert not _indexed(session, run_id)
+    assert results.build_index(session, run_id, min_predictions=0) is True
+    assert _indexed(session, run_id)
+    stats = results.scatter(session, run_id=run_id, by="mass")  # answered from the index
+    ref = _rows(session, "scatter_by_mass_exact", run_id, results.MASS_EDGES, "mock", None)
+    assert [s.n for s in stats] == [r[3] for r in ref]
+    assert [s.p50_dex for s in stats] == [r[7] for r in ref]
+
+
 def test_refresh_results_builds_every_missing_index(
     session: Session, index_db: tuple[str, Seeded]
 ) -> None:

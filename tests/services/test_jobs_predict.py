@@ -28,6 +28,15 @@ def jobs_env(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # one snapshot: 24 distinct halos spread over the box (several snapshots would repeat halos)
     generate(MockConfig(n_clusters=24, seed=31, snapshot_redshifts=(0.1,))).write(root / "mock")
     with service_environment(admin_url, root / "store", prefix="cmjobs") as url:
+        # index even these tiny runs (the default threshold is 50,000 predictions), so that the
+        # jobs' scatter-index builds are exercised; answers are the same either way
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            db = conn.scalar(sa.text("SELECT current_database()"))
+            conn.execute(
+                sa.text(f'ALTER DATABASE "{db}" SET clustermass.scatter_index_min_predictions = 0')
+            )
+        engine.dispose()
         yield {"url": url, "root": root}
 
 
@@ -67,6 +76,9 @@ def test_training_writes_folds_weights_and_out_of_fold_predictions(
     assert _scalar(url, "SELECT count(*) FROM predictions WHERE run_id = :r", r=run_id) == n_test
     assert _scalar(url, "SELECT count(DISTINCT weights_product_id) FROM model_run_folds") == 2
     assert _scalar(url, "SELECT status FROM model_runs WHERE id = :r", r=run_id) == "done"
+    # the finished run's scatter index, built over its out-of-fold predictions
+    indexed = "SELECT n_predictions FROM results_index_runs WHERE run_id = :r"
+    assert _scalar(url, indexed, r=run_id) == n_test
     # recorded provenance: seed, config, package versions
     versions = _scalar(url, "SELECT package_versions FROM model_runs WHERE id = :r", r=run_id)
     assert versions["torch"].startswith("2.13")
@@ -92,6 +104,9 @@ def test_predicting_the_rest_of_the_mock_uses_the_fold_ensemble(
         r=run_id,
     )  # fmt: skip
     assert ens == 24 - n_oof and spread > 0  # two fold models disagree a little
+    # the write dropped the run's scatter index and the job built it again, over every prediction
+    indexed = "SELECT n_predictions FROM results_index_runs WHERE run_id = :r"
+    assert _scalar(url, indexed, r=run_id) == 24
     assert predict_job(run_id, trained["catalogue_id"]).n_predicted == 0  # idempotent
 
 
