@@ -41,8 +41,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from astro.allocator import malloc_tuning_active, reexec_with_tuned_malloc  # noqa: E402
+from models.config import TrainingConfig  # noqa: E402
 from models.networks import SingleBandCNN  # noqa: E402
-from models.runtime import cpu_has_native_bf16, to_memory_format  # noqa: E402
+from models.runtime import (  # noqa: E402
+    cpu_has_native_bf16,
+    resolve_cpu_micro_batch,
+    resolve_precision,
+    to_memory_format,
+)
 from models.training import loss_function, parameter_groups, train_step  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
@@ -57,19 +64,33 @@ VARIANTS: dict[str, dict] = {
     "channels_last+bf16": {"channels_last": True, "precision": "bf16"},
     "channels_last+micro10+bf16": {"channels_last": True, "micro_batch": 10, "precision": "bf16"},
     "nchw+bf16": {"channels_last": False, "precision": "bf16"},
+    # What ``clustermass fit`` runs by default here: TrainingConfig's defaults resolved on this
+    # device and process (precision ``auto``, ``cpu_micro_batch: auto``; see trainer_settings).
+    "trainer": {"trainer": True},
 }
-DEFAULT_VARIANTS = ("nchw", "channels_last", "channels_last+micro10")
-#: Added to the defaults on a CPU with native bf16 (AVX512-BF16 or AMX), so the bf16 ratio is
-#: measured in the same run wherever it could pay.
-CPU_BF16_VARIANT = "channels_last+micro10+bf16"
+DEFAULT_VARIANTS = ("nchw", "channels_last", "channels_last+micro10", "trainer")
+#: Added to the defaults on a CPU with native bf16 (AVX512-BF16 or AMX), so the bf16 ratios
+#: are measured in the same run wherever they could pay.
+CPU_BF16_VARIANTS = ("channels_last+micro10+bf16", "channels_last+bf16")
 
 
 def default_variants(device: str = "cpu") -> list[str]:
     """The variants measured when none are named: bf16 too on a CPU with native bf16."""
     names = list(DEFAULT_VARIANTS)
     if device == "cpu" and cpu_has_native_bf16():
-        names.append(CPU_BF16_VARIANT)
+        names[-1:-1] = CPU_BF16_VARIANTS
     return names
+
+
+def trainer_settings(device: str = "cpu") -> dict:
+    """The trainer's default step settings on ``device`` in this process (variant ``trainer``)."""
+    tc = TrainingConfig()
+    dev = torch.device(device)
+    return {
+        "channels_last": tc.channels_last,
+        "micro_batch": (resolve_cpu_micro_batch(tc.cpu_micro_batch) if dev.type == "cpu" else None),
+        "precision": resolve_precision(tc.precision, dev, amp=tc.amp),
+    }
 
 
 DEFAULT_KERAS_PYTHON = "/work/venv-keras/bin/python"
@@ -82,6 +103,8 @@ def torch_rate(variant: dict, steps: int, repeats: int, device: str = "cpu") -> 
     The batches live on the CPU and move to ``device`` inside the step, as in the trainer.
     """
     dev = torch.device(device)
+    if variant.get("trainer"):
+        variant = trainer_settings(device)
     if variant.get("amp") and dev.type != "cuda":
         raise ValueError("mixed-precision variants need --device cuda (CPU training is fp32)")
     torch.manual_seed(0)
@@ -201,6 +224,9 @@ def measure(
         "ratio_vs_keras": {n: med[n] / keras for n in names} if keras else None,
         "cpu": _cpu_name(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "malloc_tuned": malloc_tuning_active(),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
+        "trainer_settings": trainer_settings(device),
         "load_avg_end": list(os.getloadavg()),
     }
 
@@ -214,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument(
         "--variants", default=None,
-        help="comma-separated (default: nchw, channels_last, channels_last+micro10, and "
-        f"{CPU_BF16_VARIANT} on a CPU with native bf16)",
+        help="comma-separated (default: nchw, channels_last, channels_last+micro10, trainer, "
+        f"and {', '.join(CPU_BF16_VARIANTS)} on a CPU with native bf16)",
     )  # fmt: skip
     ap.add_argument("--keras-python", default=DEFAULT_KERAS_PYTHON)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -253,4 +279,5 @@ def _cpu_name() -> str:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # as the clustermass CLI: the trainer's allocator (astro.allocator)
     raise SystemExit(main())

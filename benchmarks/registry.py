@@ -85,7 +85,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     )
 }
 TRAIN_VARIANTS: dict[str, str] = {
-    "cpu": "nchw,channels_last,channels_last+micro10",
+    "cpu": "nchw,channels_last,channels_last+micro10,trainer",
     "cuda": "nchw,channels_last,channels_last+amp",
 }
 

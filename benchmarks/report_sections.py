@@ -175,7 +175,7 @@ VARIANT_TEXT = {
     "keras": "Keras reference, `model.fit`",
     "nchw": "torch, NCHW (default memory format)",
     "channels_last": "torch, channels_last (NHWC)",
-    "channels_last+micro10": "torch, channels_last + micro-batches of 10 (the trainer's CPU default)",
+    "channels_last+micro10": "torch, channels_last + micro-batches of 10",
     "channels_last+micro25": "torch, channels_last + micro-batches of 25",
     "nchw+micro10": "torch, NCHW + micro-batches of 10",
     "channels_last+compile": "torch, channels_last + torch.compile",
@@ -183,7 +183,21 @@ VARIANT_TEXT = {
     "channels_last+bf16": "torch, channels_last + bf16 autocast (CPU)",
     "channels_last+micro10+bf16": "torch, channels_last + micro-batches of 10 + bf16 autocast (CPU)",
     "nchw+bf16": "torch, NCHW + bf16 autocast (CPU)",
+    "trainer": "torch, the trainer's defaults",
 }
+
+
+def variant_text(d: Data, name: str) -> str:
+    """A variant's label; the trainer's defaults spelled out as they resolved in that run."""
+    text = VARIANT_TEXT.get(name, f"torch, {name}")
+    ts = d.get("trainer_settings")
+    if name != "trainer" or not ts:
+        return text
+    parts = ["channels_last" if ts.get("channels_last") else "NCHW"]
+    mb = ts.get("micro_batch")
+    parts.append(f"micro-batches of {mb}" if mb else "full batch")
+    parts.append(f"{ts['precision']} autocast" if ts.get("precision") != "fp32" else "fp32")
+    return f"{text} ({', '.join(parts)})"
 
 
 def train_what(d: Data) -> list[str]:
@@ -199,8 +213,9 @@ def train_what(d: Data) -> list[str]:
         "`--keras-python`). Rounds alternate Keras and torch so the machine's load hits both "
         "alike; each side's number is the median over rounds of its best repeat, after warm-up "
         "steps. The ratio is torch over Keras images/s. Micro-batches accumulate the gradients "
-        "of chunks of the batch (the same update as the full batch; the chunk's activations stay "
-        "in cache on a CPU).",
+        "of chunks of the batch (the same update as the full batch). Both sides run with the "
+        "allocator settings of the `clustermass` CLI (`GLIBC_TUNABLES` "
+        f"`{d.get('glibc_tunables') or 'unset'}`; `astro/allocator.py`).",
     ]
 
 
@@ -219,7 +234,7 @@ def train_results(d: Data, run: Data) -> list[str]:
         rows.append(["Keras reference", d.get("keras_status", "not measured"), "", ""])
     best = max(p["variants"], key=lambda n: med.get(n, 0.0)) if p["variants"] else None
     for n in p["variants"]:
-        text = VARIANT_TEXT.get(n, f"torch, {n}")
+        text = variant_text(d, n)
         value = num(med.get(n), 1)
         r = ratio(ratios.get(n)) if ratios else "-"
         if n == best and ratios:
@@ -248,7 +263,7 @@ def train_row(d: Data) -> tuple[str, str, str]:
     med = d["median_best_img_per_s"]
     names = d["params"]["variants"]
     best = max(names, key=lambda n: med.get(n, 0.0))
-    ours = f"{VARIANT_TEXT.get(best, best)}: {num(med[best], 1)} images/s ({d['device']})"
+    ours = f"{variant_text(d, best)}: {num(med[best], 1)} images/s ({d['device']})"
     if d.get("ratio_vs_keras"):
         return ours, f"Keras: {num(med['keras'], 1)} images/s", ratio(d["ratio_vs_keras"][best])
     return ours, f"Keras {d.get('keras_status', 'not measured')}", "-"

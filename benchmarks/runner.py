@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from astro.allocator import malloc_tuned_environ
 from benchmarks import machine
 from benchmarks._db import default_admin_url
 from benchmarks.errors import BenchmarkError
@@ -108,7 +109,7 @@ def benchmark_args(bench: Benchmark, options: RunOptions) -> list[str]:
     if bench.key == "train":
         variants = TRAIN_VARIANTS[options.device]
         if options.device == "cpu" and {"avx512_bf16", "amx_bf16"} & set(machine.cpu_flags()):
-            variants += ",channels_last+micro10+bf16"  # native bf16: measure it in the same run
+            variants += ",channels_last+micro10+bf16,channels_last+bf16"  # native bf16: same run
         args += ["--variants", variants, "--threads", str(threads)]
         args += ["--keras-python", options.keras_python]
     if bench.key == "inference":
@@ -142,6 +143,7 @@ def run_one(bench: Benchmark, options: RunOptions, workdir: Path) -> dict[str, A
     log = workdir / f"{bench.key}.log"
     cmd = [sys.executable, "-m", f"benchmarks.{bench.module}", *args, "--json", str(out_json)]
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = malloc_tuned_environ(env) or env  # the CLI's allocator (astro.allocator), Keras too
     t0 = time.perf_counter()
     if options.verbose:
         proc = subprocess.run(cmd, cwd=ROOT, env=env)

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -74,13 +74,16 @@ class TrainingConfig(_Strict):
     #: NHWC memory format (oneDNN's fast path for these small convolutions on CPU).
     channels_last: bool = True
     #: On CPU only: split each batch into chunks of this size for the forward/backward pass
-    #: and accumulate gradients before one optimiser step (the same update as the full batch;
-    #: the activations of a chunk stay in cache). GPUs always run the full batch. None: no split.
-    #: Default 10: +25-60% images/s on the 2-core test machine (benchmarks/bench_train_step.py).
-    cpu_micro_batch: int | None = Field(10, ge=1)
+    #: and accumulate gradients before one optimiser step (the same update as the full batch).
+    #: GPUs always run the full batch. None: no split. ``auto`` (default): the full batch for
+    #: the image CNNs in a process with the tuned allocator (the CLI's), else 10
+    #: (``models.runtime.resolve_cpu_micro_batch``): chunks of 10 were +25-60% images/s with
+    #: glibc's default allocator, the full batch is +24% over them with the tuned one
+    #: (benchmarks/bench_train_step.py). A speed setting: ``auto`` keeps the run key of 10.
+    cpu_micro_batch: Annotated[int, Field(ge=1)] | Literal["auto"] | None = "auto"
     #: torch intra-op threads (None: leave torch's default).
     num_threads: int | None = Field(None, ge=1)
-    #: Batch of validation/test forward passes on GPUs (on CPU ``cpu_micro_batch`` is used).
+    #: Batch of validation/test forward passes on GPUs (on CPU: the micro-batch, else the batch).
     eval_batch_size: int = Field(256, ge=1)
 
     @field_validator("device")
@@ -119,6 +122,12 @@ class CVConfig(_Strict):
 
 #: (section, setting, default) added after run keys were in use; omitted from the key at default.
 _KEY_NEUTRAL_DEFAULTS: tuple[tuple[str, str, Any], ...] = (("training", "precision", "auto"),)
+#: (section, setting, value, hashed as): defaults that replaced an earlier default with the same
+#: update, hashed as that earlier value so existing run keys hold (``auto`` micro-batching
+#: sums the same gradients as chunks of 10; only the order of floating-point sums differs).
+_KEY_LEGACY_VALUES: tuple[tuple[str, str, Any, Any], ...] = (
+    ("training", "cpu_micro_batch", "auto", 10),
+)
 
 
 class RunConfig(_Strict):
@@ -153,6 +162,9 @@ class RunConfig(_Strict):
         for section, name, default in _KEY_NEUTRAL_DEFAULTS:
             if data[section].get(name) == default:
                 del data[section][name]
+        for section, name, value, legacy in _KEY_LEGACY_VALUES:
+            if data[section].get(name) == value:
+                data[section][name] = legacy
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def key(self) -> str:

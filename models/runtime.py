@@ -12,6 +12,12 @@ fp32 (1.60x) and 338 for the authors' Keras. (A first measurement on the same CP
 other processes shared its 2 cores had bf16 at 0.47x fp32: timings under load mislead.)
 ``torch.backends.cpu.get_cpu_capability()`` is logged but not used for the decision: it reports
 the vector ISA (``"AVX2"``, ``"AVX512"``...), and AVX512 without the BF16 extension emulates.
+
+Allocator: with glibc's default allocator every activation of a training step is a fresh
+``mmap`` (page faults, zero-filling); the entry points start with raised malloc thresholds
+(:mod:`astro.allocator`), and ``cpu_micro_batch: auto`` then runs the image CNNs on the full
+batch (:func:`resolve_cpu_micro_batch`): micro-batching was a workaround for the same page
+faults (chunks of 10 stay under glibc's adaptive threshold).
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from astro.allocator import (
+    LEGACY_CPU_MICRO_BATCH,
+    MALLOC_TUNABLES,
+    malloc_tuned_environ,
+    malloc_tuning_active,
+    reexec_with_tuned_malloc,
+)
 from models.errors import ModelConfigError
 
 __all__ = [
@@ -42,6 +55,11 @@ __all__ = [
     "cpu_has_native_bf16",
     "resolve_precision",
     "describe_precision",
+    "MALLOC_TUNABLES",
+    "malloc_tuned_environ",
+    "malloc_tuning_active",
+    "reexec_with_tuned_malloc",
+    "resolve_cpu_micro_batch",
 ]
 
 #: What a config asks for: ``auto`` = bf16 only where natively supported (see the module doc).
@@ -54,6 +72,23 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _CPUINFO = Path("/proc/cpuinfo")
 
 log = logging.getLogger(__name__)
+
+
+def resolve_cpu_micro_batch(
+    setting: int | str | None, *, volumetric: bool = False, tuned: bool | None = None
+) -> int | None:
+    """Return the CPU micro-batch a training run uses (None: the full batch).
+
+    An integer or None is used as given. ``"auto"``: the full batch for the image CNNs when
+    the tuned allocator is active (``tuned``, default :func:`malloc_tuning_active`), else
+    :data:`LEGACY_CPU_MICRO_BATCH` (and always for ``volumetric`` networks, the multimodal
+    one). The update is the same either way (gradients of the chunks are summed); only the
+    order of floating-point sums differs.
+    """
+    if setting != "auto":
+        return None if setting is None else int(setting)
+    tuned = malloc_tuning_active() if tuned is None else tuned
+    return None if tuned and not volumetric else LEGACY_CPU_MICRO_BATCH
 
 
 def seed_everything(seed: int) -> None:

@@ -34,7 +34,9 @@ from models.runtime import (
     autocast,
     configure_cpu,
     describe_precision,
+    malloc_tuning_active,
     member_seed,
+    resolve_cpu_micro_batch,
     resolve_device,
     resolve_precision,
     seed_everything,
@@ -307,8 +309,18 @@ def train_fold(
     n_tr = len(y_tr)
     bs = tc.batch_size
     steps = math.ceil(n_tr / bs)
-    micro = tc.cpu_micro_batch if dev.type == "cpu" else None
-    eval_bs = micro or tc.eval_batch_size
+    micro = (
+        resolve_cpu_micro_batch(tc.cpu_micro_batch, volumetric=needs_kde)
+        if dev.type == "cpu"
+        else None
+    )
+    if dev.type == "cpu":
+        log.info(
+            "fold %d member %d: CPU micro-batch %s (setting %r, tuned allocator %s)",
+            fold, member, micro or "none (full batch)", tc.cpu_micro_batch,
+            malloc_tuning_active(),
+        )  # fmt: skip
+    eval_bs = (micro or bs) if dev.type == "cpu" else tc.eval_batch_size
     history: dict = {"train_loss": [], "val_loss": []}
     best_val, best_epoch, best_state, wait = math.inf, -1, None, 0
     stopped_early = False
@@ -362,6 +374,7 @@ def train_fold(
         epochs_run=len(history["train_loss"]),
         stopped_early=stopped_early,
         precision=prec,
+        cpu_micro_batch=micro,
     )
     state = ModelState.from_module(model_cls_spec, model)
 

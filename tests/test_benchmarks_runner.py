@@ -384,7 +384,9 @@ def test_train_benchmark_measures_bf16_where_the_cpu_has_it(
     from benchmarks import bench_train_step as bench
 
     monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: True)
-    assert bench.default_variants("cpu")[-1] == "channels_last+micro10+bf16"
+    names = bench.default_variants("cpu")
+    assert names[-1] == "trainer"  # the trainer's own defaults, measured in the same run
+    assert {"channels_last+micro10+bf16", "channels_last+bf16"} <= set(names)
     assert bench.VARIANTS["channels_last+micro10+bf16"]["precision"] == "bf16"
     assert "channels_last+micro10+bf16" not in bench.default_variants("cuda")
     monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: False)
@@ -405,3 +407,17 @@ def test_device_fold_runs_land_in_the_full_benchmarks_run_directories() -> None:
     ens = job_config("single_ensemble", ensemble=3)
     assert ens.ensemble == 3 and ens.model.kind == "single"
     assert job_config("single_gaussian").model.args["head"] == "gaussian"
+
+
+def test_train_report_spells_out_the_trainers_defaults() -> None:
+    """The ``trainer`` variant's row says what the trainer resolved to in that run."""
+    from benchmarks.report_sections import variant_text
+
+    d = _train()
+    d["trainer_settings"] = {"channels_last": True, "micro_batch": None, "precision": "bf16"}
+    assert variant_text(d, "trainer") == (
+        "torch, the trainer's defaults (channels_last, full batch, bf16 autocast)"
+    )
+    d["trainer_settings"] = {"channels_last": True, "micro_batch": 10, "precision": "fp32"}
+    assert variant_text(d, "trainer").endswith("(channels_last, micro-batches of 10, fp32)")
+    assert variant_text(d, "nchw") == "torch, NCHW (default memory format)"

@@ -161,6 +161,27 @@ def test_micro_batches_give_the_same_update(arrays32: ClusterArrays) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
 
 
+def test_auto_micro_batch_follows_the_allocator(
+    arrays32: ClusterArrays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cpu_micro_batch: auto`` trains the full batch where the CLI's allocator is active and in
+    chunks of 10 elsewhere; the update is the same, and each fold records what it used."""
+    import models.training as training
+
+    cfg = tiny_config("single", training={"max_epochs": 1, "batch_size": 16})
+    assert cfg.training.cpu_micro_batch == "auto"
+    monkeypatch.setattr(training, "malloc_tuning_active", lambda: False)
+    monkeypatch.setattr("models.runtime.malloc_tuning_active", lambda: False)
+    chunked = train_fold(arrays32, cfg, 0)
+    monkeypatch.setattr("models.runtime.malloc_tuning_active", lambda: True)
+    full = train_fold(arrays32, cfg, 0)
+    assert chunked.history["cpu_micro_batch"] == 10
+    assert full.history["cpu_micro_batch"] is None
+    a, b = chunked.model_state.state_dict, full.model_state.state_dict
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
 def test_gaussian_head_and_ensemble(arrays32: ClusterArrays, tmp_path) -> None:
     cfg = tiny_config(
         "single",
