@@ -26,6 +26,7 @@ from models.runtime import (
     Precision,
     PrecisionSetting,
     autocast,
+    cpu_inference_batch,
     describe_precision,
     resolve_device,
     resolve_precision,
@@ -168,8 +169,10 @@ def predict(
     arrays : ClusterArrays
         Count maps (+ KDE cubes for the multimodal network); labels are not used.
     batch_size : int, optional
-        Clusters per forward pass; default 10 on CPU (cache-sized, the fastest in
-        ``benchmarks/bench_inference.py``) and 256 on CUDA.
+        Clusters per forward pass; default 256 on CUDA; on CPU
+        :func:`models.runtime.cpu_inference_batch` (128 for the image CNNs with the CLI's
+        allocator, 50 without; 10 for the multimodal network), the fastest in
+        ``benchmarks/bench_inference.py``.
     device : str or torch.device
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
     channels_last : bool
@@ -189,12 +192,13 @@ def predict(
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     log.info("predict: %s", describe_precision(precision, prec, dev))
-    if batch_size is None:
-        batch_size = 10 if dev.type == "cpu" else 256
     if isinstance(model_state, ModelState):
         model = model_state.build(dev)
     else:
         model = model_state.to(dev)
+    if batch_size is None:
+        volumetric = bool(getattr(model, "needs_kde", False))
+        batch_size = cpu_inference_batch(volumetric=volumetric) if dev.type == "cpu" else 256
     model = to_memory_format(model, channels_last)
     chunks = []
     n = len(arrays)

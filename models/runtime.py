@@ -60,6 +60,7 @@ __all__ = [
     "malloc_tuning_active",
     "reexec_with_tuned_malloc",
     "resolve_cpu_micro_batch",
+    "cpu_inference_batch",
 ]
 
 #: What a config asks for: ``auto`` = bf16 only where natively supported (see the module doc).
@@ -72,6 +73,20 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _CPUINFO = Path("/proc/cpuinfo")
 
 log = logging.getLogger(__name__)
+
+
+def cpu_inference_batch(*, volumetric: bool = False, tuned: bool | None = None) -> int:
+    """Return the default clusters per forward pass of ``predict`` on a CPU.
+
+    Single-band ``predict`` on the 2-core Zen 4 EPYC, 2026-11-30
+    (``benchmarks/bench_inference.py --n 512 --batches 10,50,128``, channels-last): glibc's
+    default allocator 1036 / 1280 / 772 maps/s at batch 10 / 50 / 128, the tuned one 1066 /
+    1358 / 1425. The multimodal network keeps batches of 10 (a 64^3 cube's activations).
+    """
+    if volumetric:
+        return LEGACY_CPU_MICRO_BATCH
+    tuned = malloc_tuning_active() if tuned is None else tuned
+    return 128 if tuned else 50
 
 
 def resolve_cpu_micro_batch(

@@ -15,7 +15,7 @@ from astro.allocator import (
     malloc_tuning_active,
 )
 from models.config import RunConfig, paper_config
-from models.runtime import resolve_cpu_micro_batch
+from models.runtime import cpu_inference_batch, resolve_cpu_micro_batch
 
 pytestmark = pytest.mark.skipif(
     malloc_tuned_environ({}) is None, reason="glibc tunables need glibc on Linux"
@@ -68,6 +68,8 @@ def test_auto_micro_batch_is_the_full_batch_only_with_the_tuned_allocator() -> N
     assert resolve_cpu_micro_batch("auto", tuned=True, volumetric=True) == 10
     assert resolve_cpu_micro_batch(5, tuned=True) == 5
     assert resolve_cpu_micro_batch(None, tuned=False) is None
+    assert cpu_inference_batch(tuned=True) == 128 and cpu_inference_batch(tuned=False) == 50
+    assert cpu_inference_batch(volumetric=True, tuned=True) == 10
 
 
 def test_auto_micro_batch_keeps_the_run_key_of_chunks_of_ten() -> None:

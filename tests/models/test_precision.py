@@ -127,6 +127,7 @@ def test_default_precision_keeps_the_run_key() -> None:
     data = cfg.model_dump(mode="json")
     assert data["training"]["precision"] == "auto"
     del data["training"]["precision"]
+    data["training"]["cpu_micro_batch"] = 10  # the old default, which 'auto' replaced
     old = hashlib.sha256(
         json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
