@@ -19,18 +19,29 @@ __all__ = ["report"]
 
 
 @task(name="build-report", **transient_retries(5, 30, 120))
-def report_task(catalogue_id: int, run_ids: list[int] | None, n_boot: int) -> dict[str, Any]:
+def report_task(
+    catalogue_id: int, run_ids: list[int] | None, n_boot: int, predicted_only: bool = False
+) -> dict[str, Any]:
     """Build the report on a cpu worker."""
-    return run_celery("clustermass.report", catalogue_id, run_ids, n_boot)
+    return run_celery("clustermass.report", catalogue_id, run_ids, n_boot, predicted_only)
 
 
 @flow(name="report")
-def report(catalogue: str, run_ids: list[int] | None = None, n_boot: int = 1000) -> dict[str, Any]:
-    """Benchmark (scalar proxies, CNNs, oracle) and scatter-by-bin tables of a catalogue."""
+def report(
+    catalogue: str,
+    run_ids: list[int] | None = None,
+    n_boot: int = 1000,
+    predicted_only: bool = False,
+) -> dict[str, Any]:
+    """Benchmark (scalar proxies, CNNs, oracle) and scatter-by-bin tables of a catalogue.
+
+    ``predicted_only``: the benchmark table on the clusters every run predicted (runs trained
+    on some of the folds), so proxies and networks are compared on the same clusters.
+    """
     from pathlib import Path
 
     logger = get_run_logger()
-    out = report_task(resolve_catalogue_id(catalogue), run_ids, n_boot)
+    out = report_task(resolve_catalogue_id(catalogue), run_ids, n_boot, predicted_only)
     keep = (
         "observable",
         "n",

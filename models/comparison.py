@@ -35,6 +35,7 @@ __all__ = [
     "benchmark_figure",
     "shape_checks",
     "OBSERVED_PROXIES",
+    "cnn_vs_observed",
     "CNN_LABELS",
     "ENSEMBLE_SUFFIX",
     "GAUSSIAN_SUFFIX",
@@ -221,7 +222,10 @@ def benchmark_table(
         named.append((oracle_label, oracle, "oracle"))
     for label, pred, kind in named:
         pred = np.asarray(pred, dtype=np.float64)
-        ok = np.isfinite(pred)
+        ok = np.isfinite(pred) & np.isfinite(true)
+        if not ok.any():
+            log.warning("benchmark: %r has no finite prediction: row skipped", label)
+            continue
         scatter, bias = dl_estimates(pred[ok], true[ok], snap[ok], **boot)
         rows.append(_row(label, kind, int(ok.sum()), scatter, bias))
     return rows
@@ -337,6 +341,26 @@ OBSERVED_PROXIES = (
     "N_phot within R500c, background subtracted",
     "N_gal + N_phot,500c, background subtracted",
 )
+
+
+def cnn_vs_observed(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Pick the best CNN row and the best observed scalar proxy of a table (lowest sigma_lnM).
+
+    Returns ``{"cnn": row, "proxy": row, "difference": cnn - proxy (ln units)}``, or None when
+    the table has no CNN row or no observed proxy row with a finite scatter.
+    """
+
+    def finite(r: Mapping[str, Any]) -> bool:
+        v = r.get("sigma_lnM")
+        return v is not None and math.isfinite(float(v))
+
+    cnns = [r for r in rows if r.get("kind") == "cnn" and finite(r)]
+    observed = [r for r in rows if r.get("observable") in OBSERVED_PROXIES and finite(r)]
+    if not cnns or not observed:
+        return None
+    cnn = min(cnns, key=lambda r: float(r["sigma_lnM"]))
+    proxy = min(observed, key=lambda r: float(r["sigma_lnM"]))
+    return {"cnn": cnn, "proxy": proxy, "difference": float(cnn["sigma_lnM"] - proxy["sigma_lnM"])}
 
 
 def shape_checks(rows: Sequence[Mapping[str, Any]], bias_limit: float = 0.005) -> list[dict]:

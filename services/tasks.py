@@ -186,9 +186,14 @@ def attribute(self: Task, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @shared_task(name="clustermass.report", **_RETRY)
-def report(catalogue_id: int, run_ids: list[int] | None = None, n_boot: int = 1000) -> dict:
+def report(
+    catalogue_id: int,
+    run_ids: list[int] | None = None,
+    n_boot: int = 1000,
+    predicted_only: bool = False,
+) -> dict:
     """Benchmark table, scatter by mass and redshift bin, bootstrap intervals, figures."""
     # lazy: the job's science (torch) loads only where the task runs
     from services.jobs.report import report_job
 
-    return report_job(catalogue_id, run_ids=run_ids, n_boot=n_boot)
+    return report_job(catalogue_id, run_ids=run_ids, n_boot=n_boot, predicted_only=predicted_only)

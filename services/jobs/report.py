@@ -64,8 +64,15 @@ def report_job(
     n_boot: int = 1000,
     seed: int = 0,
     settings: Settings | None = None,
+    predicted_only: bool = False,
 ) -> dict[str, Any]:
-    """Build the benchmark and scatter-by-bin tables; return them with the file paths."""
+    """Build the benchmark and scatter-by-bin tables; return them with the file paths.
+
+    ``predicted_only``: compute every row of the benchmark table (proxies, oracle, networks)
+    on the clusters that every selected run predicted, so a run trained on some of the folds
+    is compared on the same clusters as the proxies (``clustermass demo``). The SQL
+    scatter-by-bin tables are per run and not affected.
+    """
     settings = settings or get_settings()
     engine = ready_engine(settings)
     data = load_catalogue_data(engine, catalogue_id, settings.data_dir)
@@ -90,6 +97,12 @@ def report_job(
             predictions[label] = pred
             run_info.append({"run_id": run.id, "kind": run.kind, "label": label, "name": run.name})
         catalogue_name = cat.name
+    n_catalogue = len(arrays)
+    if predicted_only and predictions:
+        keep = np.flatnonzero(np.all([np.isfinite(p) for p in predictions.values()], axis=0))
+        arrays = arrays.subset(keep)
+        predictions = {k: v[keep] for k, v in predictions.items()}
+        log.info("report: %d of %d clusters predicted by every run", len(keep), n_catalogue)
     box = data.box_size_mpc_h or 352.0
     oracle = None
     try:
@@ -143,6 +156,8 @@ def report_job(
         "catalogue": catalogue_name,
         "runs": run_info,
         "benchmark": rows,
+        "n_catalogue": n_catalogue,
+        "n_benchmark": len(arrays),
         "scatter_by_bin": binned,
         "proxies_not_fitted": skipped,
         "files": {

@@ -173,3 +173,36 @@ def test_embed_results_regenerates_only_the_marked_tables() -> None:
     assert embed_results(new, rows) == new  # idempotent
     with pytest.raises(DataError, match="no closing <!-- /results:paper -->"):
         embed_results("<!-- results:paper -->\n", rows)
+
+
+def test_the_best_cnn_is_set_against_the_best_observed_proxy_only() -> None:
+    """The demo's last line: idealised proxies (L_X, M_gas...) and the oracle do not count."""
+    from models.comparison import cnn_vs_observed
+
+    rows = [
+        {"observable": "M_gas", "kind": "proxy", "sigma_lnM": 0.08},  # idealised: ignored
+        {"observable": "L_X", "kind": "proxy", "sigma_lnM": 0.18},  # idealised: ignored
+        {"observable": "N_phot within R500c", "kind": "proxy", "sigma_lnM": 0.26},
+        {"observable": "all four observed scalars", "kind": "combination", "sigma_lnM": 0.207},
+        {"observable": "N_gal", "kind": "proxy", "sigma_lnM": float("nan")},
+        {"observable": "Single-band CNN", "kind": "cnn", "sigma_lnM": 0.198},
+        {"observable": "Multiband CNN", "kind": "cnn", "sigma_lnM": 0.201},
+        {"observable": ORACLE_LABEL, "kind": "oracle", "sigma_lnM": 0.05},
+    ]
+    duel = cnn_vs_observed(rows)
+    assert duel is not None
+    assert duel["cnn"]["observable"] == "Single-band CNN"
+    assert duel["proxy"]["observable"] == "all four observed scalars"
+    assert duel["difference"] == pytest.approx(-0.009)
+    assert cnn_vs_observed([r for r in rows if r["kind"] != "cnn"]) is None
+    assert cnn_vs_observed([r for r in rows if r["kind"] == "cnn"]) is None
+
+
+def test_a_network_without_any_prediction_is_left_out_of_the_table(
+    arrays32: ClusterArrays,
+) -> None:
+    none = np.full(len(arrays32), np.nan)
+    some = arrays32.log10_m500c + 0.05
+    rows = benchmark_table(arrays32, {"A": none, "B": some}, n_boot=10)
+    names = [r["observable"] for r in rows]
+    assert "A" not in names and "B" in names
