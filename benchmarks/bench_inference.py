@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from astro.allocator import reexec_with_tuned_malloc  # noqa: E402
 from models.data import ClusterArrays  # noqa: E402
 from models.inference import ModelState, predict  # noqa: E402
 from models.preprocessing import Preprocessing  # noqa: E402
@@ -210,4 +211,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # the clustermass CLI's allocator (astro.allocator)
     raise SystemExit(main())

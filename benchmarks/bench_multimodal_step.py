@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from astro.allocator import reexec_with_tuned_malloc  # noqa: E402
 from models.networks import MultiModalCNN, SingleBandCNN  # noqa: E402
 from models.runtime import to_memory_format  # noqa: E402
 from models.training import loss_function, parameter_groups, train_step  # noqa: E402
@@ -196,4 +197,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # the clustermass CLI's allocator (astro.allocator)
     raise SystemExit(main())

@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from astro.allocator import reexec_with_tuned_malloc  # noqa: E402
 from mocks import read_catalogue  # noqa: E402
 from models.attribution.figures import write_figures  # noqa: E402
 from models.attribution.methods import AttributionSettings  # noqa: E402
@@ -228,4 +229,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # the clustermass CLI's allocator (astro.allocator)
     main()

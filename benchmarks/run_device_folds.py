@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from astro.allocator import reexec_with_tuned_malloc  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.crossval import cross_validate  # noqa: E402
 from models.data import ClusterArrays, RaggedGalaxies  # noqa: E402
@@ -241,4 +242,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # the clustermass CLI's allocator (astro.allocator)
     raise SystemExit(main())

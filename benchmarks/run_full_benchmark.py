@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from astro.allocator import reexec_with_tuned_malloc  # noqa: E402
 from models.comparison import shape_checks, table_markdown  # noqa: E402
 from models.config import RunConfig  # noqa: E402
 from models.pipeline import run_benchmark, run_training, split_estimator  # noqa: E402
@@ -120,4 +121,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    reexec_with_tuned_malloc()  # the clustermass CLI's allocator (astro.allocator)
     main()
