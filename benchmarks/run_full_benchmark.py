@@ -15,7 +15,9 @@ Usage::
 
 ``<kind>_ensemble`` in ``--models`` adds a fold ensemble of that network (``--ensemble`` seeds
 per fold, their mean) as its own row. ``--results-csv`` merges this run's rows, under
-``--preset``, into the machine-readable results file (rows of other presets are kept).
+``--preset``, into the machine-readable results file: the rows of the estimators this run
+computed are replaced, every other row is kept (``--replace-preset``: drop the preset's rows
+first).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def main() -> None:
     ap.add_argument("--preset", default=None, help="preset name of the rows in --results-csv")
     ap.add_argument("--results-csv", type=Path, default=None, help="merge rows into this CSV")
     ap.add_argument("--resume", action="store_true", help="read back finished folds in --out")
+    ap.add_argument(
+        "--replace-preset", action="store_true",
+        help="with --results-csv: drop every row of --preset first (default: replace only the "
+        "estimators of this run)",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.results_csv is not None and not args.preset:
         ap.error("--results-csv needs --preset (the mock preset these rows belong to)")
@@ -112,7 +119,10 @@ def main() -> None:
             f"{cal.get('median_sigma_dex', float('nan')):.4f} dex.",
         ]
     if args.results_csv is not None:
-        merge_results_csv(args.results_csv, args.preset, results_rows(args.preset, res.rows))
+        merge_results_csv(
+            args.results_csv, args.preset, results_rows(args.preset, res.rows),
+            mode="preset" if args.replace_preset else "estimators",
+        )  # fmt: skip
         lines += ["", f"Rows merged into `{args.results_csv}` as preset `{args.preset}`."]
     report = args.out / "report.md"
     report.write_text("\n".join(lines) + "\n")

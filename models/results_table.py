@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from models.comparison import CNN_LABELS, ENSEMBLE_SUFFIX, GAUSSIAN_SUFFIX, estimator_label
 from models.errors import DataError
@@ -202,11 +202,39 @@ def read_results_csv(path: str | Path) -> list[ResultRow]:
     return rows
 
 
-def merge_results_csv(path: str | Path, preset: str, rows: Sequence[ResultRow]) -> Path:
-    """Replace ``preset``'s rows of the results CSV at ``path`` (created if absent)."""
+def merge_results_csv(
+    path: str | Path,
+    preset: str,
+    rows: Sequence[ResultRow],
+    *,
+    mode: Literal["estimators", "preset"] = "estimators",
+) -> Path:
+    """Merge ``rows`` (all of ``preset``) into the results CSV at ``path`` (created if absent).
+
+    ``mode="estimators"`` (default): replace the rows of the estimators in ``rows`` where they
+    are, keep every other row, and put an estimator new to the file after the preset's last row
+    of the same kind (else after the preset's last row): adding one network's run (say
+    ``single_ensemble``) keeps the rows of the others. ``mode="preset"``: drop all of
+    ``preset``'s rows first (the table of a complete run replaces the old one).
+    """
     path = Path(path)
-    kept = [r for r in read_results_csv(path) if r.preset != preset] if path.exists() else []
-    return write_results_csv([*kept, *rows], path)
+    old = read_results_csv(path) if path.exists() else []
+    if any(r.preset != preset for r in rows):
+        raise DataError(f"merge_results_csv: every row must be of preset {preset!r}")
+    if mode == "preset":
+        return write_results_csv([*[r for r in old if r.preset != preset], *rows], path)
+    if mode != "estimators":
+        raise ValueError(f"mode must be 'estimators' or 'preset'; got {mode!r}")
+    new = {r.estimator: r for r in rows}
+    merged = [new.pop(r.estimator, r) if r.preset == preset else r for r in old]
+    for r in rows:
+        if r.estimator not in new:
+            continue  # replaced in place above
+        mine = [i for i, m in enumerate(merged) if m.preset == preset]
+        same = [i for i in mine if merged[i].kind == r.kind]
+        at = (same or mine or [len(merged) - 1])[-1] + 1
+        merged.insert(at, new.pop(r.estimator))
+    return write_results_csv(merged, path)
 
 
 def _pct(value: float | None, digits: int = 2) -> str:

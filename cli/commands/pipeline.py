@@ -264,7 +264,8 @@ def report(
     results_csv: Annotated[
         Path | None,
         typer.Option(
-            help="Merge the table's rows into this results CSV (docs/benchmark_results.csv)"
+            help="Merge the table's rows into this results CSV (docs/benchmark_results.csv): "
+            "rows of the same preset and estimator are replaced, the others kept"
         ),
     ] = None,
     preset: Annotated[

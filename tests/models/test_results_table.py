@@ -119,10 +119,41 @@ def test_a_presets_rows_replace_only_that_preset(arrays32: ClusterArrays, tmp_pa
     merge_results_csv(path, "paper", paper)
     merge_results_csv(path, "erass", erass)
     again = [r for r in results_rows("paper", _table(arrays32)) if r.kind != "proxy"]
-    merge_results_csv(path, "paper", again)
+    merge_results_csv(path, "paper", again, mode="preset")
     back = read_results_csv(path)
     assert [r for r in back if r.preset == "erass"] == erass
     assert [r for r in back if r.preset == "paper"] == again
+
+
+def test_adding_one_estimator_keeps_the_others_in_place(arrays32: ClusterArrays, tmp_path) -> None:
+    """A run of one network (``--models multimodal``) adds its row after the other CNNs and
+    replaces only the rows it recomputed; nothing of the preset is dropped."""
+    import dataclasses
+
+    path = tmp_path / "benchmark_results.csv"
+    paper = results_rows("paper", _table(arrays32))
+    erass = results_rows("erass", _table(arrays32))
+    merge_results_csv(path, "paper", paper)
+    merge_results_csv(path, "erass", erass)
+    cnn = next(r for r in paper if r.kind == "cnn")
+    ens = dataclasses.replace(
+        cnn, estimator="multimodal", sigma_lnM=cnn.sigma_lnM - 0.01,
+        ci68_lo=cnn.ci68_lo - 0.01, ci68_hi=cnn.ci68_hi - 0.01,
+    )  # fmt: skip
+    proxy = next(r for r in paper if r.kind == "proxy")
+    redone = dataclasses.replace(proxy, n=proxy.n - 1)
+    merge_results_csv(path, "paper", [redone, ens])
+    back = [r for r in read_results_csv(path) if r.preset == "paper"]
+    assert "multimodal" not in [r.estimator for r in paper]
+    assert [r.estimator for r in back if r.estimator != "multimodal"] == [
+        r.estimator for r in paper
+    ]
+    assert next(r for r in back if r.estimator == proxy.estimator) == redone
+    last_cnn = max(i for i, r in enumerate(back) if r.kind == "cnn")
+    assert back[last_cnn].estimator == "multimodal"
+    assert [r for r in read_results_csv(path) if r.preset == "erass"] == erass
+    with pytest.raises(DataError, match="preset 'paper'"):
+        merge_results_csv(path, "paper", erass)
 
 
 def test_gaussian_and_ensemble_variants_have_their_own_names() -> None:
