@@ -181,11 +181,11 @@ def main() -> None:
         arr = ensure_kde(arrays, rm.config.data.kde) if kind == "multimodal" else arrays
         out = args.out / Path(run_dir).name
         t0 = time.perf_counter()
-        step = max(1, len(arr) * len(methods) // 10)
 
-        def progress(done: int, total: int, step: int = step, kind: str = kind) -> None:
-            if done % step < args.batch_size or done == total:
-                log.info("%s: %d / %d cluster-methods", kind, done, total)
+        def progress(done: int, total: int, kind: str = kind, t0: float = t0) -> None:
+            # called once per chunk of clusters (SummaryConfig.chunk_size)
+            log.info("%s: %d / %d cluster-methods, %.1f min", kind, done, total,
+                     (time.perf_counter() - t0) / 60)  # fmt: skip
 
         res = attribute_population(
             rm.model_states, rm.preprocessing, arr, rm.folds, cat.counts_agn, cat.counts_icm,
