@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Mapping
 
 __all__ = [
@@ -79,15 +80,25 @@ def malloc_tuning_active(environ: Mapping[str, str] | None = None) -> bool:
 def reexec_with_tuned_malloc() -> None:
     """Re-execute this process with the tuned allocator; return only when not needed.
 
-    For entry points only (the ``clustermass`` console script, ``python -m benchmarks``): glibc
+    For entry points only (the ``clustermass`` console script, the scripts of ``benchmarks/``;
+    ``python -m benchmarks`` passes the environment to each benchmark's interpreter): glibc
     reads its tunables at start-up, so the only way to apply them is a fresh image of the same
     command line (``sys.orig_argv``) with the environment extended. The child finds the
-    tunables set and does not re-execute again.
+    tunables set and does not re-execute again. If the interpreter cannot be re-executed the
+    process goes on with the default allocator (slower, same results) after a warning.
     """
     env = malloc_tuned_environ()
-    if env is None:
+    if env is None or not sys.executable:
         return
     argv = [sys.executable, *sys.orig_argv[1:]]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, argv, env)
+    try:
+        os.execve(sys.executable, argv, env)
+    except OSError as exc:  # pragma: no cover - exec of the running interpreter failed
+        warnings.warn(
+            f"could not re-execute {sys.executable} with GLIBC_TUNABLES ({exc}); going on with "
+            "glibc's default allocator (training is slower, results are the same)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
