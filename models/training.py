@@ -309,12 +309,9 @@ def train_fold(
     n_tr = len(y_tr)
     bs = tc.batch_size
     steps = math.ceil(n_tr / bs)
-    micro = (
-        resolve_cpu_micro_batch(tc.cpu_micro_batch, volumetric=needs_kde)
-        if dev.type == "cpu"
-        else None
-    )
+    micro = None
     if dev.type == "cpu":
+        micro = resolve_cpu_micro_batch(tc.cpu_micro_batch, volumetric=needs_kde)
         log.info(
             "fold %d member %d: CPU micro-batch %s (setting %r, tuned allocator %s)",
             fold, member, micro or "none (full batch)", tc.cpu_micro_batch,
