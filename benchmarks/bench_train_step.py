@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from astro.allocator import malloc_tuning_active, reexec_with_tuned_malloc  # noqa: E402
+from benchmarks.registry import TRAIN_BF16_VARIANTS  # noqa: E402
 from models.config import TrainingConfig  # noqa: E402
 from models.networks import SingleBandCNN  # noqa: E402
 from models.runtime import (  # noqa: E402
@@ -69,9 +70,8 @@ VARIANTS: dict[str, dict] = {
     "trainer": {"trainer": True},
 }
 DEFAULT_VARIANTS = ("nchw", "channels_last", "channels_last+micro10", "trainer")
-#: Added to the defaults on a CPU with native bf16 (AVX512-BF16 or AMX), so the bf16 ratios
-#: are measured in the same run wherever they could pay.
-CPU_BF16_VARIANTS = ("channels_last+micro10+bf16", "channels_last+bf16")
+#: Added to the defaults on a CPU with native bf16 (benchmarks/registry.py, shared with the runner).
+CPU_BF16_VARIANTS = TRAIN_BF16_VARIANTS
 
 
 def default_variants(device: str = "cpu") -> list[str]:

@@ -29,7 +29,13 @@ from astro.allocator import malloc_tuned_environ
 from benchmarks import machine
 from benchmarks._db import default_admin_url
 from benchmarks.errors import BenchmarkError
-from benchmarks.registry import BENCHMARKS, TRAIN_VARIANTS, Benchmark, is_complete
+from benchmarks.registry import (
+    BENCHMARKS,
+    TRAIN_BF16_VARIANTS,
+    TRAIN_VARIANTS,
+    Benchmark,
+    is_complete,
+)
 from benchmarks.report import render
 
 __all__ = [
@@ -109,7 +115,7 @@ def benchmark_args(bench: Benchmark, options: RunOptions) -> list[str]:
     if bench.key == "train":
         variants = TRAIN_VARIANTS[options.device]
         if options.device == "cpu" and {"avx512_bf16", "amx_bf16"} & set(machine.cpu_flags()):
-            variants += ",channels_last+micro10+bf16,channels_last+bf16"  # native bf16: same run
+            variants += "," + ",".join(TRAIN_BF16_VARIANTS)  # native bf16: same run
         args += ["--variants", variants, "--threads", str(threads)]
         args += ["--keras-python", options.keras_python]
     if bench.key == "inference":
